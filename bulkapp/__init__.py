@@ -1,0 +1,74 @@
+"""Bulkapp: multi-tenant bulk messaging for East African businesses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from bulkapp.config import Config
+
+
+def create_app(config: dict | None = None, **overrides) -> Flask:
+    """Build the app: settings from the environment, then ``config`` and ``overrides`` on top."""
+    app = Flask(__name__, instance_relative_config=False)
+    app.config.from_mapping(Config().as_dict())
+    app.config.update(config or {})
+    app.config.update(overrides)
+
+    register_extensions(app)
+    register_database(app)
+    register_blueprints(app)
+    register_web(app)
+    register_cli(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from bulkapp.columns import render_migration_type
+    from bulkapp.extensions import csrf, db, htmx, limiter, login_manager, migrate, rq
+
+    db.init_app(app)
+    migrate.init_app(
+        app,
+        db,
+        directory=str(Path(app.root_path).parent / "migrations"),
+        render_as_batch=True,
+        compare_type=True,
+        render_item=render_migration_type,
+    )
+    csrf.init_app(app)
+    limiter.init_app(app)
+    htmx.init_app(app)
+    rq.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "strong"
+
+
+def register_database(app: Flask) -> None:
+    from bulkapp.database import configure_engine
+
+    configure_engine(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from bulkapp.blueprints.admin import bp as admin_bp
+    from bulkapp.blueprints.auth import bp as auth_bp
+    from bulkapp.blueprints.dashboard import bp as dashboard_bp
+    from bulkapp.blueprints.notifications import bp as notifications_bp
+
+    for bp in (auth_bp, dashboard_bp, notifications_bp, admin_bp):
+        app.register_blueprint(bp)
+
+
+def register_web(app: Flask) -> None:
+    from bulkapp.web import init_web
+
+    init_web(app)
+
+
+def register_cli(app: Flask) -> None:
+    from bulkapp.cli import init_cli
+
+    init_cli(app)

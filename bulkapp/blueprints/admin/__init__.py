@@ -1,0 +1,7 @@
+"""Platform administration (role admin): every tenant."""
+
+from flask import Blueprint
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+from bulkapp.blueprints.admin import routes  # noqa: E402,F401

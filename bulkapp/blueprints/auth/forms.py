@@ -1,0 +1,26 @@
+"""Sign-up and sign-in forms."""
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, StringField, TelField
+from wtforms.validators import Email, InputRequired, Length, ValidationError
+
+from bulkapp.services.phones import InvalidNumber, normalise_msisdn
+
+
+class SignupForm(FlaskForm):
+    business_name = StringField("Business name", validators=[InputRequired(), Length(max=120)])
+    name = StringField("Your name", validators=[InputRequired(), Length(max=120)])
+    email = EmailField("Email", validators=[InputRequired(), Email(), Length(max=254)])
+    phone = TelField("Phone (M-Pesa)", validators=[InputRequired(), Length(max=20)])
+    password = PasswordField("Password", validators=[InputRequired(), Length(min=8, max=128)])
+
+    def validate_phone(self, field):
+        try:
+            field.data = normalise_msisdn(field.data)
+        except InvalidNumber as exc:
+            raise ValidationError(exc.reason) from None
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[InputRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[InputRequired(), Length(max=128)])

@@ -1,0 +1,83 @@
+"""Environment-driven configuration with safe development defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+INSTANCE_DIR = Path(os.environ.get("BULKAPP_INSTANCE_DIR", Path(__file__).resolve().parent.parent / "instance"))
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept Heroku's ``postgres://`` form and pick the psycopg 3 driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def _local_secret(filename: str, make) -> str:
+    """Read (or create once) a development secret kept under instance/."""
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    path = INSTANCE_DIR / filename
+    if not path.exists():
+        path.write_text(make())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+class Config:
+    """Settings read from the environment once, at app creation."""
+
+    def __init__(self) -> None:
+        self.ENV_NAME = os.environ.get("BULKAPP_ENV", "development")
+        production = self.ENV_NAME == "production"
+        secret = os.environ.get("SECRET_KEY")
+        fernet_keys = os.environ.get("FERNET_KEYS")
+        if production and not (secret and fernet_keys and os.environ.get("DATABASE_URL")):
+            raise RuntimeError("production needs SECRET_KEY, FERNET_KEYS and DATABASE_URL in the environment")
+        self.SECRET_KEY = secret or _local_secret("secret_key", lambda: os.urandom(32).hex())
+        self.FERNET_KEYS = fernet_keys or _local_secret("fernet.key", lambda: Fernet.generate_key().decode())
+
+        default_db = f"sqlite:///{INSTANCE_DIR / 'bulkapp.db'}"
+        self.SQLALCHEMY_DATABASE_URI = normalise_database_url(os.environ.get("DATABASE_URL", default_db))
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+        self.REDIS_URL = os.environ.get("REDIS_URL") or None
+        # "inline" runs jobs at enqueue time (tests); "thread" is the embedded in-process worker.
+        self.JOBS_MODE = os.environ.get("JOBS_MODE") or ("rq" if self.REDIS_URL else "thread")
+
+        self.RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or self.REDIS_URL or "memory://"
+        self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
+        self.RATELIMIT_HEADERS_ENABLED = True
+        self.LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", production)
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.PERMANENT_SESSION_LIFETIME = int(os.environ.get("SESSION_LIFETIME_SECONDS", 12 * 3600))
+        self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+
+        self.BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+        self.DEFAULT_PRICE_PER_UNIT = os.environ.get("DEFAULT_PRICE_PER_UNIT", "0.80")
+        self.DEFAULT_TIMEZONE = os.environ.get("DEFAULT_TIMEZONE", "Africa/Nairobi")
+        self.MAX_CONTENT_LENGTH = int(os.environ.get("MAX_UPLOAD_BYTES", 10 * 1024 * 1024))
+
+        self.MPESA_CALLBACK_TOKEN = os.environ.get("MPESA_CALLBACK_TOKEN") or None
+        self.WEBHOOK_ALLOW_PRIVATE_URLS = _bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
+        self.TESTING = False
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in vars(self).items() if k.isupper()}

@@ -1,0 +1,34 @@
+"""Engine set-up per backend: SQLite gets WAL, foreign keys and BEGIN IMMEDIATE write transactions."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Flask
+
+from bulkapp.extensions import db
+
+
+def configure_engine(app: Flask) -> None:
+    with app.app_context():
+        engine = db.engine
+        if engine.dialect.name == "sqlite":
+            _configure_sqlite(engine)
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    """SQLite has one writer: every transaction takes the write lock up front so writers queue on
+    busy_timeout instead of failing with SQLITE_BUSY when a read lock cannot be upgraded."""
+
+    @sa.event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def on_begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

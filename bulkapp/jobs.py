@@ -1,0 +1,67 @@
+"""RQ entry points: thin, ids-only arguments; each runs in an app context and owns its transaction."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Flask, has_app_context
+
+from bulkapp.extensions import db
+
+_worker_app: Flask | None = None
+
+
+def _app() -> Flask:
+    """The app of a worker process, built once from the environment."""
+    global _worker_app
+    if _worker_app is None:
+        from bulkapp import create_app
+
+        _worker_app = create_app()
+    return _worker_app
+
+
+def job(func):
+    """Run ``func`` inside an app context and commit its work (roll back on error)."""
+
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        if has_app_context():
+            return _run(func, args, kwargs)
+        with _app().app_context():
+            try:
+                return _run(func, args, kwargs)
+            finally:
+                db.session.remove()
+
+    return wrapper
+
+
+def _run(func, args, kwargs):
+    try:
+        result = func(*args, **kwargs)
+        db.session.commit()
+        return result
+    except Exception:
+        db.session.rollback()
+        raise
+
+
+@job
+def send_welcome(user_id: int) -> int | None:
+    """Greet a new tenant with a notification that says where to start."""
+    from bulkapp.models import User
+    from bulkapp.services.notifications import notify
+
+    user = db.session.get(User, user_id)
+    if user is None or user.client_id is None:
+        return None
+    note = notify(
+        user.client_id,
+        "welcome",
+        "Welcome to Bulkapp",
+        "You are in test mode: messages go to the sandbox provider. Add contacts, then send your first "
+        "message; top up by M-Pesa when you are ready to go live.",
+        user_id=user.id,
+    )
+    return note.id

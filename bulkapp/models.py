@@ -1,0 +1,305 @@
+"""All tables of the product owner's data model, as typed SQLAlchemy 2 models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from bulkapp.extensions import db
+from bulkapp.columns import EncryptedJSON, Money, UTCDateTime, utcnow
+
+db.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JSON = sa.JSON().with_variant(sa.dialects.postgresql.JSONB(), "postgresql")
+
+CHANNELS = ("sms", "whatsapp", "email")
+MESSAGE_STATUSES = ("pending", "sending", "sent", "delivered", "failed", "unknown", "received")
+CAMPAIGN_STATUSES = ("draft", "scheduled", "sending", "paused", "sent", "failed", "cancelled")
+CONVERSATION_STATUSES = ("open", "closed", "archived")
+WALLET_TYPES = ("topup", "deduction", "refund", "adjustment", "hold", "release")
+WALLET_STATUSES = ("pending", "completed", "failed")
+TIERS = ("free", "basic", "premium", "enterprise")
+
+
+class Timestamped:
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
+
+
+class Client(Timestamped, db.Model):
+    """A tenant: a business that sends messages and pays from a prepaid KSH wallet."""
+
+    __tablename__ = "clients"
+    __table_args__ = (sa.CheckConstraint("balance >= 0", name="balance_not_negative"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    contact: Mapped[str | None] = mapped_column(sa.String(120))
+    sender_id: Mapped[str | None] = mapped_column(sa.String(20))
+    company_name: Mapped[str | None] = mapped_column(sa.String(200))
+    balance: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"), nullable=False)
+    price_per_unit: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.80"), nullable=False)
+    onfon_balance: Mapped[Decimal | None] = mapped_column(Money)
+    onfon_last_sync: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    auto_sync_balance: Mapped[bool] = mapped_column(default=False)
+    # SHA-256 of the API key; the key itself is shown once and never stored.
+    api_key: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    api_key_prefix: Mapped[str | None] = mapped_column(sa.String(24))
+    api_key_last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[bool] = mapped_column(default=True, index=True)
+    tier: Mapped[str] = mapped_column(sa.String(20), default="free")
+    is_test_mode: Mapped[bool] = mapped_column(default=True)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    webhook_url: Mapped[str | None] = mapped_column(sa.String(500))
+    webhook_secret: Mapped[str | None] = mapped_column(sa.Text)
+    webhook_events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    webhook_active: Mapped[bool] = mapped_column(default=False)
+    # The paybill account reference customers type when paying by M-Pesa C2B.
+    account_number: Mapped[str | None] = mapped_column(sa.String(20), unique=True)
+
+    users: Mapped[list[User]] = relationship(back_populates="client")
+
+    # The seed's helpers. Reads are pure; changes go through the wallet service.
+    def getBalanceInUnits(self) -> int:  # noqa: N802 - the seed's name
+        return self.ksh_to_units(self.balance)
+
+    def hasSufficientBalance(self, amount) -> bool:  # noqa: N802
+        from bulkapp.columns import to_decimal
+
+        return self.balance >= to_decimal(amount)
+
+    def deductBalance(self, amount, *, reference: str, description: str = "") -> Any:  # noqa: N802
+        from bulkapp.services import wallet
+
+        return wallet.debit(self.id, amount, reference=reference, description=description)
+
+    def addBalance(self, amount, *, reference: str, description: str = "") -> Any:  # noqa: N802
+        from bulkapp.services import wallet
+
+        return wallet.credit(self.id, amount, reference=reference, description=description)
+
+    def unitsToKsh(self, units: int) -> Decimal:  # noqa: N802
+        return self.units_to_ksh(units)
+
+    def kshToUnits(self, ksh) -> int:  # noqa: N802
+        return self.ksh_to_units(ksh)
+
+    def units_to_ksh(self, units: int) -> Decimal:
+        return Decimal(units) * self.price_per_unit
+
+    def ksh_to_units(self, ksh) -> int:
+        from bulkapp.columns import to_decimal
+
+        if not self.price_per_unit:
+            return 0
+        return int(to_decimal(ksh) // self.price_per_unit)
+
+
+class User(UserMixin, Timestamped, db.Model):
+    """Someone who signs in: a tenant's user, or a platform admin (no client)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int | None] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    password: Mapped[str] = mapped_column(sa.String(255))
+    role: Mapped[str] = mapped_column(sa.String(20), default="user")
+    avatar: Mapped[str | None] = mapped_column(sa.String(255))
+    phone: Mapped[str | None] = mapped_column(sa.String(20))
+    bio: Mapped[str | None] = mapped_column(sa.Text)
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="Africa/Nairobi")
+    language: Mapped[str] = mapped_column(sa.String(8), default="en")
+    preferences: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    is_active_user: Mapped[bool] = mapped_column(default=True)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    client: Mapped[Client | None] = relationship(back_populates="users")
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def is_active(self) -> bool:  # flask-login refuses inactive users
+        return self.is_active_user
+
+
+class Contact(Timestamped, db.Model):
+    __tablename__ = "contacts"
+    __table_args__ = (sa.UniqueConstraint("client_id", "contact"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"))
+    name: Mapped[str | None] = mapped_column(sa.String(120))
+    contact: Mapped[str] = mapped_column(sa.String(254))
+    department: Mapped[str | None] = mapped_column(sa.String(80), index=True)
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    total_messages: Mapped[int] = mapped_column(default=0)
+
+
+class Template(Timestamped, db.Model):
+    __tablename__ = "templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    content: Mapped[str] = mapped_column(sa.Text)
+    channel: Mapped[str] = mapped_column(sa.String(16), default="sms")
+    variables: Mapped[list[str]] = mapped_column(JSON, default=list)
+    whatsapp_template_id: Mapped[str | None] = mapped_column(sa.String(120))
+
+
+class Channel(Timestamped, db.Model):
+    """A tenant's provider account for one channel; credentials are encrypted at rest."""
+
+    __tablename__ = "channels"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(16))
+    provider: Mapped[str] = mapped_column(sa.String(32))
+    credentials: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON, default=dict)
+    active: Mapped[bool] = mapped_column(default=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Secret path token for vendors that do not sign their callbacks.
+    webhook_token: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+
+
+class Campaign(Timestamped, db.Model):
+    __tablename__ = "campaigns"
+    __table_args__ = (sa.Index(None, "client_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    message: Mapped[str] = mapped_column(sa.Text, default="")
+    sender_id: Mapped[str | None] = mapped_column(sa.String(20))
+    channel: Mapped[str] = mapped_column(sa.String(16), default="sms")
+    template_id: Mapped[int | None] = mapped_column(sa.ForeignKey("templates.id", ondelete="SET NULL"))
+    recipients: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(sa.String(16), default="draft")
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    total_recipients: Mapped[int] = mapped_column(default=0)
+    sent_count: Mapped[int] = mapped_column(default=0)
+    delivered_count: Mapped[int] = mapped_column(default=0)
+    failed_count: Mapped[int] = mapped_column(default=0)
+    total_cost: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    created_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class Conversation(Timestamped, db.Model):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        sa.UniqueConstraint("client_id", "contact_id", "channel"),
+        sa.Index(None, "client_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(sa.ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    contact_identifier: Mapped[str] = mapped_column(sa.String(254))
+    channel: Mapped[str] = mapped_column(sa.String(16), default="sms")
+    status: Mapped[str] = mapped_column(sa.String(16), default="open")
+    unread_count: Mapped[int] = mapped_column(default=0)
+    last_message_preview: Mapped[str | None] = mapped_column(sa.Text)
+    last_message_direction: Mapped[str | None] = mapped_column(sa.String(10))
+    last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+    contact: Mapped[Contact] = relationship()
+
+
+class Message(Timestamped, db.Model):
+    """One message in either direction on any channel."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        sa.Index(None, "client_id", "created_at"),
+        sa.UniqueConstraint("provider", "provider_message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"))
+    template_id: Mapped[int | None] = mapped_column(sa.ForeignKey("templates.id", ondelete="SET NULL"))
+    conversation_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("conversations.id", ondelete="SET NULL"), index=True
+    )
+    campaign_id: Mapped[int | None] = mapped_column(sa.ForeignKey("campaigns.id", ondelete="SET NULL"), index=True)
+    channel: Mapped[str] = mapped_column(sa.String(16), default="sms")
+    direction: Mapped[str] = mapped_column(sa.String(10), default="outbound", index=True)
+    provider: Mapped[str | None] = mapped_column(sa.String(32))
+    sender: Mapped[str | None] = mapped_column(sa.String(254))
+    recipient: Mapped[str] = mapped_column(sa.String(254))
+    subject: Mapped[str | None] = mapped_column(sa.String(255))
+    body: Mapped[str] = mapped_column(sa.Text, default="")
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending", index=True)
+    provider_message_id: Mapped[str | None] = mapped_column(sa.String(128), index=True)
+    segments: Mapped[int] = mapped_column(default=1)
+    cost: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    error_message: Mapped[str | None] = mapped_column(sa.Text)
+    is_read: Mapped[bool] = mapped_column(default=False)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WalletTransaction(Timestamped, db.Model):
+    """One signed change of a tenant's balance; the balance is the sum of the completed rows."""
+
+    __tablename__ = "wallet_transactions"
+    __table_args__ = (sa.Index(None, "client_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(sa.String(16))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    balance_before: Mapped[Decimal | None] = mapped_column(Money)
+    balance_after: Mapped[Decimal | None] = mapped_column(Money)
+    reference: Mapped[str] = mapped_column(sa.String(120), unique=True)
+    mpesa_reference: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(16), default="completed", index=True)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+
+
+class ShortLink(Timestamped, db.Model):
+    __tablename__ = "short_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int | None] = mapped_column(sa.ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(sa.String(4), unique=True)
+    original_url: Mapped[str] = mapped_column(sa.Text)
+    clicks: Mapped[int] = mapped_column(default=0)
+    last_clicked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Notification(Timestamped, db.Model):
+    __tablename__ = "notifications"
+    __table_args__ = (sa.Index(None, "client_id", "is_read", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(sa.String(32))
+    title: Mapped[str] = mapped_column(sa.String(200))
+    message: Mapped[str] = mapped_column(sa.Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    is_read: Mapped[bool] = mapped_column(default=False)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

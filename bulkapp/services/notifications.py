@@ -1,0 +1,54 @@
+"""In-app notifications: tenant-wide (no user) or addressed to one user."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from bulkapp.columns import utcnow
+from bulkapp.extensions import db
+from bulkapp.models import Notification
+
+TYPES = ("low_balance", "message_failed", "campaign_completed", "topup_success", "inbound_message")
+
+
+def notify(
+    client_id: int,
+    type: str,
+    title: str,
+    message: str = "",
+    data: dict[str, Any] | None = None,
+    user_id: int | None = None,
+) -> Notification:
+    """Record a notification for a tenant (all its users) or one of its users."""
+    note = Notification(client_id=client_id, user_id=user_id, type=type, title=title, message=message, data=data or {})
+    db.session.add(note)
+    db.session.flush()
+    return note
+
+
+def visible_to(client_id: int, user_id: int) -> sa.Select:
+    return sa.select(Notification).where(
+        Notification.client_id == client_id,
+        sa.or_(Notification.user_id.is_(None), Notification.user_id == user_id),
+    )
+
+
+def unread_count(client_id: int, user_id: int) -> int:
+    query = visible_to(client_id, user_id).where(Notification.is_read.is_(False))
+    return db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+
+
+def mark_read(client_id: int, user_id: int, notification_id: int | None = None) -> int:
+    """Mark one notification (or all) read; returns how many changed."""
+    ids = visible_to(client_id, user_id).where(Notification.is_read.is_(False)).with_only_columns(Notification.id)
+    if notification_id is not None:
+        ids = ids.where(Notification.id == notification_id)
+    result = db.session.execute(
+        sa.update(Notification)
+        .where(Notification.id.in_(ids.scalar_subquery()))
+        .values(is_read=True, read_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount

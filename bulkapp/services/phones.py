@@ -1,0 +1,50 @@
+"""Kenyan phone numbers in every common form, normalised to E.164 with phonenumbers."""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberType
+
+MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
+
+
+class InvalidNumber(ValueError):
+    """A number that cannot receive SMS; ``reason`` is a sentence for the user."""
+
+    def __init__(self, raw: str, reason: str) -> None:
+        super().__init__(reason)
+        self.raw = raw
+        self.reason = reason
+
+
+def normalise_msisdn(raw: str, region: str = "KE") -> str:
+    """``0712 345 678``, ``712345678``, ``254712345678``, ``+254…``, ``00254…`` -> ``+254712345678``."""
+    text = (raw or "").strip()
+    if not text:
+        raise InvalidNumber(raw, "The number is empty.")
+    digits = re.sub(r"[^\d+]", "", text)
+    if digits.startswith("00"):
+        digits = "+" + digits[2:]
+    if re.fullmatch(r"[17]\d{8}", digits):  # national number without the trunk 0
+        digits = "0" + digits
+    if re.fullmatch(r"254\d{9}", digits):
+        digits = "+" + digits
+    try:
+        number = phonenumbers.parse(digits, region)
+    except NumberParseException:
+        raise InvalidNumber(raw, "This is not a phone number.") from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidNumber(raw, "This number is not valid (wrong length or prefix).")
+    if phonenumbers.number_type(number) not in MOBILE_TYPES:
+        raise InvalidNumber(raw, "This is not a mobile number, so it cannot receive SMS.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def is_valid_msisdn(raw: str) -> bool:
+    try:
+        normalise_msisdn(raw)
+    except InvalidNumber:
+        return False
+    return True
