@@ -20,9 +20,9 @@ def _bool(name: str, default: bool = False) -> bool:
 def normalise_database_url(url: str) -> str:
     """Accept Heroku's ``postgres://`` form and pick the psycopg 3 driver."""
     if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
+        url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
 
 

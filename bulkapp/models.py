@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from bulkapp.extensions import db
 from bulkapp.columns import EncryptedJSON, Money, UTCDateTime, utcnow
+from bulkapp.extensions import db
 
 db.metadata.naming_convention = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

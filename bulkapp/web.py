@@ -80,7 +80,9 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(500)
     def server_error(error):
         db.session.rollback()
-        return _error_page(500, "Something went wrong", "Something went wrong on our side. Nothing was lost; try again.")
+        return _error_page(
+            500, "Something went wrong", "Something went wrong on our side. Nothing was lost; try again."
+        )
 
 
 def _security_headers(response):

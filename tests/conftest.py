@@ -14,7 +14,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from flask.testing import FlaskClient
 
@@ -175,4 +174,4 @@ def ledger_balance(client_id: int) -> Decimal:
     return ledger_sum(client_id)
 
 
-__all__ = ["PASSWORD", "require", "make_tenant", "ledger_balance", "sa"]
+__all__ = ["PASSWORD", "require", "make_tenant", "ledger_balance"]

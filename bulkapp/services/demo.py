@@ -43,9 +43,13 @@ def seed_demo() -> list[tuple[str, str, str]]:
     for name, content, variables in DEMO_TEMPLATES:
         exists = db.session.scalar(sa.select(Template.id).where(Template.client_id == client.id, Template.name == name))
         if not exists:
-            db.session.add(Template(client_id=client.id, name=name, content=content, channel="sms", variables=variables))
-    for (email, password), kwargs in ((DEMO_USER, {"client_id": client.id, "name": "Demo Owner"}),
-                                      (DEMO_ADMIN, {"admin": True, "name": "Platform Admin"})):
+            db.session.add(
+                Template(client_id=client.id, name=name, content=content, channel="sms", variables=variables)
+            )
+    for (email, password), kwargs in (
+        (DEMO_USER, {"client_id": client.id, "name": "Demo Owner"}),
+        (DEMO_ADMIN, {"admin": True, "name": "Platform Admin"}),
+    ):
         if not db.session.scalar(sa.select(User.id).where(User.email == email)):
             create_user(email, password, **kwargs)
     db.session.flush()

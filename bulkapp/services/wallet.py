@@ -7,12 +7,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
+from bulkapp.columns import to_decimal
 from bulkapp.extensions import db
 from bulkapp.models import Client, WalletTransaction
-from bulkapp.columns import to_decimal
 
 
 class WalletError(Exception):

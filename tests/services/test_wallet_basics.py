@@ -46,7 +46,11 @@ def test_same_reference_applies_once(tenant):
 
 def test_ledger_row_records_before_and_after(tenant):
     row = wallet.debit(tenant.id, "0.80", reference="sms:1", description="1 SMS unit")
-    assert (row.balance_before, row.balance_after, row.amount) == (Decimal("100.00"), Decimal("99.20"), Decimal("-0.80"))
+    assert (row.balance_before, row.balance_after, row.amount) == (
+        Decimal("100.00"),
+        Decimal("99.20"),
+        Decimal("-0.80"),
+    )
     assert row.type == "deduction" and row.status == "completed"
 
 

@@ -2,13 +2,21 @@
 
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_user, logout_user
 
 from bulkapp.blueprints.auth import bp
 from bulkapp.blueprints.auth.forms import LoginForm, SignupForm
 from bulkapp.extensions import db, limiter, rq
-from bulkapp.jobs import send_welcome
+from bulkapp.jobs.accounts import send_welcome
 from bulkapp.services.accounts import AccountError, authenticate, sign_up
 
 
@@ -46,7 +54,9 @@ def signup():
     form = SignupForm()
     if form.validate_on_submit():
         try:
-            user = sign_up(form.business_name.data, form.name.data, form.email.data, form.password.data, form.phone.data)
+            user = sign_up(
+                form.business_name.data, form.name.data, form.email.data, form.password.data, form.phone.data
+            )
         except AccountError as exc:
             getattr(form, exc.field or "email").errors.append(str(exc))
         else:

@@ -27,7 +27,9 @@ def index():
 @bp.get("/bell")
 @tenant_required
 def bell():
-    return render_template("partials/bell.html", unread_notifications=unread_count(current_client_id(), current_user.id))
+    return render_template(
+        "partials/bell.html", unread_notifications=unread_count(current_client_id(), current_user.id)
+    )
 
 
 def _after_marking():
@@ -38,9 +40,7 @@ def _after_marking():
 @bp.post("/<int:notification_id>/read")
 @tenant_required
 def read(notification_id: int):
-    note = db.session.scalar(
-        visible_to(current_client_id(), current_user.id).where(Notification.id == notification_id)
-    )
+    note = db.session.scalar(visible_to(current_client_id(), current_user.id).where(Notification.id == notification_id))
     if note is None:
         abort(404)
     mark_read(current_client_id(), current_user.id, notification_id)
@@ -52,4 +52,3 @@ def read(notification_id: int):
 def read_all():
     mark_read(current_client_id(), current_user.id)
     return _after_marking()
-

@@ -1,4 +1,4 @@
-"""RQ entry points: thin, ids-only arguments; each runs in an app context and owns its transaction."""
+"""RQ entry points (one module per area): thin, ids-only arguments; each runs in an app context and owns its transaction."""
 
 from __future__ import annotations
 
@@ -45,23 +45,3 @@ def _run(func, args, kwargs):
     except Exception:
         db.session.rollback()
         raise
-
-
-@job
-def send_welcome(user_id: int) -> int | None:
-    """Greet a new tenant with a notification that says where to start."""
-    from bulkapp.models import User
-    from bulkapp.services.notifications import notify
-
-    user = db.session.get(User, user_id)
-    if user is None or user.client_id is None:
-        return None
-    note = notify(
-        user.client_id,
-        "welcome",
-        "Welcome to Bulkapp",
-        "You are in test mode: messages go to the sandbox provider. Add contacts, then send your first "
-        "message; top up by M-Pesa when you are ready to go live.",
-        user_id=user.id,
-    )
-    return note.id

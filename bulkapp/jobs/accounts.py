@@ -1,0 +1,24 @@
+"""Jobs about tenants and users."""
+
+from bulkapp.extensions import db
+from bulkapp.jobs import job
+
+
+@job
+def send_welcome(user_id: int) -> int | None:
+    """Greet a new tenant with a notification that says where to start."""
+    from bulkapp.models import User
+    from bulkapp.services.notifications import notify
+
+    user = db.session.get(User, user_id)
+    if user is None or user.client_id is None:
+        return None
+    note = notify(
+        user.client_id,
+        "welcome",
+        "Welcome to Bulkapp",
+        "You are in test mode: messages go to the sandbox provider. Add contacts, then send your first "
+        "message; top up by M-Pesa when you are ready to go live.",
+        user_id=user.id,
+    )
+    return note.id
