@@ -272,6 +272,8 @@ class WalletTransaction(Timestamped, db.Model):
     balance_after: Mapped[Decimal | None] = mapped_column(Money)
     reference: Mapped[str] = mapped_column(sa.String(120), unique=True)
     mpesa_reference: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
+    # Daraja's id of an STK push; a callback is matched to its pending top-up by it.
+    checkout_request_id: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     description: Mapped[str | None] = mapped_column(sa.Text)
     status: Mapped[str] = mapped_column(sa.String(16), default="completed", index=True)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
@@ -303,3 +305,18 @@ class Notification(Timestamped, db.Model):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     is_read: Mapped[bool] = mapped_column(default=False)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Event(db.Model):
+    """Outbox of tenant-facing events (``message.delivered``, ``wallet.topup``...), written in the same
+    transaction as the change they describe; outbound webhooks deliver them."""
+
+    __tablename__ = "events"
+    __table_args__ = (sa.Index(None, "client_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(sa.String(40))
+    webhook_id: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: e141b578f9ef
+Revision ID: 78fa18c6a6c9
 Revises: 
-Create Date: 2026-11-26 12:23:46.215557
+Create Date: 2026-11-26 12:29:35.211930
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision = 'e141b578f9ef'
+revision = '78fa18c6a6c9'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -87,6 +87,20 @@ def upgrade():
     with op.batch_alter_table('contacts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_contacts_department'), ['department'], unique=False)
 
+    op.create_table('events',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('client_id', sa.Integer(), nullable=False),
+    sa.Column('type', sa.String(length=40), nullable=False),
+    sa.Column('webhook_id', sa.String(length=40), nullable=False),
+    sa.Column('data', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['client_id'], ['clients.id'], name=op.f('fk_events_client_id_clients'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_events')),
+    sa.UniqueConstraint('webhook_id', name=op.f('uq_events_webhook_id'))
+    )
+    with op.batch_alter_table('events', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_events_client_id_created_at'), ['client_id', 'created_at'], unique=False)
+
     op.create_table('templates',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('client_id', sa.Integer(), nullable=False),
@@ -136,6 +150,7 @@ def upgrade():
     sa.Column('balance_after', sa.BigInteger(), nullable=True),
     sa.Column('reference', sa.String(length=120), nullable=False),
     sa.Column('mpesa_reference', sa.String(length=40), nullable=True),
+    sa.Column('checkout_request_id', sa.String(length=64), nullable=True),
     sa.Column('description', sa.Text(), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('metadata', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'), nullable=False),
@@ -143,6 +158,7 @@ def upgrade():
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['client_id'], ['clients.id'], name=op.f('fk_wallet_transactions_client_id_clients'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_wallet_transactions')),
+    sa.UniqueConstraint('checkout_request_id', name=op.f('uq_wallet_transactions_checkout_request_id')),
     sa.UniqueConstraint('mpesa_reference', name=op.f('uq_wallet_transactions_mpesa_reference')),
     sa.UniqueConstraint('reference', name=op.f('uq_wallet_transactions_reference'))
     )
@@ -330,6 +346,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_templates_client_id'))
 
     op.drop_table('templates')
+    with op.batch_alter_table('events', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_events_client_id_created_at'))
+
+    op.drop_table('events')
     with op.batch_alter_table('contacts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_contacts_department'))
 
