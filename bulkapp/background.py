@@ -8,45 +8,34 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from flask import Flask, current_app
+
 log = logging.getLogger(__name__)
 
 QUEUES = ("high", "default", "low")
 
 
-class JobRunner:
-    """Enqueue job functions by reference; the backend is chosen by ``JOBS_MODE``."""
+class _Backend:
+    """One app's job backend, chosen by its ``JOBS_MODE``: ``rq``, ``thread`` or ``inline``."""
 
-    def __init__(self) -> None:
-        self.app = None
-        self.mode = "inline"
-        self._redis = None
-        self._queues: dict[str, Any] = {}
-        self._local: queue.Queue | None = None
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def init_app(self, app) -> None:
+    def __init__(self, app: Flask) -> None:
         self.app = app
         self.mode = app.config["JOBS_MODE"]
+        self.redis = None
+        self.queues: dict[str, Any] = {}
+        self._local: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
         if self.mode == "rq":
             from redis import Redis
             from rq import Queue
 
-            self._redis = Redis.from_url(app.config["REDIS_URL"])
-            self._queues = {name: Queue(name, connection=self._redis) for name in QUEUES}
-        app.extensions["bulkapp_jobs"] = self
+            self.redis = Redis.from_url(app.config["REDIS_URL"])
+            self.queues = {name: Queue(name, connection=self.redis) for name in QUEUES}
 
-    @property
-    def redis(self):
-        return self._redis
-
-    def queue(self, name: str = "default"):
-        return self._queues[name]
-
-    def enqueue(self, func: Callable[..., Any], *args: Any, queue: str = "default", **kwargs: Any) -> None:
-        """Run ``func(*args, **kwargs)`` in the background. Arguments must be plain ids and values."""
+    def enqueue(self, func: Callable[..., Any], args: tuple, kwargs: dict, queue_name: str) -> None:
         if self.mode == "rq":
-            self._queues[queue].enqueue(func, *args, **kwargs)
+            self.queues[queue_name].enqueue(func, *args, **kwargs)
         elif self.mode == "inline":
             func(*args, **kwargs)
         else:
@@ -56,7 +45,6 @@ class JobRunner:
     def _ensure_thread(self) -> None:
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
-                self._local = self._local or queue.Queue()
                 self._thread = threading.Thread(target=self._work, name="bulkapp-jobs", daemon=True)
                 self._thread.start()
 
@@ -71,7 +59,25 @@ class JobRunner:
             finally:
                 self._local.task_done()
 
+
+class JobRunner:
+    """Enqueue job functions by reference on the current app's backend."""
+
+    def init_app(self, app: Flask) -> None:
+        app.extensions["bulkapp_jobs"] = _Backend(app)
+
+    @staticmethod
+    def backend(app: Flask | None = None) -> _Backend:
+        return (app or current_app).extensions["bulkapp_jobs"]
+
+    def queue(self, name: str = "default"):
+        """The RQ queue of that name (RQ mode only)."""
+        return self.backend().queues[name]
+
+    def enqueue(self, func: Callable[..., Any], *args: Any, queue: str = "default", **kwargs: Any) -> None:
+        """Run ``func(*args, **kwargs)`` in the background. Arguments must be plain ids and values."""
+        self.backend().enqueue(func, args, kwargs, queue)
+
     def join(self) -> None:
-        """Wait until the in-process queue is empty (used by tests and the CLI)."""
-        if self._local is not None:
-            self._local.join()
+        """Wait until the in-process queue is empty (tests and the CLI)."""
+        self.backend()._local.join()

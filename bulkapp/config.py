@@ -36,6 +36,12 @@ def _local_secret(filename: str, make) -> str:
     return path.read_text().strip()
 
 
+MPESA_BASE_URLS = {"sandbox": "https://sandbox.safaricom.co.ke", "production": "https://api.safaricom.co.ke"}
+# Safaricom's public sandbox "Lipa na M-Pesa Online" test shortcode and passkey (published in the Daraja docs).
+SANDBOX_SHORTCODE = "174379"
+SANDBOX_PASSKEY = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"
+
+
 class Config:
     """Settings read from the environment once, at app creation."""
 
@@ -76,8 +82,44 @@ class Config:
         self.MAX_CONTENT_LENGTH = int(os.environ.get("MAX_UPLOAD_BYTES", 10 * 1024 * 1024))
 
         self.MPESA_CALLBACK_TOKEN = os.environ.get("MPESA_CALLBACK_TOKEN") or None
+        self._mpesa(production)
         self.WEBHOOK_ALLOW_PRIVATE_URLS = _bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
+        # Every SQLite transaction takes the write lock up front (see bulkapp/database.py).
+        self.SQLITE_BEGIN_IMMEDIATE = True
         self.TESTING = False
+
+    def _mpesa(self, production: bool) -> None:
+        """Daraja settings. Without consumer key and secret, top-ups run against an in-process simulated
+        M-Pesa (never in production, where they are then unavailable)."""
+        env = os.environ.get("MPESA_ENV", "sandbox").strip().lower()
+        if env not in MPESA_BASE_URLS and env != "simulated":
+            raise RuntimeError("MPESA_ENV must be sandbox, production or simulated")
+        if env == "simulated" and production:
+            raise RuntimeError("MPESA_ENV=simulated credits wallets without payment; it is refused in production")
+        live = env == "production"
+        self.MPESA_ENV = env
+        self.MPESA_BASE_URL = (os.environ.get("MPESA_BASE_URL") or MPESA_BASE_URLS.get(env, "")).rstrip("/")
+        self.MPESA_CONSUMER_KEY = os.environ.get("MPESA_CONSUMER_KEY") or None
+        self.MPESA_CONSUMER_SECRET = os.environ.get("MPESA_CONSUMER_SECRET") or None
+        self.MPESA_SHORTCODE = os.environ.get("MPESA_SHORTCODE") or (None if live else SANDBOX_SHORTCODE)
+        self.MPESA_PASSKEY = os.environ.get("MPESA_PASSKEY") or (None if live else SANDBOX_PASSKEY)
+        if live and not (
+            self.MPESA_CONSUMER_KEY and self.MPESA_CONSUMER_SECRET and self.MPESA_SHORTCODE and self.MPESA_PASSKEY
+        ):
+            raise RuntimeError(
+                "MPESA_ENV=production needs MPESA_CONSUMER_KEY, MPESA_CONSUMER_SECRET, MPESA_SHORTCODE "
+                "and MPESA_PASSKEY"
+            )
+        self.MPESA_PAYBILL = os.environ.get("MPESA_PAYBILL") or self.MPESA_SHORTCODE
+        # Daraja needs a public https URL for callbacks; unset means BASE_URL (set it behind a tunnel).
+        self.MPESA_CALLBACK_BASE_URL = (os.environ.get("MPESA_CALLBACK_BASE_URL") or "").rstrip("/") or None
+        self.MPESA_CONNECT_TIMEOUT = float(os.environ.get("MPESA_CONNECT_TIMEOUT", 5))
+        self.MPESA_READ_TIMEOUT = float(os.environ.get("MPESA_READ_TIMEOUT", 20))
+        self.MPESA_SIMULATED_DELAY_SECONDS = float(os.environ.get("MPESA_SIMULATED_DELAY_SECONDS", 5))
+        self.MPESA_RECONCILE_AFTER_SECONDS = int(os.environ.get("MPESA_RECONCILE_AFTER_SECONDS", 180))
+        self.MPESA_PENDING_EXPIRY_SECONDS = int(os.environ.get("MPESA_PENDING_EXPIRY_SECONDS", 86400))
+        self.TOPUP_MIN_AMOUNT = int(os.environ.get("TOPUP_MIN_AMOUNT", 10))
+        self.TOPUP_MAX_AMOUNT = int(os.environ.get("TOPUP_MAX_AMOUNT", 150000))
 
     def as_dict(self) -> dict:
         return {k: v for k, v in vars(self).items() if k.isupper()}

@@ -12,10 +12,10 @@ def configure_engine(app: Flask) -> None:
     with app.app_context():
         engine = db.engine
         if engine.dialect.name == "sqlite":
-            _configure_sqlite(engine)
+            _configure_sqlite(engine, immediate=app.config.get("SQLITE_BEGIN_IMMEDIATE", True))
 
 
-def _configure_sqlite(engine: sa.Engine) -> None:
+def _configure_sqlite(engine: sa.Engine, immediate: bool) -> None:
     """SQLite has one writer: every transaction takes the write lock up front so writers queue on
     busy_timeout instead of failing with SQLITE_BUSY when a read lock cannot be upgraded."""
 
@@ -31,4 +31,4 @@ def _configure_sqlite(engine: sa.Engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -57,10 +57,16 @@ def test_settings(**extra) -> dict:
     return settings
 
 
+test_settings.__test__ = False  # a helper, not a test
+
+
 class CSRFClient(FlaskClient):
     """A test client that sends the CSRF token a browser would, unless told ``csrf=False``."""
 
     def open(self, *args, csrf: bool = True, **kwargs):
+        # End the test body's transaction first, as a finished request would: the request sees what the
+        # test committed, and SQLite's write lock (BEGIN IMMEDIATE) is not held across the request.
+        _db.session.commit()
         method = (kwargs.get("method") or "GET").upper()
         if csrf and method in {"POST", "PUT", "PATCH", "DELETE"}:
             headers = dict(kwargs.pop("headers", None) or {})
@@ -75,6 +81,7 @@ class CSRFClient(FlaskClient):
 
 @pytest.fixture(scope="session")
 def app():
+    """The app that serves requests (test client and live server)."""
     from bulkapp.models import Client  # noqa: F401 - registers every model
 
     application = create_app(test_settings())
@@ -85,10 +92,24 @@ def app():
     yield application
 
 
+@pytest.fixture(scope="session")
+def work_app(app):
+    """A second instance of the same app for the test body's own database work.
+
+    Flask reuses an already-pushed app context of the *same* app for requests, which would share ``g``
+    (cached CSRF token, current user) and the DB session between the test and the requests it makes.
+    A separate instance keeps every request as isolated as in production. Its SQLite transactions are
+    plain (deferred) ones, so the test body's reads never hold the write lock that a request, a job
+    thread or the live server needs; end the transaction (commit/rollback) before asserting on what
+    concurrent work wrote, as a new request would.
+    """
+    return create_app(test_settings(SQLITE_BEGIN_IMMEDIATE=False))
+
+
 @pytest.fixture(autouse=True)
-def db(app):
+def db(app, work_app):
     """A clean database for every test (rows deleted afterwards, ids restarted on PostgreSQL)."""
-    ctx = app.app_context()
+    ctx = work_app.app_context()
     ctx.push()
     limiter.reset()
     yield _db

@@ -12,7 +12,10 @@ class SignupForm(FlaskForm):
     name = StringField("Your name", validators=[InputRequired(), Length(max=120)])
     email = EmailField("Email", validators=[InputRequired(), Email(), Length(max=254)])
     phone = TelField("Phone (M-Pesa)", validators=[InputRequired(), Length(max=20)])
-    password = PasswordField("Password", validators=[InputRequired(), Length(min=8, max=128)])
+    password = PasswordField(
+        "Password",
+        validators=[InputRequired(), Length(min=8, max=128, message="The password needs at least 8 characters.")],
+    )
 
     def validate_phone(self, field):
         try:

@@ -1,0 +1,60 @@
+"""HTMX conventions: fragments vs pages, 401 -> HX-Redirect, errors into #flash, never a 302 to HTMX."""
+
+from bulkapp.services.notifications import notify
+from bulkapp.extensions import db
+
+HX = {"HX-Request": "true"}
+
+
+def test_fragment_for_htmx_and_full_page_otherwise(login, user):
+    client = login(user)
+    page = client.get("/dashboard")
+    fragment = client.get("/dashboard", headers=HX)
+    assert "<html" in page.get_data(as_text=True)
+    body = fragment.get_data(as_text=True)
+    assert "<html" not in body and body.lstrip().startswith('<section id="dashboard-stats"')
+    assert "HX-Request" in fragment.headers["Vary"] and "HX-Request" in page.headers["Vary"]
+
+
+def test_signed_out_htmx_request_gets_401_with_hx_redirect(client):
+    response = client.get("/dashboard", headers=HX)
+    assert response.status_code == 401
+    assert response.headers["HX-Redirect"] == "/login"
+
+
+def test_signed_out_page_request_redirects_to_login_with_next(client):
+    response = client.get("/notifications/")
+    assert response.status_code == 302 and "/login?next=" in response.location
+
+
+def test_htmx_404_renders_an_alert_into_flash(login, user):
+    client = login(user)
+    response = client.post("/notifications/999999/read", headers=HX)
+    assert response.status_code == 404
+    assert response.headers["HX-Retarget"] == "#flash" and response.headers["HX-Reswap"] == "innerHTML"
+    assert 'class="alert alert-error"' in response.get_data(as_text=True)
+
+
+def test_mark_all_read_swaps_the_list_and_the_bell_out_of_band(login, user):
+    notify(user.client_id, "low_balance", "Balance is low", "Top up soon")
+    notify(user.client_id, "inbound_message", "New reply", "From 0712...", user_id=user.id)
+    db.session.commit()
+    client = login(user)
+    assert 'aria-label="Notifications: 2 unread"' in client.get("/dashboard").get_data(as_text=True)
+    response = client.post("/notifications/read-all", headers=HX)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and body.lstrip().startswith('<section id="notification-list"')
+    assert 'id="notification-bell"' in body and 'hx-swap-oob="true"' in body
+    assert "Notifications: 0 unread" in body
+
+
+def test_security_headers(client):
+    response = client.get("/login")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_csrf_token_rides_on_hx_headers(login, user):
+    page = login(user).get("/dashboard").get_data(as_text=True)
+    assert 'hx-headers=\'{"X-CSRFToken": "' in page

@@ -1,0 +1,74 @@
+"""A newcomer signs up, signs out, signs in again and sees the dashboard; a wrong password says so."""
+
+import re
+
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import screenshot
+
+
+def test_sign_up_sign_out_sign_in_and_dashboard(page):
+    page.goto("/signup")
+    page.get_by_label("Business name").fill("Duka la Mama")
+    page.get_by_label("Your name").fill("Grace Wambui")
+    page.get_by_label("Email").fill("grace@duka.example")
+    page.get_by_label("Phone (M-Pesa)").fill("0712 345 678")
+    page.get_by_label("Password").fill("a-strong-password")
+    page.get_by_role("button", name="Create account").click()
+
+    expect(page).to_have_url(re.compile(r"/dashboard$"))
+    expect(page.get_by_role("heading", name="Duka la Mama")).to_be_visible()
+    expect(page.locator("#balance-badge")).to_contain_text("KSh 0.00")
+    expect(page.locator("#notification-bell .count")).to_have_text("1")  # the welcome note
+    screenshot(page, "dashboard-after-signup")
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/login$"))
+    expect(page.get_by_text("You are signed out.")).to_be_visible()
+
+    page.get_by_label("Email").fill("grace@duka.example")
+    page.get_by_label("Password").fill("a-strong-password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/dashboard$"))
+    expect(page.locator("#dashboard-stats")).to_contain_text("Messages today")
+    screenshot(page, "dashboard")
+
+
+def test_wrong_password_shows_an_error(page, user):
+    page.goto("/login")
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password").fill("not-the-password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_have_text("Wrong email or password.")
+    expect(page).to_have_url(re.compile(r"/login$"))
+    screenshot(page, "login-wrong-password")
+
+
+def test_signup_errors_keep_the_form(page):
+    page.goto("/signup")
+    page.get_by_label("Business name").fill("Kibanda")
+    page.get_by_label("Your name").fill("Juma")
+    page.get_by_label("Email").fill("juma@kibanda.example")
+    page.get_by_label("Phone (M-Pesa)").fill("020 123 4567")
+    page.get_by_label("Password").fill("long-enough-pass")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_text("not a mobile number")).to_be_visible()
+    expect(page.get_by_label("Business name")).to_have_value("Kibanda")
+
+
+def test_notifications_mark_all_read_updates_the_bell(page, user):
+    from bulkapp.extensions import db
+    from bulkapp.services.notifications import notify
+    from tests.conftest import PASSWORD
+
+    notify(user.client_id, "low_balance", "Balance below KSh 100", "Top up to keep sending.")
+    db.session.commit()
+    page.goto("/login")
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#notification-bell .count")).to_have_text("1")
+    page.locator("#notification-bell").click()
+    page.get_by_role("button", name="Mark all read").click()
+    expect(page.locator("#notification-bell .count")).to_have_count(0)
+    expect(page.get_by_role("button", name="Mark read")).to_have_count(0)

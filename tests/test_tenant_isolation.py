@@ -1,0 +1,120 @@
+"""Walks the whole URL map as tenant B against tenant A's objects: every route with an id answers 404.
+
+New routes are covered automatically: a route whose id argument is not in ``ID_ARGUMENTS`` fails this
+test until it is added, so no route can skip the walk.
+"""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from bulkapp.extensions import db
+from bulkapp.models import (
+    Campaign,
+    Channel,
+    Contact,
+    Conversation,
+    Message,
+    Notification,
+    ShortLink,
+    Template,
+    WalletTransaction,
+)
+from bulkapp.services.notifications import notify
+
+# Routes that are public or machine endpoints with their own authentication (tested elsewhere).
+NOT_TENANT_ROUTES = ("static", "shortlinks.", "webhooks.")
+
+
+def _objects_of(tenant) -> dict[str, int]:
+    """One object of every tenant-owned kind for ``tenant``, keyed by the URL argument that names it."""
+    cid = tenant.id
+    contact = Contact(client_id=cid, name="Private Person", contact="+254700000001", department="VIP", fields={})
+    template = Template(client_id=cid, name="Secret", content="Hi {{name}}", channel="sms", variables=["name"])
+    db.session.add_all([contact, template])
+    db.session.flush()
+    conversation = Conversation(client_id=cid, contact_id=contact.id, contact_identifier=contact.contact, channel="sms")
+    campaign = Campaign(client_id=cid, name="Secret campaign", message="Hi", channel="sms", recipients=[])
+    db.session.add_all([conversation, campaign])
+    db.session.flush()
+    message = Message(
+        client_id=cid, conversation_id=conversation.id, campaign_id=campaign.id, recipient=contact.contact, body="Hi"
+    )
+    db.session.add(message)
+    db.session.flush()
+    link = ShortLink(client_id=cid, message_id=message.id, code="Ab3k", original_url="http://localhost/x/Ab3k")
+    channel = db.session.scalar(sa.select(Channel).where(Channel.client_id == cid))
+    tx = db.session.scalar(sa.select(WalletTransaction).where(WalletTransaction.client_id == cid))
+    note = notify(cid, "low_balance", "Low balance", "Your balance is low", user_id=tenant.test_user.id)
+    db.session.add(link)
+    db.session.commit()
+    return {
+        "contact_id": contact.id,
+        "template_id": template.id,
+        "conversation_id": conversation.id,
+        "campaign_id": campaign.id,
+        "message_id": message.id,
+        "channel_id": channel.id,
+        "transaction_id": tx.id,
+        "notification_id": note.id,
+        "user_id": tenant.test_user.id,
+        "client_id": tenant.id,
+        "link_id": link.id,
+    }
+
+
+def _tenant_routes(app):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith(NOT_TENANT_ROUTES) or not rule.arguments:
+            continue
+        yield rule
+
+
+def test_every_route_with_an_id_answers_404_to_another_tenant(app, tenant, other_tenant, login):
+    ids = _objects_of(tenant)
+    client = login(other_tenant.test_user)
+    checked = []
+    for rule in _tenant_routes(app):
+        missing = [arg for arg in rule.arguments if arg not in ids]
+        assert not missing, f"{rule.rule}: add {missing} to the isolation walk"
+        url = rule.rule
+        for arg in rule.arguments:
+            url = url.replace(f"<int:{arg}>", str(ids[arg])).replace(f"<{arg}>", str(ids[arg]))
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = client.open(url, method=method)
+            assert response.status_code == 404, f"{method} {url} answered {response.status_code}"
+            body = response.get_data(as_text=True)
+            assert "Private Person" not in body and "Secret" not in body
+            checked.append(f"{method} {url}")
+    assert checked, "the walk found no route with an id"
+    # Nothing of tenant A changed through any of those requests.
+    db.session.expire_all()
+    assert db.session.get(Notification, ids["notification_id"]).is_read is False
+    assert db.session.get(Contact, ids["contact_id"]).name == "Private Person"
+
+
+def test_the_walk_also_covers_the_owner(app, tenant, login):
+    """Sanity check of the walk itself: the owner can open at least one of those routes."""
+    ids = _objects_of(tenant)
+    client = login(tenant.test_user)
+    response = client.post(f"/notifications/{ids['notification_id']}/read")
+    assert response.status_code == 200
+    db.session.expire_all()
+    assert db.session.get(Notification, ids["notification_id"]).is_read is True
+
+
+@pytest.mark.parametrize("path", ["/admin/", "/admin/clients/1"])
+def test_tenant_users_do_not_see_the_admin_area(path, tenant, login):
+    client = login(tenant.test_user)
+    assert client.get(path).status_code == 404
+
+
+def test_admin_sees_every_tenant(admin_user, tenant, other_tenant, client):
+    from tests.conftest import PASSWORD
+
+    client.post("/login", data={"email": admin_user.email, "password": PASSWORD})
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "Tenant A" in page and "Tenant B" in page
+    detail = client.get(f"/admin/clients/{other_tenant.id}").get_data(as_text=True)
+    assert other_tenant.account_number in detail and "owner@b.example" in detail
