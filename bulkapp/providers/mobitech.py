@@ -1,0 +1,198 @@
+"""Mobitech Technologies SMS (Kenya): one recipient per request, balance, and the one known DLR shape.
+
+Mobitech publishes no usable API document. The send call (``POST /sms/sendsms`` with the ``h_api_key``
+header, a JSON array answer with ``status_code "1000"`` on success) is known from many integrations; its
+other status codes are not, so any code but 1000 is reported as a refusal in Mobitech's own words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import requests
+
+from bulkapp.providers.base import (
+    AuthenticationError,
+    Balance,
+    ConnectionCheck,
+    DeliveryReport,
+    DeliveryStatus,
+    HttpProvider,
+    MalformedPayload,
+    OutboundMessage,
+    OutcomeUnknown,
+    PermanentError,
+    ProviderError,
+    SendResult,
+    SettingField,
+    TransientError,
+    WebhookRequest,
+    decode_json,
+    e164_or_none,
+    national_digits,
+    parse_amount,
+    parse_time,
+    retry_after_seconds,
+)
+from bulkapp.services.phones import InvalidNumber, normalise_msisdn
+
+BASE_URL = "https://app.mobitechtechnologies.com"
+SUCCESS = "1000"
+DLR_STATES = {"1": DeliveryStatus.DELIVERED, "2": DeliveryStatus.FAILED, "3": DeliveryStatus.SENT}
+
+
+def _first_record(data: Any) -> dict[str, Any] | None:
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        return data[0]
+    return data if isinstance(data, dict) else None
+
+
+class MobitechProvider(HttpProvider):
+    """Mobitech bulk SMS: ``POST /sms/sendsms`` once per recipient on the pooled session."""
+
+    name = "mobitech"
+    label = "Mobitech"
+    channel = "sms"
+    credential_fields = (SettingField("api_key", "API key", secret=True, help="The h_api_key from Mobitech."),)
+    config_fields = (
+        SettingField("sender_name", "Sender ID or shortcode", help="e.g. 23107 (shared) or your own sender ID."),
+        SettingField("service_id", "Service ID", required=False, default=0, help="0 for bulk SMS."),
+        SettingField("base_url", "API base URL", required=False, default=BASE_URL),
+    )
+
+    @property
+    def _base(self) -> str:
+        return str(self.config["base_url"]).rstrip("/")
+
+    @property
+    def _headers(self) -> dict[str, str]:
+        return {"h_api_key": self.credentials["api_key"], "Accept": "application/json"}
+
+    def send_batch(self, messages: Sequence[OutboundMessage]) -> list[SendResult]:
+        presets: dict[int, SendResult] = {}
+        groups: list[list[int]] = []
+        for i, message in enumerate(messages):
+            try:
+                normalise_msisdn(message.to)
+            except InvalidNumber as exc:
+                presets[i] = SendResult.rejected(message.id, exc.reason, code="invalid_number")
+                continue
+            if not message.body.strip():
+                presets[i] = SendResult.rejected(message.id, "The message text is empty.", code="empty_body")
+                continue
+            groups.append([i])
+        return self.send_groups(messages, groups, lambda batch: [self._send_one(batch[0])], presets)
+
+    def _send_one(self, message: OutboundMessage) -> SendResult:
+        payload = {
+            "mobile": national_digits(normalise_msisdn(message.to)),
+            "response_type": "json",
+            "sender_name": message.sender or str(self.config["sender_name"]),
+            "service_id": int(self.config["service_id"]),
+            "message": message.body,
+        }
+        response = self.request(
+            "POST", f"{self._base}/sms/sendsms", idempotent=False, json=payload, headers=self._headers
+        )
+        self._check_http(response, sending=True)
+        record = _first_record(decode_json(response))
+        if record is None or "status_code" not in record:
+            raise OutcomeUnknown(
+                "Mobitech's answer was not the JSON it normally sends, so the message may have been accepted.",
+                vendor_message=response.text[:200],
+            )
+        code = str(record["status_code"]).strip()
+        if code != SUCCESS:
+            vendor = str(record.get("status_desc") or "no description")
+            return SendResult.rejected(message.id, f"Mobitech refused the message: {vendor}", code=code)
+        message_id = record.get("message_id")
+        return SendResult.accepted(
+            message.id,
+            str(message_id) if message_id not in (None, "") else None,
+            cost=_decimal(record.get("message_cost")),
+        )
+
+    def _check_http(self, response: requests.Response, *, sending: bool) -> None:
+        status = response.status_code
+        if status == 200:
+            return
+        text = response.text[:200]
+        if status in (401, 403):
+            raise AuthenticationError("Mobitech rejected the API key.", code=str(status), vendor_message=text)
+        if status in (429, 503):
+            raise TransientError(
+                f"Mobitech is busy (HTTP {status}); nothing was accepted.",
+                code=str(status),
+                vendor_message=text,
+                retry_after=retry_after_seconds(response),
+            )
+        if status >= 500 and sending:
+            raise OutcomeUnknown(
+                f"Mobitech failed with HTTP {status} while handling the message; it may have been accepted.",
+                vendor_message=text,
+            )
+        if status >= 500:
+            raise TransientError(f"Mobitech failed with HTTP {status}.", code=str(status), vendor_message=text)
+        raise PermanentError(f"Mobitech answered HTTP {status}.", code=str(status), vendor_message=text)
+
+    def fetch_balance(self) -> Balance:
+        response = self.request("GET", f"{self._base}/sms/getbalance", idempotent=True, headers=self._headers)
+        self._check_http(response, sending=False)
+        record = _first_record(decode_json(response))
+        if record is None or record.get("credit_balance") in (None, ""):
+            raise MalformedPayload(
+                "Mobitech's balance answer has no credit_balance.", vendor_message=response.text[:200]
+            )
+        if str(record.get("status_code", SUCCESS)) != SUCCESS:
+            raise PermanentError(
+                "Mobitech refused the balance request.",
+                code=str(record.get("status_code")),
+                vendor_message=str(record.get("status_desc") or ""),
+            )
+        return parse_amount(record["credit_balance"])
+
+    def test_connection(self) -> ConnectionCheck:
+        try:
+            balance = self.fetch_balance()
+        except ProviderError as exc:
+            return ConnectionCheck(False, exc.describe())
+        return ConnectionCheck(True, f"Connected to Mobitech. Credit balance: {balance.raw}")
+
+    def parse_delivery_report(self, request: WebhookRequest) -> list[DeliveryReport]:
+        """The one DLR shape seen in an integration (unconfirmed by Mobitech): messageId, dlrStatus (1 delivered,
+        2 failed, 3 pending), dlrDesc, dlrTime, destaddr; JSON or form."""
+        reports = []
+        for record in request.payload_records():
+            message_id = record.get("messageId") or record.get("message_id")
+            code = str(record.get("dlrStatus") or "").strip()
+            if not message_id or not code:
+                raise MalformedPayload("A Mobitech delivery report needs messageId and dlrStatus.")
+            state = DLR_STATES.get(code, DeliveryStatus.UNKNOWN)
+            description = str(record.get("dlrDesc") or "").strip() or None
+            reports.append(
+                DeliveryReport(
+                    provider_message_id=str(message_id),
+                    status=state,
+                    vendor_status=description or code,
+                    error_code=code if state is DeliveryStatus.FAILED else None,
+                    error_reason=_failure_reason(description) if state is DeliveryStatus.FAILED else None,
+                    occurred_at=parse_time(record.get("dlrTime")),
+                    recipient=e164_or_none(record.get("destaddr")),
+                )
+            )
+        return reports
+
+
+def _decimal(value: Any) -> Decimal | None:
+    try:
+        return Decimal(str(value)) if value not in (None, "") else None
+    except InvalidOperation:
+        return None
+
+
+def _failure_reason(description: str | None) -> str:
+    return (
+        f"The message could not be delivered ({description})." if description else "The message could not be delivered."
+    )
