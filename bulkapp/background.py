@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,7 @@ class _Backend:
         self.queues: dict[str, Any] = {}
         self._local: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
+        self._ticker: threading.Thread | None = None
         self._lock = threading.Lock()
         if self.mode == "rq":
             from redis import Redis
@@ -41,6 +43,26 @@ class _Backend:
         else:
             self._ensure_thread()
             self._local.put((func, args, kwargs))
+
+    def start_ticker(self) -> None:
+        """Embedded mode: enqueue the periodic jobs on their intervals from a daemon thread."""
+        with self._lock:
+            if self._ticker is not None:
+                return
+            self._ticker = threading.Thread(target=self._tick, name="bulkapp-ticker", daemon=True)
+            self._ticker.start()
+
+    def _tick(self) -> None:
+        from bulkapp.jobs.periodic import PERIODIC
+
+        next_run = {task.path: 0.0 for task in PERIODIC}
+        while True:
+            now = time.monotonic()
+            for task in PERIODIC:
+                if now >= next_run[task.path]:
+                    next_run[task.path] = now + task.every_seconds
+                    self.enqueue(task.function(), (), {}, task.queue)
+            time.sleep(1)
 
     def _ensure_thread(self) -> None:
         with self._lock:
@@ -64,7 +86,11 @@ class JobRunner:
     """Enqueue job functions by reference on the current app's backend."""
 
     def init_app(self, app: Flask) -> None:
-        app.extensions["bulkapp_jobs"] = _Backend(app)
+        backend = _Backend(app)
+        app.extensions["bulkapp_jobs"] = backend
+        if backend.mode == "thread" and app.config.get("EMBEDDED_SCHEDULER", True):
+            # Periodic work starts with the first request served, not with CLI commands.
+            app.before_request(backend.start_ticker)
 
     @staticmethod
     def backend(app: Flask | None = None) -> _Backend:

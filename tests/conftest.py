@@ -39,7 +39,9 @@ def require(condition: bool, reason: str) -> None:
 
 
 def database_url() -> str:
-    return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_TMP / 'test.db'}"
+    from bulkapp.config import normalise_database_url
+
+    return normalise_database_url(os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_TMP / 'test.db'}")
 
 
 def test_settings(**extra) -> dict:

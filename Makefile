@@ -1,0 +1,45 @@
+# Bulkapp: `make run` serves the app on the embedded defaults, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test test-sqlite test-postgres lint bench worker clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/activate
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/activate
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(VENV)/.runtime $@
+
+run: $(VENV)/.runtime
+	$(FLASK) db upgrade
+	$(FLASK) seed-demo
+	@echo "Bulkapp is starting on http://$(HOST):$(PORT)/ (Ctrl-C stops it)"
+	$(FLASK) run --host $(HOST) --port $(PORT) --no-debugger --no-reload --with-threads
+
+# The whole suite on SQLite; again on PostgreSQL when TEST_DATABASE_URL is set (browser tests run once).
+test: $(VENV)/.dev
+	env -u TEST_DATABASE_URL $(BIN)/pytest -p no:cacheprovider
+	@if [ -n "$$TEST_DATABASE_URL" ]; then \
+		echo "== the suite again on $$TEST_DATABASE_URL =="; \
+		$(BIN)/pytest -p no:cacheprovider -m "not browser"; \
+	fi
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+worker: $(VENV)/.runtime
+	$(BIN)/rq worker --with-scheduler --url "$$REDIS_URL" high default low
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache tests/e2e/artifacts

@@ -1,0 +1,25 @@
+"""Periodic work, declared once: RQ's cron (bulkapp/cron.py) and the embedded ticker both read it.
+
+The database, not Redis, says what is due: each job looks for due rows, so a missed or doubled tick
+only means the next one finds less to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import import_module
+
+
+@dataclass(frozen=True)
+class Periodic:
+    path: str  # "module:function" of a @job function taking no arguments
+    queue: str
+    every_seconds: int
+
+    def function(self) -> Callable[[], object]:
+        module, name = self.path.split(":")
+        return getattr(import_module(module), name)
+
+
+PERIODIC: tuple[Periodic, ...] = ()
