@@ -57,9 +57,12 @@ def register_blueprints(app: Flask) -> None:
     from bulkapp.blueprints.auth import bp as auth_bp
     from bulkapp.blueprints.dashboard import bp as dashboard_bp
     from bulkapp.blueprints.notifications import bp as notifications_bp
+    from bulkapp.blueprints.webhooks import bp as webhooks_bp
+    from bulkapp.extensions import csrf
 
-    for bp in (auth_bp, dashboard_bp, notifications_bp, admin_bp):
+    for bp in (auth_bp, dashboard_bp, notifications_bp, admin_bp, webhooks_bp):
         app.register_blueprint(bp)
+    csrf.exempt(webhooks_bp)  # machine endpoints: authenticated by token or signature instead
 
 
 def register_web(app: Flask) -> None:

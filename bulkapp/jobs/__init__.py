@@ -1,4 +1,4 @@
-"""RQ entry points (one module per area): thin, ids-only arguments; each runs in an app context and owns its transaction."""
+"""RQ entry points, one module per area: thin, ids-only arguments; each owns its transaction."""
 
 from __future__ import annotations
 

@@ -22,4 +22,6 @@ class Periodic:
         return getattr(import_module(module), name)
 
 
-PERIODIC: tuple[Periodic, ...] = ()
+PERIODIC: tuple[Periodic, ...] = (
+    Periodic("bulkapp.jobs.topups:reconcile_pending_topups", "low", 120),
+)

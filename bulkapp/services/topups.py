@@ -1,0 +1,567 @@
+"""M-Pesa wallet top-ups: STK push requests, their callbacks and reconciliation, and paybill (C2B) payments.
+
+An STK top-up is one ``wallet_transactions`` row (type ``topup``): created ``pending`` (not counted in the
+balance), then completed exactly once (the balance is credited and the row gets before/after and the
+M-Pesa receipt) or marked ``failed`` with a reason in plain words. A paybill payment is a completed row
+written by ``wallet.credit`` with the receipt as its reference.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from flask import current_app
+
+from bulkapp.columns import utcnow
+from bulkapp.extensions import db
+from bulkapp.models import Client, WalletTransaction
+from bulkapp.providers import mpesa
+from bulkapp.services import wallet
+from bulkapp.services.events import record_event
+from bulkapp.services.notifications import notify
+from bulkapp.services.phones import InvalidNumber, normalise_msisdn
+
+log = logging.getLogger(__name__)
+
+CALLBACK_PATH = "/webhooks/mpesa/callback"
+C2B_ACCEPT = {"ResultCode": "0", "ResultDesc": "Accepted"}
+C2B_INVALID_ACCOUNT = "C2B00012"
+C2B_INVALID_AMOUNT = "C2B00013"
+REPEAT_PROMPT_SECONDS = 60  # a second prompt to a phone that is still showing one is a double submit
+
+# Plain-words reasons for the STK result codes a customer can cause or fix.
+FAILURE_REASONS = {
+    1: "Your M-Pesa balance was not enough for this payment. Top up M-Pesa or choose a smaller amount.",
+    17: "M-Pesa was busy and could not take the payment. Nothing was charged; try again in a minute.",
+    26: "M-Pesa was busy and could not take the payment. Nothing was charged; try again in a minute.",
+    1001: "Another M-Pesa payment was in progress on your phone. Wait a minute, then try again.",
+    1019: "The M-Pesa prompt expired before it was answered. Nothing was charged; try again.",
+    1025: "M-Pesa could not send the prompt to your phone. Nothing was charged; try again.",
+    1032: "You cancelled the M-Pesa prompt. Nothing was charged; start again when you are ready.",
+    1037: "Your phone could not be reached, or the prompt timed out before the PIN was entered. Make sure "
+    "the phone is on and unlocked, then try again.",
+    2001: "The M-Pesa PIN entered was wrong. Nothing was charged; try again.",
+    9999: "M-Pesa could not send the prompt to your phone. Nothing was charged; try again.",
+}
+EXPIRED_REASON = (
+    "M-Pesa never confirmed this payment. If money left your M-Pesa account, contact support with the "
+    "M-Pesa message you received."
+)
+
+
+class TopupError(ValueError):
+    """A top-up request that cannot be made; ``message`` is a sentence for the user, ``field`` the input."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class MalformedPayload(ValueError):
+    """A webhook body that is not the shape Daraja sends."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a callback, confirmation or status check did: ``credited``, ``failed``, ``flagged`` (money
+    reported but not credited automatically), ``duplicate`` (nothing new), ``unknown`` (no matching
+    request or account) or, for reconciliation, ``pending``/``expired``."""
+
+    status: str
+    transaction: WalletTransaction | None = None
+
+
+@dataclass(frozen=True)
+class StkResult:
+    checkout_request_id: str
+    result_code: int
+    result_desc: str
+    amount: Decimal | None = None
+    receipt: str | None = None
+
+
+# -- starting an STK top-up ----------------------------------------------------------------------------
+
+
+def topup_limits() -> tuple[int, int]:
+    """The smallest and largest top-up in whole shillings (``TOPUP_MIN_AMOUNT``/``TOPUP_MAX_AMOUNT``)."""
+    return int(current_app.config["TOPUP_MIN_AMOUNT"]), int(current_app.config["TOPUP_MAX_AMOUNT"])
+
+
+def callback_url() -> str:
+    """The STK callback URL given to Daraja, carrying the install's token."""
+    config = current_app.config
+    base = config.get("MPESA_CALLBACK_BASE_URL") or config["BASE_URL"]
+    token = config.get("MPESA_CALLBACK_TOKEN")
+    return base.rstrip("/") + CALLBACK_PATH + (f"?token={quote(token, safe='')}" if token else "")
+
+
+def start_stk_topup(client_id: int, phone: str, amount: Any, user_id: int | None = None) -> WalletTransaction:
+    """Send an M-Pesa prompt to ``phone`` for ``amount`` whole shillings and record the request.
+
+    Returns the ``topup`` row: ``pending`` (waiting for the customer's PIN; the callback or the
+    reconciler completes it) or already ``failed`` when M-Pesa refused or did not answer (its reason is
+    in ``describe_topup``). Raises :class:`TopupError` with a sentence for the user, and writes nothing,
+    for a bad phone number or amount, a suspended account, or when top-ups are not set up. Without
+    Daraja credentials (development) the simulated M-Pesa completes the row after
+    ``MPESA_SIMULATED_DELAY_SECONDS``. Flushes; the caller commits.
+    """
+    shillings = _whole_shillings(amount)
+    msisdn = _mpesa_phone(phone)
+    client = db.session.get(Client, client_id)
+    if client is None or not client.status:
+        raise TopupError("This account is suspended, so it cannot be topped up. Contact support.")
+    daraja = mpesa.client_for(current_app)
+    if daraja is None:
+        raise TopupError("M-Pesa top-ups are not set up on this installation yet.")
+    if _prompt_just_sent(client_id, msisdn):
+        raise TopupError(
+            "A payment prompt was just sent to this number. Answer it on the phone, or wait a minute and try again.",
+            "phone",
+        )
+    meta: dict[str, Any] = {"channel": "stk", "phone": msisdn, "user_id": user_id, "simulated": daraja.simulated}
+    row = WalletTransaction(
+        client_id=client_id,
+        type="topup",
+        amount=Decimal(shillings),
+        reference=f"topup:{uuid.uuid4().hex}",
+        description="M-Pesa top-up",
+    )
+    try:
+        push = daraja.stk_push(
+            phone=msisdn,
+            amount=shillings,
+            account_reference=client.account_number or f"BK{client.id}",
+            description="Wallet top-up",
+            callback_url=callback_url(),
+        )
+    except mpesa.MpesaError as exc:
+        log.warning("STK push for client %s failed: %s (%s)", client_id, exc.message, exc.code)
+        row.status = "failed"
+        row.meta = {**meta, "error_code": exc.code, "reason": _push_failure_reason(exc)}
+        db.session.add(row)
+        db.session.flush()
+        return row
+    row.status = "pending"
+    row.checkout_request_id = push.checkout_request_id
+    row.meta = {**meta, "merchant_request_id": push.merchant_request_id}
+    db.session.add(row)
+    db.session.flush()
+    if daraja.simulated:
+        from bulkapp.extensions import rq
+        from bulkapp.jobs.topups import simulate_stk_callback
+
+        rq.enqueue(simulate_stk_callback, row.id, queue="high")
+    return row
+
+
+def _prompt_just_sent(client_id: int, msisdn: str) -> bool:
+    """A pending prompt to the same phone younger than ``REPEAT_PROMPT_SECONDS`` (a double submit)."""
+    since = utcnow() - timedelta(seconds=REPEAT_PROMPT_SECONDS)
+    recent = db.session.scalars(
+        sa.select(WalletTransaction.meta).where(
+            WalletTransaction.client_id == client_id,
+            WalletTransaction.type == "topup",
+            WalletTransaction.status == "pending",
+            WalletTransaction.created_at >= since,
+        )
+    )
+    return any((meta or {}).get("phone") == msisdn for meta in recent)
+
+
+def _whole_shillings(amount: Any) -> int:
+    low, high = topup_limits()
+    try:
+        value = Decimal(str(amount).strip().replace(",", ""))
+    except (InvalidOperation, ValueError):
+        value = None
+    if isinstance(amount, bool) or value is None or not value.is_finite() or value != value.to_integral_value():
+        raise TopupError("Enter the amount in whole shillings, for example 500.", "amount")
+    if value < low:
+        raise TopupError(f"The smallest top-up is KSh {low:,}.", "amount")
+    if value > high:
+        raise TopupError(f"The largest top-up is KSh {high:,}.", "amount")
+    return int(value)
+
+
+def _mpesa_phone(phone: str) -> str:
+    try:
+        msisdn = normalise_msisdn(phone)
+    except InvalidNumber as exc:
+        raise TopupError(f"{exc.reason} Enter your M-Pesa number, for example 0712 345 678.", "phone") from None
+    if not mpesa.MSISDN.fullmatch(msisdn.lstrip("+")):
+        raise TopupError("M-Pesa prompts only reach Kenyan mobile numbers, for example 0712 345 678.", "phone")
+    return msisdn
+
+
+def _push_failure_reason(exc: mpesa.MpesaError) -> str:
+    if isinstance(exc, mpesa.MpesaTimeout):
+        return (
+            "M-Pesa did not answer in time. If a payment prompt still reaches your phone, cancel it and "
+            "start a new top-up."
+        )
+    if exc.transient:
+        return "M-Pesa is not available right now. Nothing was charged; try again in a few minutes."
+    if exc.code == "400.002.02":  # Daraja's "invalid field": in practice the phone number
+        return f"M-Pesa refused the request ({exc.message}). Check the M-Pesa number and try again."
+    log.error("M-Pesa refused our STK push (configuration?): %s (%s)", exc.message, exc.code)
+    return "M-Pesa top-ups are not working right now because of a problem on our side. Nothing was charged."
+
+
+# -- STK results: callbacks and status queries ---------------------------------------------------------
+
+
+def parse_stk_callback(payload: Any) -> StkResult:
+    """Read Daraja's ``{"Body": {"stkCallback": ...}}``; raises :class:`MalformedPayload`."""
+    try:
+        callback = payload["Body"]["stkCallback"]
+        checkout_id = callback["CheckoutRequestID"]
+        code = int(callback["ResultCode"])
+    except (KeyError, TypeError, ValueError):
+        raise MalformedPayload("not an STK callback: Body.stkCallback with CheckoutRequestID and ResultCode") from None
+    if not isinstance(checkout_id, str) or not checkout_id.strip():
+        raise MalformedPayload("CheckoutRequestID is empty")
+    metadata = callback.get("CallbackMetadata")
+    items = metadata.get("Item") if isinstance(metadata, dict) else None
+    items = items if isinstance(items, list) else []
+    values = {item["Name"]: item.get("Value") for item in items if isinstance(item, dict) and "Name" in item}
+    amount, receipt = None, None
+    if code == 0:
+        amount = _money(values.get("Amount"))
+        receipt = str(values.get("MpesaReceiptNumber") or "").strip()
+        if amount is None or not receipt or len(receipt) > 40:
+            raise MalformedPayload("a successful STK callback needs Amount and MpesaReceiptNumber")
+    return StkResult(checkout_id.strip(), code, str(callback.get("ResultDesc") or ""), amount, receipt)
+
+
+def handle_stk_callback(payload: Any) -> Outcome:
+    """Apply an STK callback to its pending top-up, exactly once.
+
+    Success with the requested amount credits the wallet (row completed with the M-Pesa receipt,
+    ``topup_success`` notification, ``wallet.topup`` event). Failure codes mark the row failed with a
+    reason. A different amount, or a receipt already credited, is ``flagged``: the row fails with the
+    reason and nothing is credited. Replays and unknown CheckoutRequestIDs change nothing. Raises
+    :class:`MalformedPayload`. Flushes; the caller commits.
+    """
+    result = parse_stk_callback(payload)
+    outcome = apply_stk_result(result, source="callback")
+    if outcome.status == "unknown":
+        log.warning(
+            "STK callback for unknown CheckoutRequestID %s (ResultCode %s, receipt %s, amount %s)",
+            result.checkout_request_id,
+            result.result_code,
+            result.receipt,
+            result.amount,
+        )
+    return outcome
+
+
+def apply_stk_result(result: StkResult, *, source: str) -> Outcome:
+    """The one path that settles an STK top-up, from a callback or from a status query (``source``)."""
+    found = db.session.execute(
+        sa.select(WalletTransaction.id, WalletTransaction.client_id).where(
+            WalletTransaction.checkout_request_id == result.checkout_request_id, WalletTransaction.type == "topup"
+        )
+    ).one_or_none()
+    if found is None:
+        return Outcome("unknown")
+    row = _lock_topup(*found)
+    seen = row.meta or {}
+    success_seen = seen.get("result_code") == 0 or seen.get("paid_after_failure")
+    if row.status == "failed" and result.result_code == 0 and not success_seen:
+        return _flag_paid_after_failure(row, result)
+    if row.status != "pending":
+        if row.status == "completed" and result.receipt and row.mpesa_reference is None:
+            _note_late_receipt(row, result.receipt)
+        return Outcome("duplicate", row)
+    details = {"result_code": result.result_code, "result_desc": result.result_desc, "settled_by": source}
+    if result.result_code != 0:
+        reason = FAILURE_REASONS.get(result.result_code) or (
+            f"M-Pesa did not complete the payment: {result.result_desc or 'no reason given'}."
+        )
+        _fail(row, reason, **details)
+        return Outcome("failed", row)
+    if result.amount is not None and result.amount != row.amount:
+        reason = (
+            f"M-Pesa reported KSh {_ksh(result.amount)} for this KSh {_ksh(row.amount)} request, so it was not "
+            "added automatically. Our team will review it."
+        )
+        _fail(
+            row, reason, flag="amount_mismatch", reported_amount=str(result.amount), receipt=result.receipt, **details
+        )
+        return Outcome("flagged", row)
+    if result.receipt and _receipt_taken(result.receipt):
+        reason = f"M-Pesa receipt {result.receipt} was already credited to a wallet, so it was not added again."
+        _fail(row, reason, flag="duplicate_receipt", receipt=result.receipt, **details)
+        return Outcome("flagged", row)
+    if wallet.complete_pending(row.id, mpesa_reference=result.receipt, meta=details) is None:
+        return Outcome("duplicate", row)
+    _announce_topup(row, channel="stk")
+    return Outcome("credited", row)
+
+
+def _lock_topup(tx_id: int, client_id: int) -> WalletTransaction:
+    """Lock the tenant row, then the top-up row (the order every top-up path uses), and reload it.
+
+    Concurrent deliveries for one tenant queue here, so each sees what the one before committed.
+    SQLite ignores FOR UPDATE; its write transactions are serialised by BEGIN IMMEDIATE.
+    """
+    db.session.execute(sa.select(Client.id).where(Client.id == client_id).with_for_update())
+    return db.session.scalars(
+        sa.select(WalletTransaction)
+        .where(WalletTransaction.id == tx_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def _receipt_taken(receipt: str) -> bool:
+    return (
+        db.session.scalar(sa.select(WalletTransaction.id).where(WalletTransaction.mpesa_reference == receipt))
+        is not None
+    )
+
+
+def _flag_paid_after_failure(row: WalletTransaction, result: StkResult) -> Outcome:
+    """M-Pesa says "paid" for a request already closed as failed: money may have moved, so a person
+    looks at it. Nothing is credited automatically (a failed row stays failed)."""
+    log.error("STK top-up %s reported paid after it failed (receipt %s)", row.id, result.receipt)
+    reason = (
+        "M-Pesa reported this payment as made after the request had been closed as failed. It was not added "
+        "automatically; our team will review it and credit it if the money arrived."
+    )
+    previous = {"previous_reason": (row.meta or {}).get("reason")}
+    _fail(row, reason, flag="paid_after_failure", paid_after_failure=True, receipt=result.receipt, **previous)
+    return Outcome("flagged", row)
+
+
+def _note_late_receipt(row: WalletTransaction, receipt: str) -> None:
+    """A callback after the status query completed the row brings the receipt: keep it, credit nothing."""
+    if not _receipt_taken(receipt):
+        row.mpesa_reference = receipt
+        db.session.flush()
+
+
+def _fail(row: WalletTransaction, reason: str, **details: Any) -> None:
+    row.status = "failed"
+    row.meta = {**(row.meta or {}), **details, "reason": reason, "failed_at": utcnow().isoformat()}
+    db.session.flush()
+
+
+def _announce_topup(row: WalletTransaction, *, channel: str) -> None:
+    receipt = row.mpesa_reference
+    via = f" (M-Pesa receipt {receipt})" if receipt else ""
+    notify(
+        row.client_id,
+        "topup_success",
+        "Top-up received",
+        f"KSh {_ksh(row.amount)} from M-Pesa{via} was added to your wallet. "
+        f"Your balance is KSh {_ksh(row.balance_after)}.",
+        data={"transaction_id": row.id, "amount": _plain(row.amount), "mpesa_reference": receipt},
+    )
+    record_event(
+        row.client_id,
+        "wallet.topup",
+        {
+            "transaction_id": row.id,
+            "amount": _plain(row.amount),
+            "currency": "KES",
+            "balance": _plain(row.balance_after),
+            "mpesa_reference": receipt,
+            "channel": channel,
+        },
+    )
+
+
+def describe_topup(tx: WalletTransaction) -> tuple[str, str]:
+    """``(state, sentence)`` for the wallet page: state is ``pending`` (keep polling), ``completed`` or
+    ``failed``; the sentence says what happened in plain words."""
+    amount = _ksh(tx.amount)
+    meta = tx.meta or {}
+    if tx.status == "completed":
+        receipt = f" M-Pesa receipt {tx.mpesa_reference}." if tx.mpesa_reference else ""
+        return "completed", f"KSh {amount} was added to your wallet.{receipt}"
+    if tx.status == "failed":
+        return "failed", meta.get("reason") or "This top-up did not go through. Nothing was charged."
+    phone = meta.get("phone") or "your phone"
+    return "pending", f"Check {phone} and enter your M-Pesa PIN to pay KSh {amount}. This page updates by itself."
+
+
+# -- reconciliation ------------------------------------------------------------------------------------
+
+
+def pending_topups_due(now: datetime | None = None, limit: int = 200) -> list[tuple[int, str]]:
+    """``(id, CheckoutRequestID)`` of pending STK top-ups older than ``MPESA_RECONCILE_AFTER_SECONDS``."""
+    cutoff = (now or utcnow()) - timedelta(seconds=int(current_app.config["MPESA_RECONCILE_AFTER_SECONDS"]))
+    rows = db.session.execute(
+        sa.select(WalletTransaction.id, WalletTransaction.checkout_request_id)
+        .where(
+            WalletTransaction.status == "pending",
+            WalletTransaction.type == "topup",
+            WalletTransaction.checkout_request_id.is_not(None),
+            WalletTransaction.created_at <= cutoff,
+        )
+        .order_by(WalletTransaction.created_at)
+        .limit(limit)
+    )
+    return [(row.id, row.checkout_request_id) for row in rows]
+
+
+def reconcile_topup(tx_id: int, checkout_request_id: str, now: datetime | None = None) -> Outcome:
+    """Ask M-Pesa about one pending top-up and settle it through :func:`apply_stk_result`.
+
+    A final answer completes or fails the row; "still being processed" or an unreachable M-Pesa leaves
+    it pending, unless it is older than ``MPESA_PENDING_EXPIRY_SECONDS``: then it fails as expired.
+    Daraja is asked before any row is locked. Flushes; the caller commits.
+    """
+    daraja = mpesa.client_for(current_app)
+    answer = None
+    if daraja is not None and daraja.simulated and not _is_simulated(tx_id):
+        daraja = None  # the simulation must never vouch for a request that went to real Daraja
+    if daraja is not None:
+        try:
+            answer = daraja.stk_query(checkout_request_id)
+        except mpesa.MpesaError as exc:
+            log.warning("STK query for top-up %s failed: %s (%s)", tx_id, exc.message, exc.code)
+    if answer is not None and answer.state != "pending":
+        result = StkResult(checkout_request_id, int(answer.result_code), answer.result_desc)
+        return apply_stk_result(result, source="status_query")
+    row = db.session.get(WalletTransaction, tx_id)
+    if row is None or row.status != "pending":
+        return Outcome("duplicate", row)
+    expiry = timedelta(seconds=int(current_app.config["MPESA_PENDING_EXPIRY_SECONDS"]))
+    if row.created_at > (now or utcnow()) - expiry:
+        return Outcome("pending", row)
+    row = _lock_topup(row.id, row.client_id)
+    if row.status != "pending":
+        return Outcome("duplicate", row)
+    _fail(row, EXPIRED_REASON, flag="expired", settled_by="reconciler")
+    return Outcome("expired", row)
+
+
+def _is_simulated(tx_id: int) -> bool:
+    row = db.session.get(WalletTransaction, tx_id)
+    return bool(row is not None and (row.meta or {}).get("simulated"))
+
+
+def simulated_callback(tx_id: int) -> dict[str, Any] | None:
+    """The success callback the simulated M-Pesa sends for a top-up it accepted, or ``None`` when the row
+    is not (or no longer) a pending simulated request. Never for a request that went to real Daraja."""
+    row = db.session.get(WalletTransaction, tx_id)
+    meta = (row.meta or {}) if row is not None else {}
+    if row is None or row.status != "pending" or not meta.get("simulated") or not row.checkout_request_id:
+        return None
+    if current_app.config.get("ENV_NAME") == "production":
+        return None
+    return mpesa.simulated_stk_callback(
+        checkout_request_id=row.checkout_request_id,
+        merchant_request_id=meta.get("merchant_request_id", ""),
+        amount=int(row.amount),
+        phone=meta["phone"],
+        paid_at=utcnow(),
+    )
+
+
+# -- paybill (C2B) -------------------------------------------------------------------------------------
+
+
+def validate_c2b(payload: Any) -> dict[str, str]:
+    """Daraja's validation question: accept a payment to an active tenant's account number, else reject
+    with the documented code (C2B00012 unknown account, C2B00013 bad amount). Stores nothing."""
+    fields = _c2b_fields(payload)
+    client = find_client_by_account(fields["bill_ref"])
+    if client is None or not client.status:
+        return {"ResultCode": C2B_INVALID_ACCOUNT, "ResultDesc": "Rejected"}
+    if fields["amount"] is None or fields["amount"] <= 0:
+        return {"ResultCode": C2B_INVALID_AMOUNT, "ResultDesc": "Rejected"}
+    return dict(C2B_ACCEPT)
+
+
+def confirm_c2b(payload: Any) -> Outcome:
+    """Credit a completed paybill payment to the tenant whose account number it names (a suspended one
+    too: the money has arrived), once per TransID.
+
+    Duplicate confirmations (and a receipt already credited by an STK top-up) change nothing; a payment
+    to an unknown account is logged and not credited (``unknown``). Raises :class:`MalformedPayload`.
+    Flushes; the caller commits.
+    """
+    fields = _c2b_fields(payload)
+    trans_id, amount = fields["trans_id"], fields["amount"]
+    if not trans_id or len(trans_id) > 40 or amount is None or amount <= 0:
+        raise MalformedPayload("a C2B confirmation needs TransID and a positive TransAmount")
+    client = find_client_by_account(fields["bill_ref"])
+    if client is None:
+        log.warning("paybill payment %s of KSh %s to unknown account %r", trans_id, amount, fields["bill_ref"])
+        return Outcome("unknown")
+    db.session.execute(sa.select(Client.id).where(Client.id == client.id).with_for_update())
+    existing = db.session.scalar(sa.select(WalletTransaction).where(WalletTransaction.mpesa_reference == trans_id))
+    if existing is not None:
+        return Outcome("duplicate", existing)
+    try:
+        row = wallet.credit(
+            client.id,
+            amount,
+            reference=f"mpesa:{trans_id}",
+            mpesa_reference=trans_id,
+            description=f"M-Pesa paybill payment {trans_id}",
+            meta={
+                "channel": "c2b",
+                "bill_ref_number": fields["bill_ref"],
+                "msisdn": str(payload.get("MSISDN") or ""),
+                "payer": str(payload.get("FirstName") or "").strip(),
+                "trans_time": str(payload.get("TransTime") or ""),
+            },
+        )
+    except wallet.WalletError as exc:  # the reference names a different change: not ours to credit
+        log.warning("paybill payment %s conflicts with the ledger: %s", trans_id, exc)
+        return Outcome("duplicate")
+    _announce_topup(row, channel="c2b")
+    return Outcome("credited", row)
+
+
+def find_client_by_account(account_number: str) -> Client | None:
+    """The tenant whose paybill account number this is (case, spaces and padding ignored)."""
+    wanted = re.sub(r"\s+", "", account_number or "").upper()
+    if not wanted:
+        return None
+    return db.session.scalar(sa.select(Client).where(sa.func.upper(Client.account_number) == wanted))
+
+
+def _c2b_fields(payload: Any) -> dict[str, Any]:
+    if not isinstance(payload, dict) or "BillRefNumber" not in payload or "TransAmount" not in payload:
+        raise MalformedPayload("not a C2B request: BillRefNumber and TransAmount are required")
+    return {
+        "trans_id": str(payload.get("TransID") or "").strip(),
+        "amount": _money(payload.get("TransAmount")),
+        "bill_ref": str(payload.get("BillRefNumber") or ""),
+    }
+
+
+def _money(value: Any) -> Decimal | None:
+    """Daraja sends amounts as numbers or strings ("10.00"); ``None`` when absent or not a number."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        amount = Decimal(str(value).strip())
+        return amount.quantize(Decimal("0.0001")) if amount.is_finite() else None
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def _ksh(amount: Decimal | None) -> str:
+    """KSh for people: ``1,250.00``."""
+    return f"{Decimal(amount or 0):,.2f}"
+
+
+def _plain(amount: Decimal | None) -> str:
+    """KSh for machines (events, notification data): ``1250.00``."""
+    return f"{Decimal(amount or 0):.2f}"
