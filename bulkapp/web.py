@@ -14,6 +14,16 @@ from bulkapp import htmx
 from bulkapp.extensions import db, login_manager
 from bulkapp.models import User
 
+# Settings sections, shown on /settings when their endpoint exists: (endpoint, title, description).
+SETTINGS_SECTIONS = (
+    ("settings.channels", "Channels", "Your SMS, WhatsApp and email provider accounts, and their webhook URLs."),
+    ("settings.api", "API key", "Create, rotate or revoke the key your systems use with the REST API."),
+    ("settings.webhooks", "Webhooks", "Where we POST events such as message.delivered, and the delivery log."),
+    ("settings.profile", "Your profile", "Name, phone, photo, timezone, language and password."),
+    ("settings.team", "Team", "Invite teammates to your account."),
+    ("settings.suppression", "Opt-outs", "Numbers that replied STOP, and the keywords that opt people out."),
+)
+
 NAV = (
     ("dashboard.index", "Dashboard"),
     ("inbox.index", "Inbox"),
@@ -106,7 +116,17 @@ def _layout_context() -> dict:
         nav = []
     if current_user.is_admin:
         nav.append(("admin.index", "Admin"))
-    return {"nav": nav, "unread_notification_count": _unread_notification_count}
+    return {
+        "nav": nav,
+        "unread_notification_count": _unread_notification_count,
+        "settings_sections": _settings_sections,
+    }
+
+
+def _settings_sections() -> list[tuple[str, str, str]]:
+    from flask import current_app
+
+    return [section for section in SETTINGS_SECTIONS if section[0] in current_app.view_functions]
 
 
 def _unread_notification_count() -> int:
