@@ -28,7 +28,7 @@ run: $(VENV)/.runtime
 
 # The whole suite on SQLite; again on PostgreSQL when TEST_DATABASE_URL is set (browser tests run once).
 test: $(VENV)/.dev
-	env -u TEST_DATABASE_URL $(BIN)/pytest -p no:cacheprovider
+	TEST_POSTGRES_URL="$$TEST_DATABASE_URL" TEST_DATABASE_URL= $(BIN)/pytest -p no:cacheprovider
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
 		echo "== the suite again on $$TEST_DATABASE_URL =="; \
 		$(BIN)/pytest -p no:cacheprovider -m "not browser"; \

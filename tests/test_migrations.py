@@ -45,12 +45,15 @@ def test_upgrade_from_empty_on_sqlite_matches_the_models(tmp_path):
 
 
 def test_upgrade_from_empty_on_postgresql_matches_the_models():
-    base = os.environ.get("TEST_DATABASE_URL", "")
-    if not base.startswith("postgresql"):
+    base = os.environ.get("TEST_POSTGRES_URL") or os.environ.get("TEST_DATABASE_URL") or ""
+    if not base.startswith(("postgresql", "postgres:")):
         from tests.conftest import require
 
         require(False, "TEST_DATABASE_URL does not point at PostgreSQL")
-    admin = sa.create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+    from bulkapp.config import normalise_database_url
+
+    base = normalise_database_url(base)
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     name = f"bulkapp_mig_{uuid.uuid4().hex[:8]}"
     with admin.connect() as conn:
         conn.exec_driver_sql(f"CREATE DATABASE {name}")
