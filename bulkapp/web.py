@@ -26,6 +26,7 @@ SETTINGS_SECTIONS = (
 
 NAV = (
     ("dashboard.index", "Dashboard"),
+    ("messages.index", "Messages"),
     ("inbox.index", "Inbox"),
     ("campaigns.index", "Campaigns"),
     ("contacts.index", "Contacts"),
@@ -120,7 +121,14 @@ def _layout_context() -> dict:
         "nav": nav,
         "unread_notification_count": _unread_notification_count,
         "settings_sections": _settings_sections,
+        "nav_endpoints": _endpoints,
     }
+
+
+def _endpoints():
+    from flask import current_app
+
+    return current_app.view_functions
 
 
 def _settings_sections() -> list[tuple[str, str, str]]:

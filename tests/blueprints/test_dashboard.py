@@ -1,5 +1,6 @@
 """The dashboard shows the tenant's real numbers, today counted in the user's timezone."""
 
+import re
 from datetime import timedelta
 
 from bulkapp.columns import utcnow
@@ -45,3 +46,44 @@ def test_navigation_shows_only_built_areas(login, user):
     page = login(user).get("/dashboard").get_data(as_text=True)
     assert 'href="/dashboard"' in page
     assert ">Admin<" not in page
+
+
+def test_daily_series_buckets_by_local_day_and_counts_spend(tenant):
+    from decimal import Decimal
+
+    from bulkapp.services import wallet
+    from bulkapp.services.dashboard import daily_series
+
+    midnight = start_of_today("Africa/Nairobi")
+    db.session.add_all(
+        [_message(tenant.id, "delivered", midnight + timedelta(minutes=5)),  # today, 00:05 EAT = 21:05 UTC
+         _message(tenant.id, "failed", midnight - timedelta(minutes=5)),  # yesterday 23:55 EAT
+         _message(tenant.id, "delivered", midnight - timedelta(days=10))]  # outside a 7-day range
+    )  # fmt: skip
+    wallet.debit(tenant.id, "2.40", reference="message:x")
+    wallet.refund(tenant.id, "0.80", reference="refund:message:x")
+    db.session.commit()
+    series = daily_series(tenant.id, 7, "Africa/Nairobi")
+    assert len(series) == 7 and series[-1].day == midnight.date()
+    assert series[-1].by_status == {"delivered": 1} and series[-2].by_status == {"failed": 1}
+    assert series[-1].spend == Decimal("1.6000")
+    assert sum(p.total for p in series) == 2
+
+
+def test_range_switch_returns_the_chart_fragment(tenant, login):
+    db.session.add(_message(tenant.id, "delivered"))
+    db.session.commit()
+    client = login(tenant.test_user)
+    fragment = client.get("/dashboard/charts?range=7", headers={"HX-Request": "true"})
+    body = fragment.get_data(as_text=True)
+    assert body.lstrip().startswith('<section id="dashboard-charts"') and "Last 7 days" in body
+    assert 'class="bar bar-delivered"' in body and re.search(r'aria-pressed="true"[^>]*>7 days', body)
+    assert "Last 30 days" in client.get("/dashboard/charts?range=12").get_data(as_text=True)  # unknown -> 30
+    page = client.get("/dashboard?range=90").get_data(as_text=True)
+    assert "Last 90 days" in page and 'id="recent-campaigns"' in page
+
+
+def test_nice_axis_maximum():
+    from bulkapp.services.charts import nice_max
+
+    assert [nice_max(v) for v in (0, 0.3, 1, 7, 12, 180, 1001)] == [1.0, 0.5, 1, 10, 20, 200, 2000]
