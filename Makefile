@@ -38,6 +38,10 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Every benchmark script in bench/; each prints one JSON line (PostgreSQL too when BENCH_DATABASE_URL is set).
+bench: $(VENV)/.dev
+	@for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+
 worker: $(VENV)/.runtime
 	$(BIN)/rq worker --with-scheduler --url "$$REDIS_URL" high default low
 

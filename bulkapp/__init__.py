@@ -53,7 +53,18 @@ def register_database(app: Flask) -> None:
 
 
 # Blueprint packages under bulkapp/blueprints/, each exposing ``bp``.
-BLUEPRINTS = ("auth", "dashboard", "notifications", "admin", "settings", "webhooks")
+BLUEPRINTS = (
+    "auth",
+    "dashboard",
+    "notifications",
+    "admin",
+    "settings",
+    "webhooks",
+    "wallet",
+    "messages",
+    "contacts",
+    "templates",
+)
 # Machine endpoints: authenticated by a token or a signature instead of a CSRF token.
 CSRF_EXEMPT = ("webhooks",)
 

@@ -78,12 +78,23 @@ class Config:
 
         self.BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
         self.DEFAULT_PRICE_PER_UNIT = os.environ.get("DEFAULT_PRICE_PER_UNIT", "0.80")
+        # Send pipeline: how long a reply link (/x/<code>) works, and when a send stuck in "sending" (its worker
+        # died) is given up as "unknown" (never resent).
+        self.SHORT_LINK_TTL_DAYS = int(os.environ.get("SHORT_LINK_TTL_DAYS", 90))
+        self.MESSAGE_SENDING_TIMEOUT_SECONDS = int(os.environ.get("MESSAGE_SENDING_TIMEOUT_SECONDS", 900))
         self.DEFAULT_TIMEZONE = os.environ.get("DEFAULT_TIMEZONE", "Africa/Nairobi")
         self.MAX_CONTENT_LENGTH = int(os.environ.get("MAX_UPLOAD_BYTES", 10 * 1024 * 1024))
 
         self.MPESA_CALLBACK_TOKEN = os.environ.get("MPESA_CALLBACK_TOKEN") or None
         self._mpesa(production)
         self.WEBHOOK_ALLOW_PRIVATE_URLS = _bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
+        # Platform mail server for notification emails (unset: notifications stay in the app).
+        self.MAIL_HOST = os.environ.get("MAIL_HOST") or None
+        self.MAIL_PORT = int(os.environ.get("MAIL_PORT", 587))
+        self.MAIL_SECURITY = os.environ.get("MAIL_SECURITY", "starttls")
+        self.MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
+        self.MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
+        self.MAIL_FROM = os.environ.get("MAIL_FROM", "Bulkapp <no-reply@bulkapp.local>")
         # Every SQLite transaction takes the write lock up front (see bulkapp/database.py).
         self.SQLITE_BEGIN_IMMEDIATE = True
         self.TESTING = False

@@ -57,12 +57,18 @@ class Client(Timestamped, db.Model):
     api_key: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     api_key_prefix: Mapped[str | None] = mapped_column(sa.String(24))
     api_key_last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    api_key_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
+    # A revoked key authenticates nothing; its hash and prefix stay so the settings page can say so.
+    api_key_revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[bool] = mapped_column(default=True, index=True)
     tier: Mapped[str] = mapped_column(sa.String(20), default="free")
     is_test_mode: Mapped[bool] = mapped_column(default=True)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     webhook_url: Mapped[str | None] = mapped_column(sa.String(500))
-    webhook_secret: Mapped[str | None] = mapped_column(sa.Text)
+    webhook_secret: Mapped[str | None] = mapped_column(sa.Text)  # encrypted (bulkapp/crypto.py)
+    # After a rotation the previous secret (encrypted) signs next to the new one for a day.
+    webhook_secret_previous: Mapped[str | None] = mapped_column(sa.Text)
+    webhook_secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     webhook_events: Mapped[list[str]] = mapped_column(JSON, default=list)
     webhook_active: Mapped[bool] = mapped_column(default=False)
     # The paybill account reference customers type when paying by M-Pesa C2B.
@@ -149,6 +155,8 @@ class Contact(Timestamped, db.Model):
     fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     total_messages: Mapped[int] = mapped_column(default=0)
+    # Set while the number is on the tenant's suppression list (it replied STOP).
+    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Template(Timestamped, db.Model):
@@ -230,6 +238,7 @@ class Message(Timestamped, db.Model):
     __table_args__ = (
         sa.Index(None, "client_id", "created_at"),
         sa.UniqueConstraint("provider", "provider_message_id"),
+        sa.UniqueConstraint("client_id", "idempotency_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -256,6 +265,15 @@ class Message(Timestamped, db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The send pipeline. A caller's Idempotency-Key (unique per tenant) returns the same message when repeated.
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(255))
+    # The channel the message went out through (set when a dispatch claims it).
+    channel_id: Mapped[int | None] = mapped_column(sa.ForeignKey("channels.id", ondelete="SET NULL"))
+    # When a dispatch last moved it pending -> sending, and how many times that happened.
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(default=0)
+    # A deferred message (provider busy) waits in pending until this time.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class WalletTransaction(Timestamped, db.Model):
@@ -305,6 +323,8 @@ class Notification(Timestamped, db.Model):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     is_read: Mapped[bool] = mapped_column(default=False)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set once the email copies (for users who asked for this type by email) were handled.
+    emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Event(db.Model):
@@ -319,4 +339,105 @@ class Event(db.Model):
     type: Mapped[str] = mapped_column(sa.String(40))
     webhook_id: Mapped[str] = mapped_column(sa.String(40), unique=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    # Set once the webhook dispatcher has looked at the event (queued a delivery or skipped it).
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+IMPORT_STATUSES = ("mapping", "queued", "running", "done", "failed")
+
+
+class ContactImport(Timestamped, db.Model):
+    """An uploaded contacts CSV: where it is stored, how its columns map, and how far its import got."""
+
+    __tablename__ = "contact_imports"
+    __table_args__ = (sa.Index(None, "client_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(sa.String(16), default="mapping", index=True)
+    filename: Mapped[str] = mapped_column(sa.String(255))  # as uploaded, for display
+    stored_name: Mapped[str | None] = mapped_column(sa.String(64))  # file under <instance>/imports/; None once removed
+    size_bytes: Mapped[int] = mapped_column(default=0)
+    encoding: Mapped[str] = mapped_column(sa.String(16), default="utf-8")
+    delimiter: Mapped[str] = mapped_column(sa.String(1), default=",")
+    has_header: Mapped[bool] = mapped_column(default=True)
+    columns: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # {"phone": column index, "name": index|None, "department": index|None, "fields": {"<key>": index}}
+    mapping: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    total_rows: Mapped[int] = mapped_column(default=0)
+    processed_rows: Mapped[int] = mapped_column(default=0)
+    created_count: Mapped[int] = mapped_column(default=0)  # new contacts
+    updated_count: Mapped[int] = mapped_column(default=0)  # rows merged into a contact already in the book
+    merged_count: Mapped[int] = mapped_column(default=0)  # rows repeating a number seen earlier in the file
+    failed_count: Mapped[int] = mapped_column(default=0)
+    error_message: Mapped[str | None] = mapped_column(sa.Text)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ContactImportReportRow(db.Model):
+    """One line of an import's report: a row that failed, or one merged into an existing contact."""
+
+    __tablename__ = "contact_import_report_rows"
+    __table_args__ = (sa.Index(None, "import_id", "line"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    import_id: Mapped[int] = mapped_column(sa.ForeignKey("contact_imports.id", ondelete="CASCADE"))
+    line: Mapped[int]
+    outcome: Mapped[str] = mapped_column(sa.String(16))  # failed / updated / merged
+    value: Mapped[str] = mapped_column(sa.String(255), default="")  # the phone cell as written
+    name: Mapped[str] = mapped_column(sa.String(120), default="")
+    reason: Mapped[str] = mapped_column(sa.String(255))
+
+
+WEBHOOK_DELIVERY_STATUSES = ("pending", "sending", "succeeded", "failed", "refused", "cancelled")
+
+
+class WebhookDelivery(db.Model):
+    """One attempt to POST an event to a tenant's webhook URL: claimed, sent once, then logged."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        sa.UniqueConstraint("event_id", "attempt"),
+        sa.Index(None, "client_id", "id"),
+        sa.Index(None, "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(sa.ForeignKey("events.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(default=1)
+    trigger: Mapped[str] = mapped_column(sa.String(10), default="auto")  # auto | resend | test
+    status: Mapped[str] = mapped_column(sa.String(12), default="pending")
+    url: Mapped[str | None] = mapped_column(sa.String(500))
+    status_code: Mapped[int | None] = mapped_column()
+    response_ms: Mapped[int | None] = mapped_column()
+    response_excerpt: Mapped[str | None] = mapped_column(sa.Text)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    # pending: when it is due; failed: when the retry is scheduled (None when there is none).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last handed to the job queue
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    event: Mapped[Event] = relationship()
+
+
+class Suppression(db.Model):
+    """A number (or address) that opted out of a tenant's promotional messages."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (sa.UniqueConstraint("client_id", "contact"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"))
+    contact: Mapped[str] = mapped_column(sa.String(254))
+    source: Mapped[str] = mapped_column(sa.String(20))  # keyword, reply_form, provider, manual
+    keyword: Mapped[str | None] = mapped_column(sa.String(40))
+    channel: Mapped[str | None] = mapped_column(sa.String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)

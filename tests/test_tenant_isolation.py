@@ -14,17 +14,20 @@ from bulkapp.models import (
     Campaign,
     Channel,
     Contact,
+    ContactImport,
     Conversation,
     Message,
     Notification,
     ShortLink,
     Template,
     WalletTransaction,
+    WebhookDelivery,
 )
+from bulkapp.services.events import record_event
 from bulkapp.services.notifications import notify
 
 # Routes that are public or machine endpoints with their own authentication (tested elsewhere).
-NOT_TENANT_ROUTES = ("static", "shortlinks.", "webhooks.")
+NOT_TENANT_ROUTES = ("static", "shortlinks.", "webhooks.", "auth.accept_invite")
 
 
 def _objects_of(tenant) -> dict[str, int]:
@@ -48,6 +51,11 @@ def _objects_of(tenant) -> dict[str, int]:
     tx = db.session.scalar(sa.select(WalletTransaction).where(WalletTransaction.client_id == cid))
     note = notify(cid, "low_balance", "Low balance", "Your balance is low", user_id=tenant.test_user.id)
     db.session.add(link)
+    event = record_event(cid, "message.delivered", {"id": message.id})
+    delivery = WebhookDelivery(client_id=cid, event_id=event.id, attempt=1, status="failed")
+    db.session.add(delivery)
+    upload = ContactImport(client_id=cid, filename="Secret list.csv", status="mapping", columns=["Phone"], mapping={})
+    db.session.add(upload)
     db.session.commit()
     return {
         "contact_id": contact.id,
@@ -61,6 +69,9 @@ def _objects_of(tenant) -> dict[str, int]:
         "user_id": tenant.test_user.id,
         "client_id": tenant.id,
         "link_id": link.id,
+        "event_id": event.id,
+        "delivery_id": delivery.id,
+        "import_id": upload.id,
     }
 
 
@@ -92,6 +103,8 @@ def test_every_route_with_an_id_answers_404_to_another_tenant(app, tenant, other
     db.session.expire_all()
     assert db.session.get(Notification, ids["notification_id"]).is_read is False
     assert db.session.get(Contact, ids["contact_id"]).name == "Private Person"
+    assert db.session.get(ContactImport, ids["import_id"]).status == "mapping"  # not discarded or started
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(WebhookDelivery)) == 1  # no resend happened
 
 
 def test_the_walk_also_covers_the_owner(app, tenant, login):

@@ -24,4 +24,10 @@ class Periodic:
 
 PERIODIC: tuple[Periodic, ...] = (
     Periodic("bulkapp.jobs.topups:reconcile_pending_topups", "low", 120),
+    Periodic("bulkapp.jobs.notifications:email_notifications", "low", 60),
+    Periodic("bulkapp.jobs.contacts:resume_stalled_imports", "low", 300),
+    Periodic("bulkapp.jobs.messaging:retry_due_messages", "high", 15),
+    Periodic("bulkapp.jobs.messaging:sweep_stuck_messages", "low", 120),
+    Periodic("bulkapp.jobs.channels:sync_provider_balances", "low", 900),
+    Periodic("bulkapp.jobs.webhooks:dispatch_webhooks", "low", 10),
 )

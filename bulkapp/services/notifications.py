@@ -11,6 +11,22 @@ from bulkapp.extensions import db
 from bulkapp.models import Notification
 
 TYPES = ("low_balance", "message_failed", "campaign_completed", "topup_success", "inbound_message")
+TYPE_LABELS = {
+    "low_balance": "Low balance",
+    "message_failed": "A message failed",
+    "campaign_completed": "A campaign finished",
+    "topup_success": "A top-up arrived",
+    "inbound_message": "A new reply",
+}
+# Where a notification leads: the first (data key, endpoint) whose key is in its data and whose endpoint
+# exists; the endpoint takes that key as its URL argument unless it is listed without one.
+LINKS = (
+    ("conversation_id", "inbox.show"),
+    ("campaign_id", "campaigns.show"),
+    ("message_id", "messages.index"),
+    ("transaction_id", "wallet.index"),
+)
+NO_ARGUMENT = {"messages.index", "wallet.index"}
 
 
 def notify(
@@ -52,3 +68,17 @@ def mark_read(client_id: int, user_id: int, notification_id: int | None = None) 
         .execution_options(synchronize_session=False)
     )
     return result.rowcount
+
+
+def link_for(note: Notification) -> str | None:
+    """The page a notification is about, when that page exists."""
+    from flask import current_app, url_for
+
+    data = note.data or {}
+    endpoints = current_app.view_functions
+    for key, endpoint in LINKS:
+        if key in data and endpoint in endpoints:
+            return url_for(endpoint) if endpoint in NO_ARGUMENT else url_for(endpoint, **{key: data[key]})
+    if note.type in ("low_balance", "topup_success") and "wallet.index" in endpoints:
+        return url_for("wallet.index")
+    return None

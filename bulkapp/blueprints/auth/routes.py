@@ -94,3 +94,28 @@ def logout():
     session.clear()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/invite/<token>", methods=["GET", "POST"])
+def accept_invite(token: str):
+    """A teammate's invitation: choose a name and password, then sign in to the tenant."""
+    from bulkapp.blueprints.settings.profile_forms import AcceptInviteForm
+    from bulkapp.services.profiles import accept_invite as accept
+    from bulkapp.services.profiles import read_invite
+
+    try:
+        invite = read_invite(token)
+    except AccountError as exc:
+        return render_template("auth/invite.html", error=str(exc), form=None, invite=None), 404
+    form = AcceptInviteForm(data={"name": invite["name"]} if request.method == "GET" else None)
+    if form.validate_on_submit():
+        try:
+            user = accept(token, name=form.name.data, password=form.password.data)
+        except AccountError as exc:
+            form.password.errors.append(str(exc))
+        else:
+            db.session.commit()
+            _start_session(user)
+            flash(f"Welcome, {user.name}. You have joined {user.client.name}.", "success")
+            return redirect(url_for("dashboard.index"))
+    return render_template("auth/invite.html", form=form, invite=invite, error=None), 422 if form.errors else 200

@@ -1,21 +1,38 @@
-"""Notification views: list, mark one read, mark all read."""
+"""Notification views: the bell, its dropdown, the filtered list, mark read."""
 
-from flask import abort, render_template
+from flask import abort, render_template, request
 from flask_login import current_user
 
 from bulkapp import htmx
 from bulkapp.blueprints.notifications import bp
 from bulkapp.extensions import db
 from bulkapp.models import Notification
-from bulkapp.services.notifications import mark_read, unread_count, visible_to
+from bulkapp.services.notifications import TYPE_LABELS, link_for, mark_read, unread_count, visible_to
 from bulkapp.tenancy import current_client_id, tenant_required
+
+PAGE_SIZE = 50
 
 
 def _list_context() -> dict:
-    notes = db.session.scalars(
-        visible_to(current_client_id(), current_user.id).order_by(Notification.id.desc()).limit(100)
-    ).all()
-    return {"notifications": notes}
+    kind = request.values.get("type") or ""
+    unread_only = request.values.get("unread") == "1"
+    before = request.values.get("before", type=int)
+    query = visible_to(current_client_id(), current_user.id)
+    if kind in TYPE_LABELS:
+        query = query.where(Notification.type == kind)
+    if unread_only:
+        query = query.where(Notification.is_read.is_(False))
+    if before:
+        query = query.where(Notification.id < before)
+    notes = db.session.scalars(query.order_by(Notification.id.desc()).limit(PAGE_SIZE + 1)).all()
+    return {
+        "notifications": notes[:PAGE_SIZE],
+        "next_before": notes[PAGE_SIZE - 1].id if len(notes) > PAGE_SIZE else None,
+        "kind": kind,
+        "unread_only": unread_only,
+        "type_labels": TYPE_LABELS,
+        "link_for": link_for,
+    }
 
 
 @bp.get("/")
@@ -32,9 +49,21 @@ def bell():
     )
 
 
+@bp.get("/latest")
+@tenant_required
+def latest():
+    notes = db.session.scalars(
+        visible_to(current_client_id(), current_user.id).order_by(Notification.id.desc()).limit(6)
+    ).all()
+    return render_template("notifications/partials/latest.html", notifications=notes, link_for=link_for)
+
+
 def _after_marking():
     db.session.commit()
-    return htmx.render("notifications/page.html", "notifications/partials/list.html", oob_bell=True, **_list_context())
+    response = htmx.render(
+        "notifications/page.html", "notifications/partials/list.html", oob_bell=True, **_list_context()
+    )
+    return htmx.trigger(response, "notifications-changed")
 
 
 @bp.post("/<int:notification_id>/read")

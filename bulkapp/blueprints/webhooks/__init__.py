@@ -7,4 +7,4 @@ from bulkapp.blueprints.webhooks.common import WebhookRejected, rejection
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 bp.register_error_handler(WebhookRejected, rejection)
 
-from bulkapp.blueprints.webhooks import mpesa  # noqa: E402,F401
+from bulkapp.blueprints.webhooks import mpesa, vendors  # noqa: E402,F401

@@ -17,3 +17,27 @@
   });
   document.addEventListener("showToast", function (evt) { toast(evt.detail.value || evt.detail.message || ""); });
 })();
+
+// ---- Settings > Channels: copy buttons. <button data-copy-target="input-id"> copies that input's value. ----
+(function () {
+  function copied(button) {
+    var label = button.textContent;
+    button.textContent = "Copied";
+    button.classList.add("copied");
+    setTimeout(function () { button.textContent = label; button.classList.remove("copied"); }, 1500);
+  }
+  document.addEventListener("click", function (evt) {
+    var button = evt.target.closest("[data-copy-target]");
+    if (!button) return;
+    var input = document.getElementById(button.getAttribute("data-copy-target"));
+    if (!input) return;
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(input.value).then(function () { copied(button); }, function () {
+        input.select();
+      });
+    } else {
+      input.select();
+      if (document.execCommand("copy")) copied(button);
+    }
+  });
+})();

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 78fa18c6a6c9
+Revision ID: f3010cd05fba
 Revises: 
-Create Date: 2026-11-26 12:29:35.211930
+Create Date: 2026-11-26 13:26:50.593806
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision = '78fa18c6a6c9'
+revision = 'f3010cd05fba'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -32,12 +32,16 @@ def upgrade():
     sa.Column('api_key', sa.String(length=255), nullable=True),
     sa.Column('api_key_prefix', sa.String(length=24), nullable=True),
     sa.Column('api_key_last_used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('api_key_created_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('api_key_revoked_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('status', sa.Boolean(), nullable=False),
     sa.Column('tier', sa.String(length=20), nullable=False),
     sa.Column('is_test_mode', sa.Boolean(), nullable=False),
     sa.Column('settings', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'), nullable=False),
     sa.Column('webhook_url', sa.String(length=500), nullable=True),
     sa.Column('webhook_secret', sa.Text(), nullable=True),
+    sa.Column('webhook_secret_previous', sa.Text(), nullable=True),
+    sa.Column('webhook_secret_rotated_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('webhook_events', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'), nullable=False),
     sa.Column('webhook_active', sa.Boolean(), nullable=False),
     sa.Column('account_number', sa.String(length=20), nullable=True),
@@ -78,6 +82,7 @@ def upgrade():
     sa.Column('fields', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'), nullable=False),
     sa.Column('last_message_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('total_messages', sa.Integer(), nullable=False),
+    sa.Column('opted_out_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['client_id'], ['clients.id'], name=op.f('fk_contacts_client_id_clients'), ondelete='CASCADE'),
@@ -94,13 +99,27 @@ def upgrade():
     sa.Column('webhook_id', sa.String(length=40), nullable=False),
     sa.Column('data', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('dispatched_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['client_id'], ['clients.id'], name=op.f('fk_events_client_id_clients'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_events')),
     sa.UniqueConstraint('webhook_id', name=op.f('uq_events_webhook_id'))
     )
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_events_client_id_created_at'), ['client_id', 'created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_events_dispatched_at'), ['dispatched_at'], unique=False)
 
+    op.create_table('suppressions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('client_id', sa.Integer(), nullable=False),
+    sa.Column('contact', sa.String(length=254), nullable=False),
+    sa.Column('source', sa.String(length=20), nullable=False),
+    sa.Column('keyword', sa.String(length=40), nullable=True),
+    sa.Column('channel', sa.String(length=16), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['client_id'], ['clients.id'], name=op.f('fk_suppressions_client_id_clients'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_suppressions')),
+    sa.UniqueConstraint('client_id', 'contact', name=op.f('uq_suppressions_client_id_contact'))
+    )
     op.create_table('templates',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('client_id', sa.Integer(), nullable=False),
@@ -195,6 +214,39 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_campaigns_client_id_status'), ['client_id', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_campaigns_scheduled_at'), ['scheduled_at'], unique=False)
 
+    op.create_table('contact_imports',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('client_id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('filename', sa.String(length=255), nullable=False),
+    sa.Column('stored_name', sa.String(length=64), nullable=True),
+    sa.Column('size_bytes', sa.Integer(), nullable=False),
+    sa.Column('encoding', sa.String(length=16), nullable=False),
+    sa.Column('delimiter', sa.String(length=1), nullable=False),
+    sa.Column('has_header', sa.Boolean(), nullable=False),
+    sa.Column('columns', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'), nullable=False),
+    sa.Column('mapping', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'), nullable=False),
+    sa.Column('total_rows', sa.Integer(), nullable=False),
+    sa.Column('processed_rows', sa.Integer(), nullable=False),
+    sa.Column('created_count', sa.Integer(), nullable=False),
+    sa.Column('updated_count', sa.Integer(), nullable=False),
+    sa.Column('merged_count', sa.Integer(), nullable=False),
+    sa.Column('failed_count', sa.Integer(), nullable=False),
+    sa.Column('error_message', sa.Text(), nullable=True),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('heartbeat_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['client_id'], ['clients.id'], name=op.f('fk_contact_imports_client_id_clients'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_contact_imports_user_id_users'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_contact_imports'))
+    )
+    with op.batch_alter_table('contact_imports', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_contact_imports_client_id_created_at'), ['client_id', 'created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_contact_imports_status'), ['status'], unique=False)
+
     op.create_table('conversations',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('client_id', sa.Integer(), nullable=False),
@@ -228,6 +280,7 @@ def upgrade():
     sa.Column('data', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'), nullable=False),
     sa.Column('is_read', sa.Boolean(), nullable=False),
     sa.Column('read_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('emailed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['client_id'], ['clients.id'], name=op.f('fk_notifications_client_id_clients'), ondelete='CASCADE'),
@@ -237,6 +290,49 @@ def upgrade():
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_notifications_client_id_is_read_created_at'), ['client_id', 'is_read', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_notifications_user_id'), ['user_id'], unique=False)
+
+    op.create_table('webhook_deliveries',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('client_id', sa.Integer(), nullable=False),
+    sa.Column('event_id', sa.Integer(), nullable=False),
+    sa.Column('attempt', sa.Integer(), nullable=False),
+    sa.Column('trigger', sa.String(length=10), nullable=False),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('url', sa.String(length=500), nullable=True),
+    sa.Column('status_code', sa.Integer(), nullable=True),
+    sa.Column('response_ms', sa.Integer(), nullable=True),
+    sa.Column('response_excerpt', sa.Text(), nullable=True),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('queued_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['client_id'], ['clients.id'], name=op.f('fk_webhook_deliveries_client_id_clients'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['event_id'], ['events.id'], name=op.f('fk_webhook_deliveries_event_id_events'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_deliveries')),
+    sa.UniqueConstraint('event_id', 'attempt', name=op.f('uq_webhook_deliveries_event_id_attempt'))
+    )
+    with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_webhook_deliveries_client_id_id'), ['client_id', 'id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_webhook_deliveries_status_next_attempt_at'), ['status', 'next_attempt_at'], unique=False)
+
+    op.create_table('contact_import_report_rows',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('client_id', sa.Integer(), nullable=False),
+    sa.Column('import_id', sa.Integer(), nullable=False),
+    sa.Column('line', sa.Integer(), nullable=False),
+    sa.Column('outcome', sa.String(length=16), nullable=False),
+    sa.Column('value', sa.String(length=255), nullable=False),
+    sa.Column('name', sa.String(length=120), nullable=False),
+    sa.Column('reason', sa.String(length=255), nullable=False),
+    sa.ForeignKeyConstraint(['client_id'], ['clients.id'], name=op.f('fk_contact_import_report_rows_client_id_clients'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['import_id'], ['contact_imports.id'], name=op.f('fk_contact_import_report_rows_import_id_contact_imports'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_contact_import_report_rows'))
+    )
+    with op.batch_alter_table('contact_import_report_rows', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_contact_import_report_rows_client_id'), ['client_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_contact_import_report_rows_import_id_line'), ['import_id', 'line'], unique=False)
 
     op.create_table('messages',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -261,13 +357,20 @@ def upgrade():
     sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('delivered_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('failed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('idempotency_key', sa.String(length=255), nullable=True),
+    sa.Column('channel_id', sa.Integer(), nullable=True),
+    sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_messages_campaign_id_campaigns'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['channel_id'], ['channels.id'], name=op.f('fk_messages_channel_id_channels'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['client_id'], ['clients.id'], name=op.f('fk_messages_client_id_clients'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['conversation_id'], ['conversations.id'], name=op.f('fk_messages_conversation_id_conversations'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['template_id'], ['templates.id'], name=op.f('fk_messages_template_id_templates'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_messages')),
+    sa.UniqueConstraint('client_id', 'idempotency_key', name=op.f('uq_messages_client_id_idempotency_key')),
     sa.UniqueConstraint('provider', 'provider_message_id', name=op.f('uq_messages_provider_provider_message_id'))
     )
     with op.batch_alter_table('messages', schema=None) as batch_op:
@@ -317,6 +420,16 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_messages_campaign_id'))
 
     op.drop_table('messages')
+    with op.batch_alter_table('contact_import_report_rows', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_contact_import_report_rows_import_id_line'))
+        batch_op.drop_index(batch_op.f('ix_contact_import_report_rows_client_id'))
+
+    op.drop_table('contact_import_report_rows')
+    with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_webhook_deliveries_status_next_attempt_at'))
+        batch_op.drop_index(batch_op.f('ix_webhook_deliveries_client_id_id'))
+
+    op.drop_table('webhook_deliveries')
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_notifications_user_id'))
         batch_op.drop_index(batch_op.f('ix_notifications_client_id_is_read_created_at'))
@@ -328,6 +441,11 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_conversations_client_id_status'))
 
     op.drop_table('conversations')
+    with op.batch_alter_table('contact_imports', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_contact_imports_status'))
+        batch_op.drop_index(batch_op.f('ix_contact_imports_client_id_created_at'))
+
+    op.drop_table('contact_imports')
     with op.batch_alter_table('campaigns', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_campaigns_scheduled_at'))
         batch_op.drop_index(batch_op.f('ix_campaigns_client_id_status'))
@@ -346,7 +464,9 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_templates_client_id'))
 
     op.drop_table('templates')
+    op.drop_table('suppressions')
     with op.batch_alter_table('events', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_events_dispatched_at'))
         batch_op.drop_index(batch_op.f('ix_events_client_id_created_at'))
 
     op.drop_table('events')

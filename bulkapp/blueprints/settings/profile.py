@@ -1,0 +1,103 @@
+"""Settings > Your profile: details, picture and password."""
+
+from flask import abort, flash, redirect, render_template, send_file, url_for
+from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
+
+from bulkapp.blueprints.settings import bp
+from bulkapp.blueprints.settings.profile_forms import AvatarForm, PasswordForm, ProfileForm
+from bulkapp.extensions import db
+from bulkapp.models import User
+from bulkapp.services import profiles
+from bulkapp.services.accounts import AccountError
+from bulkapp.services.notification_email import mail_configured
+from bulkapp.tenancy import current_client_id, tenant_required
+
+
+def _profile_form() -> ProfileForm:
+    """Bound to the posted form on POST, filled from the user otherwise."""
+    form = ProfileForm(obj=current_user)
+    form.timezone.choices = [SelectChoice(zone) for zone in profiles.timezones()]
+    if not form.is_submitted():
+        form.email_notifications.data = (current_user.preferences or {}).get("email_notifications", [])
+    return form
+
+
+def _page(status: int = 200, **forms):
+    context = {
+        "form": forms.get("form") or _profile_form(),
+        "password_form": forms.get("password_form") or PasswordForm(),
+        "avatar_form": forms.get("avatar_form") or AvatarForm(),
+        "mail_configured": mail_configured(),
+    }
+    return render_template("settings/profile.html", **context), status
+
+
+@bp.get("/profile")
+@tenant_required
+def profile():
+    return _page()
+
+
+@bp.post("/profile")
+@tenant_required
+def update_profile():
+    form = _profile_form()
+    if form.validate_on_submit():
+        try:
+            profiles.update_profile(
+                current_user, name=form.name.data, phone=form.phone.data, bio=form.bio.data,
+                timezone=form.timezone.data, language=form.language.data,
+                email_notifications=form.email_notifications.data,
+            )  # fmt: skip
+        except AccountError as exc:
+            getattr(form, exc.field).errors.append(str(exc))
+        else:
+            db.session.commit()
+            flash("Your profile is saved.", "success")
+            return redirect(url_for("settings.profile"))
+    return _page(422, form=form)
+
+
+@bp.post("/profile/password")
+@tenant_required
+def change_password():
+    form = PasswordForm()
+    if form.validate_on_submit():
+        try:
+            profiles.change_password(current_user, form.current_password.data, form.new_password.data)
+        except AccountError as exc:
+            getattr(form, exc.field).errors.append(str(exc))
+        else:
+            db.session.commit()
+            flash("Your password is changed.", "success")
+            return redirect(url_for("settings.profile"))
+    return _page(422, password_form=form)
+
+
+@bp.post("/profile/avatar")
+@tenant_required
+def upload_avatar():
+    form = AvatarForm()
+    if form.validate_on_submit():
+        try:
+            profiles.save_avatar(current_user, form.avatar.data.read(profiles.AVATAR_MAX_BYTES + 1))
+        except AccountError as exc:
+            form.avatar.errors.append(str(exc))
+        else:
+            db.session.commit()
+            flash("Your picture is saved.", "success")
+            return redirect(url_for("settings.profile"))
+    return _page(422, avatar_form=form)
+
+
+@bp.get("/avatars/<int:user_id>")
+@tenant_required
+def avatar(user_id: int):
+    user = db.session.get(User, user_id)
+    if user is None or user.client_id != current_client_id():
+        abort(404)
+    path = profiles.avatar_path(user)
+    if path is None:
+        abort(404)
+    return send_file(path, mimetype="image/png", max_age=3600)

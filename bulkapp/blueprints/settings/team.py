@@ -1,0 +1,35 @@
+"""Settings > Team: the tenant's users, and invitations for teammates."""
+
+from flask import render_template, url_for
+
+from bulkapp.blueprints.settings import bp
+from bulkapp.blueprints.settings.profile_forms import InviteForm
+from bulkapp.services import profiles
+from bulkapp.services.accounts import AccountError
+from bulkapp.tenancy import current_client_id, tenant_required
+
+
+def _page(form: InviteForm, invite_link: str | None = None, status: int = 200):
+    members = profiles.team(current_client_id())
+    return render_template("settings/team.html", form=form, members=members, invite_link=invite_link), status
+
+
+@bp.get("/team")
+@tenant_required
+def team():
+    return _page(InviteForm())
+
+
+@bp.post("/team/invite")
+@tenant_required
+def invite():
+    form = InviteForm()
+    if form.validate_on_submit():
+        try:
+            token = profiles.invite_teammate(current_client_id(), email=form.email.data, name=form.name.data)
+        except AccountError as exc:
+            form.email.errors.append(str(exc))
+        else:
+            link = url_for("auth.accept_invite", token=token, _external=True)
+            return _page(InviteForm(formdata=None), invite_link=link)
+    return _page(form, status=422)

@@ -1,0 +1,56 @@
+"""Jobs about contacts: running a CSV import, and resuming imports a crashed worker left behind."""
+
+from __future__ import annotations
+
+import logging
+
+from bulkapp.extensions import db, rq
+from bulkapp.jobs import job
+
+log = logging.getLogger(__name__)
+
+
+@job
+def import_contacts(import_id: int) -> str:
+    """Run (or resume) one contacts import, committing after every chunk so progress shows as it goes.
+
+    Returns ``"done"``, ``"skipped"`` (another run has it, or it is finished), or ``"failed"`` (the reason is
+    stored on the import; the rows before the failure stay imported).
+    """
+    from bulkapp.services import contact_csv, contact_import
+
+    outcome = "skipped"
+    try:
+        for imp in contact_import.run_import(import_id):
+            db.session.commit()
+            outcome = imp.status
+    except contact_import.ImportSuperseded:
+        db.session.rollback()
+        return "skipped"
+    except Exception as exc:
+        db.session.rollback()
+        if isinstance(exc, contact_csv.ImportFileError):
+            message = exc.message
+        else:
+            log.exception("contacts import %s failed", import_id)
+            message = (
+                "Something went wrong during the import; the rows before it stopped were imported. Upload the "
+                "file again to finish (rows already imported are simply updated)."
+            )
+        contact_import.mark_failed(import_id, message)
+        db.session.commit()
+        return "failed"
+    return "done" if outcome == "done" else "skipped"
+
+
+@job
+def resume_stalled_imports() -> int:
+    """Periodic: re-enqueue imports whose job died (no heartbeat) or was lost; drop uploads never started."""
+    from bulkapp.services import contact_import
+
+    stalled = contact_import.stalled_imports()
+    contact_import.purge_abandoned_uploads()
+    db.session.commit()
+    for import_id in stalled:
+        rq.enqueue(import_contacts, import_id, queue="default")
+    return len(stalled)

@@ -1,0 +1,86 @@
+"""A tenant's messages, newest first, one keyset page at a time; and which ones are still on their way."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from bulkapp.columns import utcnow
+from bulkapp.extensions import db
+from bulkapp.models import Message
+
+# The recent-messages list keeps refreshing a sent message this long while its delivery report is due.
+AWAITING_REPORT = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    messages: list[Message]
+    next_cursor: str | None
+
+
+class InvalidCursor(ValueError):
+    """A pagination cursor that this code did not make."""
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def encode_cursor(message: Message) -> str:
+    delta = message.created_at - EPOCH
+    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return f"{micros}_{message.id}"
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    match = re.fullmatch(r"(\d{1,18})_(\d{1,18})", cursor or "")
+    if not match:
+        raise InvalidCursor(f"{cursor!r} is not a cursor")
+    try:
+        return EPOCH + timedelta(microseconds=int(match.group(1))), int(match.group(2))
+    except OverflowError:  # past the year 9999
+        raise InvalidCursor(f"{cursor!r} is not a cursor") from None
+
+
+def list_messages(
+    client_id: int,
+    *,
+    cursor: str | None = None,
+    limit: int = 25,
+    direction: str | None = None,
+    status: str | None = None,
+    campaign_id: int | None = None,
+) -> MessagePage:
+    """A tenant's messages, newest first, one page at a time (keyset on ``(created_at, id)``, the
+    ``(client_id, created_at)`` index). Raises :class:`InvalidCursor` for a cursor it did not make."""
+    limit = max(1, min(int(limit), 100))
+    query = sa.select(Message).where(Message.client_id == client_id)
+    if direction:
+        query = query.where(Message.direction == direction)
+    if status:
+        query = query.where(Message.status == status)
+    if campaign_id is not None:
+        query = query.where(Message.campaign_id == campaign_id)
+    if cursor:
+        created_at, message_id = decode_cursor(cursor)
+        query = query.where(
+            sa.or_(
+                Message.created_at < created_at,
+                sa.and_(Message.created_at == created_at, Message.id < message_id),
+            )
+        )
+    rows = db.session.scalars(query.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit + 1)).all()
+    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return MessagePage(list(rows[:limit]), next_cursor)
+
+
+def is_awaiting(message: Message, now: datetime | None = None) -> bool:
+    """Still moving on its own: pending, sending, or sent recently enough that a delivery report is due."""
+    if message.status in ("pending", "sending"):
+        return True
+    if message.status != "sent" or message.direction != "outbound":
+        return False
+    return (message.sent_at or message.created_at) > (now or utcnow()) - AWAITING_REPORT

@@ -1,0 +1,111 @@
+"""Settings > Channels in a browser: add an Onfon channel pointed at the simulator, test the connection, sync the
+balance, copy the webhook URLs; the form's errors come back in place."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import PASSWORD
+from tests.e2e.conftest import screenshot
+from tests.simulators.onfon import OnfonSimulator
+
+
+@pytest.fixture
+def onfon():
+    with OnfonSimulator() as sim:
+        yield sim
+
+
+@pytest.fixture(autouse=True)
+def private_urls(app, monkeypatch):
+    """The simulator listens on loopback, which tenants may only use in development and tests."""
+    monkeypatch.setitem(app.config, "WEBHOOK_ALLOW_PRIVATE_URLS", True)
+
+
+def sign_in(page, user) -> None:
+    page.goto("/login")
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/dashboard$"))
+
+
+def test_add_onfon_channel_test_connection_and_webhook_urls(page, user, onfon):
+    sign_in(page, user)
+    page.goto("/settings/")
+    page.locator("article.card", has_text="Channels").get_by_role("link", name="Open").click()
+    expect(page.get_by_role("heading", name="Channels", exact=True)).to_be_visible()
+    expect(page.locator(".channel", has_text="Sandbox (test mode)")).to_contain_text("In use: test mode")
+
+    page.get_by_role("link", name="Add a channel").click()
+    expect(page.get_by_text("Choose a provider to see the settings it needs.")).to_be_visible()
+    page.get_by_label("Provider").select_option("onfon")
+    expect(page.get_by_label("Access key")).to_be_visible()  # the field set was swapped in
+    page.get_by_label("Access key").fill(onfon.access_key)
+    page.get_by_label("API key").fill(onfon.api_key)
+    page.get_by_label("Client ID").fill(onfon.client_id)
+    page.get_by_label("Sender ID (default, promotional)").fill("ACME")
+    page.get_by_label("Transactional sender ID").fill("ACME-OTP")
+    page.get_by_text("Advanced settings").click()
+    page.get_by_label("API base URL").fill(f"{onfon.url}/v1/sms")
+    screenshot(page, "channels-add-onfon")
+    page.get_by_role("button", name="Save channel").click()
+
+    expect(page).to_have_url(re.compile(r"/settings/channels#channel-\d+$"))
+    expect(page.get_by_text("Onfon Media channel added.")).to_be_visible()
+    card = page.locator(".channel", has_text="Onfon Media")
+    expect(card.locator(".state")).to_have_text("Active")
+    expect(card).to_contain_text("ACME-OTP")
+    expect(card).to_contain_text("Not tested yet.")
+
+    card.get_by_role("button", name="Test connection").click()
+    expect(card.locator(".result-ok")).to_contain_text("Connected to Onfon. Balance: KSh1000.0000")
+    card.get_by_role("button", name="Sync balance now").click()
+    expect(card).to_contain_text("KSh 1,000.00")
+
+    inbound = card.get_by_label("Incoming SMS URL", exact=True)
+    dlr = card.get_by_label("Delivery report (DLR) URL", exact=True)
+    expect(inbound).to_have_value(re.compile(r"^http://localhost/webhooks/onfon/inbound\?token=[\w-]{20,}$"))
+    expect(dlr).to_have_value(re.compile(r"^http://localhost/webhooks/onfon/dlr\?token=[\w-]{20,}$"))
+    card.get_by_role("button", name="Copy Incoming SMS URL").click()
+    expect(card.get_by_role("button", name="Copy Incoming SMS URL")).to_have_text("Copied")
+    for secret in (onfon.api_key, onfon.access_key):
+        assert secret not in page.content()
+    screenshot(page, "channels-onfon-connected")
+
+    card.get_by_role("link", name="Edit").click()
+    expect(page.get_by_role("heading", name="Edit Onfon Media")).to_be_visible()
+    expect(page.get_by_text("Saved - leave blank to keep.")).to_have_count(2)
+    expect(page.get_by_label("Access key")).to_have_value("")
+    expect(page.get_by_label("Client ID")).to_have_value(onfon.client_id)
+    screenshot(page, "channels-edit-onfon")
+
+
+def test_form_errors_come_back_in_place(page, user):
+    sign_in(page, user)
+    page.goto("/settings/channels/new")
+    page.get_by_label("Provider").select_option("onfon")
+    page.get_by_label("Sender ID (default, promotional)").fill("MUCH-TOO-LONG-SENDER")
+    page.get_by_role("button", name="Save channel").click()
+    expect(page.get_by_text("Access key is required.")).to_be_visible()
+    expect(page.get_by_text("A sender ID is up to 11 letters")).to_be_visible()
+    expect(page.get_by_label("Sender ID (default, promotional)")).to_have_value("MUCH-TOO-LONG-SENDER")
+    expect(page).to_have_url(re.compile(r"/settings/channels/new$"))
+    screenshot(page, "channels-form-errors")
+
+
+def test_channels_page_on_a_phone(phone_page, user, onfon):
+    from bulkapp.extensions import db
+    from bulkapp.services import channel_settings
+
+    values = {**onfon.credentials, "sender_id": "ACME", "base_url": f"{onfon.url}/v1/sms"}
+    channel_settings.create_channel(user.client_id, "onfon", values, allow_private_urls=True)
+    db.session.commit()
+    sign_in(phone_page, user)
+    phone_page.goto("/settings/channels")
+    expect(phone_page.get_by_role("heading", name="Onfon Media", exact=True)).to_be_visible()
+    expect(phone_page.get_by_label("Incoming SMS URL", exact=True)).to_be_visible()
+    screenshot(phone_page, "channels-phone")
