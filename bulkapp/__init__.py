@@ -16,6 +16,13 @@ def create_app(config: dict | None = None, **overrides) -> Flask:
     app.config.update(config or {})
     app.config.update(overrides)
 
+    if app.config.get("PROXY_HOPS"):
+        # Behind Heroku's router or nginx: trust X-Forwarded-For/Proto from that many proxies, so rate
+        # limits see the client's address and url_for builds https links.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     register_extensions(app)
     register_database(app)
     register_blueprints(app)

@@ -68,6 +68,8 @@ class Config:
         self.RATELIMIT_HEADERS_ENABLED = True
         self.LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
 
+        # Number of reverse proxies in front of the app (1 on Heroku); 0 = trust no X-Forwarded-* header.
+        self.PROXY_HOPS = int(os.environ.get("PROXY_HOPS", 1 if production else 0))
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", production)

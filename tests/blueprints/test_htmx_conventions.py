@@ -58,3 +58,21 @@ def test_security_headers(client):
 def test_csrf_token_rides_on_hx_headers(login, user):
     page = login(user).get("/dashboard").get_data(as_text=True)
     assert 'hx-headers=\'{"X-CSRFToken": "' in page
+
+
+def test_proxy_headers_are_trusted_only_when_configured():
+    from bulkapp import create_app
+    from tests.conftest import test_settings
+
+    behind = create_app(test_settings(PROXY_HOPS=1, SESSION_COOKIE_SECURE=True))
+
+    @behind.get("/_whoami")
+    def whoami():
+        from flask import request
+
+        return {"addr": request.remote_addr, "scheme": request.scheme}
+
+    headers = {"X-Forwarded-For": "41.90.1.2", "X-Forwarded-Proto": "https"}
+    answer = behind.test_client().get("/_whoami", headers=headers)
+    assert answer.json == {"addr": "41.90.1.2", "scheme": "https"}
+    assert answer.headers["Strict-Transport-Security"].startswith("max-age=")
