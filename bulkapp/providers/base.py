@@ -484,6 +484,37 @@ class HttpProvider(Provider):
 
     default_timeout: ClassVar[tuple[float, float]] = (5.0, 30.0)
 
+    def raise_for_http_status(
+        self, response: requests.Response, *, vendor: str, sending: bool, auth_reason: str
+    ) -> None:
+        """What a non-200 status means when the vendor says nothing more specific.
+
+        401/403: bad credentials. 429/503: busy, nothing accepted (retry after the vendor's delay). Another
+        5xx while sending: the vendor may have accepted the messages, so the outcome is unknown (never
+        resend blindly); outside a send it is just transient. Anything else is permanent.
+        """
+        status = response.status_code
+        if status == 200:
+            return
+        text = response.text[:200]
+        if status in (401, 403):
+            raise AuthenticationError(auth_reason, code=str(status), vendor_message=text)
+        if status in (429, 503):
+            raise TransientError(
+                f"{vendor} is busy (HTTP {status}); nothing was accepted.",
+                code=str(status),
+                vendor_message=text,
+                retry_after=retry_after_seconds(response),
+            )
+        if status >= 500 and sending:
+            raise OutcomeUnknown(
+                f"{vendor} failed with HTTP {status} while handling the request; it may have been accepted.",
+                vendor_message=text,
+            )
+        if status >= 500:
+            raise TransientError(f"{vendor} failed with HTTP {status}.", code=str(status), vendor_message=text)
+        raise PermanentError(f"{vendor} answered HTTP {status}.", code=str(status), vendor_message=text)
+
     def __init__(
         self,
         credentials: Mapping[str, Any] | None = None,

@@ -14,7 +14,6 @@ from typing import Any
 import requests
 
 from bulkapp.providers.base import (
-    AuthenticationError,
     Balance,
     ConnectionCheck,
     DeliveryReport,
@@ -27,14 +26,12 @@ from bulkapp.providers.base import (
     ProviderError,
     SendResult,
     SettingField,
-    TransientError,
     WebhookRequest,
     decode_json,
     e164_or_none,
     national_digits,
     parse_amount,
     parse_time,
-    retry_after_seconds,
 )
 from bulkapp.services.phones import InvalidNumber, normalise_msisdn
 
@@ -115,27 +112,9 @@ class MobitechProvider(HttpProvider):
         )
 
     def _check_http(self, response: requests.Response, *, sending: bool) -> None:
-        status = response.status_code
-        if status == 200:
-            return
-        text = response.text[:200]
-        if status in (401, 403):
-            raise AuthenticationError("Mobitech rejected the API key.", code=str(status), vendor_message=text)
-        if status in (429, 503):
-            raise TransientError(
-                f"Mobitech is busy (HTTP {status}); nothing was accepted.",
-                code=str(status),
-                vendor_message=text,
-                retry_after=retry_after_seconds(response),
-            )
-        if status >= 500 and sending:
-            raise OutcomeUnknown(
-                f"Mobitech failed with HTTP {status} while handling the message; it may have been accepted.",
-                vendor_message=text,
-            )
-        if status >= 500:
-            raise TransientError(f"Mobitech failed with HTTP {status}.", code=str(status), vendor_message=text)
-        raise PermanentError(f"Mobitech answered HTTP {status}.", code=str(status), vendor_message=text)
+        self.raise_for_http_status(
+            response, vendor="Mobitech", sending=sending, auth_reason="Mobitech rejected the API key."
+        )
 
     def fetch_balance(self) -> Balance:
         response = self.request("GET", f"{self._base}/sms/getbalance", idempotent=True, headers=self._headers)

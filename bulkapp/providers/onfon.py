@@ -31,7 +31,6 @@ from bulkapp.providers.base import (
     national_digits,
     parse_amount,
     parse_time,
-    retry_after_seconds,
     to_e164,
     utcnow,
 )
@@ -239,29 +238,9 @@ class OnfonProvider(HttpProvider):
         return PermanentError(reason, code=code, vendor_message=description)
 
     def _check_http(self, response: requests.Response, *, sending: bool) -> None:
-        status = response.status_code
-        if status == 200:
-            return
-        text = response.text[:200]
-        if status in (429, 503):
-            raise TransientError(
-                f"Onfon is busy (HTTP {status}); nothing was accepted.",
-                retry_after=retry_after_seconds(response),
-                code=str(status),
-                vendor_message=text,
-            )
-        if status in (401, 403):
-            raise AuthenticationError("Onfon refused the credentials.", code=str(status), vendor_message=text)
-        if status >= 500 and sending:
-            raise OutcomeUnknown(
-                f"Onfon failed with HTTP {status} while handling the request; it may have accepted some messages.",
-                vendor_message=text,
-            )
-        if status >= 500:
-            raise TransientError(f"Onfon failed with HTTP {status}.", code=str(status), vendor_message=text)
-        raise PermanentError(f"Onfon answered HTTP {status}.", code=str(status), vendor_message=text)
-
-    # -- account
+        self.raise_for_http_status(
+            response, vendor="Onfon", sending=sending, auth_reason="Onfon refused the credentials."
+        )
 
     def fetch_balance(self) -> Balance:
         params = {"ApiKey": self.credentials["api_key"], "ClientId": self.credentials["client_id"]}

@@ -30,7 +30,6 @@ from bulkapp.providers.base import (
     decode_json,
     e164_or_none,
     parse_time,
-    retry_after_seconds,
     to_e164,
     utcnow,
 )
@@ -141,31 +140,15 @@ class UltraMsgProvider(HttpProvider):
         return None
 
     def _check_http(self, response: requests.Response, *, sending: bool) -> None:
-        status = response.status_code
-        if status == 200:
-            return
-        text = response.text[:200]
-        if status == 404:
+        if response.status_code == 404:
             raise AuthenticationError(
-                "UltraMsg does not know this instance, or it is still pending.", code="404", vendor_message=text
+                "UltraMsg does not know this instance, or it is still pending.",
+                code="404",
+                vendor_message=response.text[:200],
             )
-        if status in (401, 403):
-            raise AuthenticationError("UltraMsg rejected the token.", code=str(status), vendor_message=text)
-        if status in (429, 503):
-            raise TransientError(
-                f"UltraMsg is busy (HTTP {status}); nothing was accepted.",
-                code=str(status),
-                vendor_message=text,
-                retry_after=retry_after_seconds(response),
-            )
-        if status >= 500 and sending:
-            raise OutcomeUnknown(
-                f"UltraMsg failed with HTTP {status} while handling the message; it may have been accepted.",
-                vendor_message=text,
-            )
-        if status >= 500:
-            raise TransientError(f"UltraMsg failed with HTTP {status}.", code=str(status), vendor_message=text)
-        raise PermanentError(f"UltraMsg answered HTTP {status}.", code=str(status), vendor_message=text)
+        self.raise_for_http_status(
+            response, vendor="UltraMsg", sending=sending, auth_reason="UltraMsg rejected the token."
+        )
 
     def test_connection(self) -> ConnectionCheck:
         try:
