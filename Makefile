@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test test-sqlite test-postgres lint bench worker clean
+.PHONY: run test test-sqlite test-postgres lint bench worker clean translations
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,14 @@ bench: $(VENV)/.dev
 
 worker: $(VENV)/.runtime
 	$(BIN)/rq worker --with-scheduler --url "$$REDIS_URL" high default low
+
+# Re-extract the English strings, merge them into the Swahili catalog (translate the new, empty msgstrs in
+# bulkapp/translations/sw/LC_MESSAGES/messages.po), then compile the .mo the app loads.
+translations: $(VENV)/.runtime
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k _ln:1,2 --no-location --sort-output \
+		--project Bulkapp --copyright-holder Bulkapp -o bulkapp/translations/messages.pot .
+	$(BIN)/pybabel update -i bulkapp/translations/messages.pot -d bulkapp/translations --no-fuzzy-matching
+	$(BIN)/pybabel compile -d bulkapp/translations
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache tests/e2e/artifacts

@@ -24,6 +24,7 @@ def create_app(config: dict | None = None, **overrides) -> Flask:
         hops = app.config["PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     register_extensions(app)
+    register_i18n(app)
     register_database(app)
     register_blueprints(app)
     register_web(app)
@@ -33,6 +34,7 @@ def create_app(config: dict | None = None, **overrides) -> Flask:
 
 def register_extensions(app: Flask) -> None:
     from bulkapp.columns import render_migration_type
+    from bulkapp.database import include_in_migrations
     from bulkapp.extensions import csrf, db, htmx, limiter, login_manager, migrate, rq
 
     db.init_app(app)
@@ -43,6 +45,7 @@ def register_extensions(app: Flask) -> None:
         render_as_batch=True,
         compare_type=True,
         render_item=render_migration_type,
+        include_object=include_in_migrations,
     )
     csrf.init_app(app)
     limiter.init_app(app)
@@ -51,6 +54,12 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
+
+
+def register_i18n(app: Flask) -> None:
+    from bulkapp.i18n import init_i18n
+
+    init_i18n(app)
 
 
 def register_database(app: Flask) -> None:
@@ -71,9 +80,13 @@ BLUEPRINTS = (
     "messages",
     "contacts",
     "templates",
+    "campaigns",
+    "api",
+    "inbox",
+    "shortlinks",
 )
 # Machine endpoints: authenticated by a token or a signature instead of a CSRF token.
-CSRF_EXEMPT = ("webhooks",)
+CSRF_EXEMPT = ("webhooks", "api")
 
 
 def register_blueprints(app: Flask) -> None:

@@ -67,6 +67,15 @@ class Config:
         self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
         self.RATELIMIT_HEADERS_ENABLED = True
         self.LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+        # REST API requests per API key (per client IP when no key is sent).
+        self.API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "120 per minute")
+        # The public reply link /x/<code>: page views per IP and per code; replies per IP, per code and in all.
+        self.SHORTLINK_RATE_LIMIT = os.environ.get("SHORTLINK_RATE_LIMIT", "60 per minute")
+        self.SHORTLINK_CODE_RATE_LIMIT = os.environ.get("SHORTLINK_CODE_RATE_LIMIT", "30 per minute")
+        self.REPLY_RATE_LIMIT = os.environ.get("REPLY_RATE_LIMIT", "10 per minute;60 per day")
+        self.REPLY_CODE_RATE_LIMIT = os.environ.get("REPLY_CODE_RATE_LIMIT", "5 per minute;30 per day")
+        self.REPLY_GLOBAL_RATE_LIMIT = os.environ.get("REPLY_GLOBAL_RATE_LIMIT", "600 per minute")
+        self.REPLY_FORM_MIN_SECONDS = float(os.environ.get("REPLY_FORM_MIN_SECONDS", 3))
 
         # Number of reverse proxies in front of the app (1 on Heroku); 0 = trust no X-Forwarded-* header.
         self.PROXY_HOPS = int(os.environ.get("PROXY_HOPS", 1 if production else 0))

@@ -32,3 +32,16 @@ def _configure_sqlite(engine: sa.Engine, immediate: bool) -> None:
     @sa.event.listens_for(engine, "begin")
     def on_begin(connection):
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def applies_to(obj, type_: str, dialect: str) -> bool:
+    """False for an index declared for another dialect only (``ddl_if``), e.g. PostgreSQL's trigram indexes."""
+    condition = getattr(obj, "_ddl_if", None)
+    return not (type_ == "index" and condition is not None and condition.dialect and condition.dialect != dialect)
+
+
+def include_in_migrations(obj, name, type_, reflected, compare_to) -> bool:
+    """Alembic ``include_object`` hook: autogenerate compares each object only on the dialects it exists on."""
+    from alembic import context
+
+    return applies_to(obj, type_, context.get_bind().dialect.name)

@@ -1,5 +1,6 @@
 """Uninitialised extension singletons, bound to the app in create_app."""
 
+from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -23,3 +24,4 @@ csrf = CSRFProtect()
 limiter = Limiter(get_remote_address)
 htmx = Htmx()
 rq = JobRunner()
+babel = Babel()

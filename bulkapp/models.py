@@ -189,7 +189,7 @@ class Channel(Timestamped, db.Model):
 
 class Campaign(Timestamped, db.Model):
     __tablename__ = "campaigns"
-    __table_args__ = (sa.Index(None, "client_id", "status"),)
+    __table_args__ = (sa.Index(None, "client_id", "status"), sa.UniqueConstraint("client_id", "form_key"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"))
@@ -208,6 +208,22 @@ class Campaign(Timestamped, db.Model):
     failed_count: Mapped[int] = mapped_column(default=0)
     total_cost: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
     created_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    # Campaigns (issue 5, issue 8 item 2): promotional campaigns get the opt-out footer and quiet hours.
+    kind: Mapped[str] = mapped_column(sa.String(16), default="promotional")
+    # Each launch (the first send, then every "retry failed") is a run with its own quote and wallet hold.
+    run: Mapped[int] = mapped_column(default=0)
+    settled_run: Mapped[int] = mapped_column(default=0)
+    retry_of_run: Mapped[int | None] = mapped_column()
+    hold_reference: Mapped[str | None] = mapped_column(sa.String(100))
+    estimated_cost: Mapped[Decimal | None] = mapped_column(Money)
+    # What the last launch skipped: invalid numbers (with a sample of reasons), duplicates, opted-out numbers.
+    stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    pause_reason: Mapped[str | None] = mapped_column(sa.String(16))  # "user" or "quiet_hours"
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The composer's one-time form key: a double-submitted "new campaign" form creates one campaign.
+    form_key: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class Conversation(Timestamped, db.Model):
@@ -215,6 +231,10 @@ class Conversation(Timestamped, db.Model):
     __table_args__ = (
         sa.UniqueConstraint("client_id", "contact_id", "channel"),
         sa.Index(None, "client_id", "status"),
+        # The inbox list (newest activity first per status), its polling (max per tenant), the nav badge.
+        sa.Index(None, "client_id", "status", "last_message_at", "id"),
+        sa.Index(None, "client_id", "last_message_at"),
+        sa.Index(None, "client_id", "unread_count"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -239,6 +259,8 @@ class Message(Timestamped, db.Model):
         sa.Index(None, "client_id", "created_at"),
         sa.UniqueConstraint("provider", "provider_message_id"),
         sa.UniqueConstraint("client_id", "idempotency_key"),
+        # One message per recipient per campaign run; launches de-duplicate with ON CONFLICT DO NOTHING.
+        sa.Index(None, "campaign_id", "campaign_run", "recipient", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -274,6 +296,8 @@ class Message(Timestamped, db.Model):
     attempts: Mapped[int] = mapped_column(default=0)
     # A deferred message (provider busy) waits in pending until this time.
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Which run of its campaign created the message (campaign messages only).
+    campaign_run: Mapped[int | None] = mapped_column()
 
 
 class WalletTransaction(Timestamped, db.Model):
@@ -441,3 +465,38 @@ class Suppression(db.Model):
     keyword: Mapped[str | None] = mapped_column(sa.String(40))
     channel: Mapped[str | None] = mapped_column(sa.String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class ApiIdempotencyKey(db.Model):
+    """The stored answer to a REST API POST sent with an ``Idempotency-Key``: the same key and body get the same
+    status and body again; the same key with another body is a conflict."""
+
+    __tablename__ = "api_idempotency_keys"
+    __table_args__ = (sa.UniqueConstraint("client_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(sa.String(255))
+    method: Mapped[str] = mapped_column(sa.String(8))
+    path: Mapped[str] = mapped_column(sa.String(255))
+    request_hash: Mapped[str] = mapped_column(sa.String(64))  # SHA-256 of method, path and canonical JSON body
+    status_code: Mapped[int] = mapped_column()
+    response_body: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False, index=True)
+
+
+# PostgreSQL only: trigram indexes let the inbox search (ILIKE '%text%' on message text and contact names) use an
+# index instead of reading every message of the tenant. They need the pg_trgm extension, created with the tables
+# here; a migration must run CREATE EXTENSION IF NOT EXISTS pg_trgm before creating them. SQLite scans instead.
+sa.event.listen(
+    db.metadata,
+    "before_create",
+    sa.DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"),
+)
+TRIGRAM = {"postgresql_using": "gin"}
+sa.Index("ix_messages_body_trgm", Message.body, postgresql_ops={"body": "gin_trgm_ops"}, **TRIGRAM).ddl_if(
+    dialect="postgresql"
+)
+sa.Index("ix_contacts_name_trgm", Contact.name, postgresql_ops={"name": "gin_trgm_ops"}, **TRIGRAM).ddl_if(
+    dialect="postgresql"
+)

@@ -7,6 +7,8 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask import Flask, make_response, render_template, request, url_for
+from flask_babel import format_datetime, format_decimal
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
@@ -16,23 +18,31 @@ from bulkapp.models import User
 
 # Settings sections, shown on /settings when their endpoint exists: (endpoint, title, description).
 SETTINGS_SECTIONS = (
-    ("settings.channels", "Channels", "Your SMS, WhatsApp and email provider accounts, and their webhook URLs."),
-    ("settings.api", "API key", "Create, rotate or revoke the key your systems use with the REST API."),
-    ("settings.webhooks", "Webhooks", "Where we POST events such as message.delivered, and the delivery log."),
-    ("settings.profile", "Your profile", "Name, phone, photo, timezone, language and password."),
-    ("settings.team", "Team", "Invite teammates to your account."),
-    ("settings.suppression", "Opt-outs", "Numbers that replied STOP, and the keywords that opt people out."),
+    (
+        "settings.channels",
+        _l("Channels"),
+        _l("Your SMS, WhatsApp and email provider accounts, and their webhook URLs."),
+    ),
+    ("settings.api", _l("API key"), _l("Create, rotate or revoke the key your systems use with the REST API.")),
+    (
+        "settings.webhooks",
+        _l("Webhooks"),
+        _l("Where we POST events such as message.delivered, and the delivery log."),
+    ),
+    ("settings.profile", _l("Your profile"), _l("Name, phone, photo, timezone, language and password.")),
+    ("settings.team", _l("Team"), _l("Invite teammates to your account.")),
+    ("settings.suppression", _l("Opt-outs"), _l("Numbers that replied STOP, and the keywords that opt people out.")),
 )
 
 NAV = (
-    ("dashboard.index", "Dashboard"),
-    ("messages.index", "Messages"),
-    ("inbox.index", "Inbox"),
-    ("campaigns.index", "Campaigns"),
-    ("contacts.index", "Contacts"),
-    ("templates.index", "Templates"),
-    ("wallet.index", "Wallet"),
-    ("settings.index", "Settings"),
+    ("dashboard.index", _l("Dashboard")),
+    ("messages.index", _l("Messages")),
+    ("inbox.index", _l("Inbox")),
+    ("campaigns.index", _l("Campaigns")),
+    ("contacts.index", _l("Contacts")),
+    ("templates.index", _l("Templates")),
+    ("wallet.index", _l("Wallet")),
+    ("settings.index", _l("Settings")),
 )
 
 
@@ -44,6 +54,7 @@ def init_web(app: Flask) -> None:
     app.context_processor(_layout_context)
     app.add_template_filter(format_ksh, "ksh")
     app.add_template_filter(local_time, "localtime")
+    app.add_template_filter(format_number, "number")
 
 
 def _load_user(user_id: str) -> User | None:
@@ -56,11 +67,15 @@ def _unauthorized():
     login_url = url_for("auth.login", next=request.full_path if request.method == "GET" else None)
     if htmx.is_htmx():
         return htmx.unauthorized_response(url_for("auth.login"))
-    flash("Please sign in to continue.", "info")
+    flash(_l("Please sign in to continue."), "info")
     return redirect(login_url)
 
 
 def _error_page(status: int, title: str, detail: str):
+    if request.path.startswith("/api/"):  # the REST API answers JSON, never a page
+        from bulkapp.blueprints.api.errors import status_error_response
+
+        return status_error_response(status)
     if htmx.is_htmx():
         response = make_response(render_template("partials/alert.html", kind="error", message=detail), status)
         return htmx.retarget(response, "#flash")
@@ -70,29 +85,31 @@ def _error_page(status: int, title: str, detail: str):
 def _register_errors(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error):
-        return _error_page(400, "Form expired", "Your form expired or was sent twice. Reload the page and try again.")
+        return _error_page(
+            400, _l("Form expired"), _l("Your form expired or was sent twice. Reload the page and try again.")
+        )
 
     @app.errorhandler(404)
     def not_found(error):
-        return _error_page(404, "Not found", "That page does not exist, or it is not yours to see.")
+        return _error_page(404, _l("Not found"), _l("That page does not exist, or it is not yours to see."))
 
     @app.errorhandler(405)
     def not_allowed(error):
-        return _error_page(405, "Not allowed", "That action is not available here.")
+        return _error_page(405, _l("Not allowed"), _l("That action is not available here."))
 
     @app.errorhandler(413)
     def too_large(error):
-        return _error_page(413, "Too large", "That upload is too large.")
+        return _error_page(413, _l("Too large"), _l("That upload is too large."))
 
     @app.errorhandler(429)
     def too_many(error):
-        return _error_page(429, "Slow down", "Too many attempts. Wait a minute and try again.")
+        return _error_page(429, _l("Slow down"), _l("Too many attempts. Wait a minute and try again."))
 
     @app.errorhandler(500)
     def server_error(error):
         db.session.rollback()
         return _error_page(
-            500, "Something went wrong", "Something went wrong on our side. Nothing was lost; try again."
+            500, _l("Something went wrong"), _l("Something went wrong on our side. Nothing was lost; try again.")
         )
 
 
@@ -120,7 +137,7 @@ def _layout_context() -> dict:
     if current_user.client_id is None:
         nav = []
     if current_user.is_admin:
-        nav.append(("admin.index", "Admin"))
+        nav.append(("admin.index", _l("Admin")))
     return {
         "nav": nav,
         "unread_notification_count": _unread_notification_count,
@@ -153,8 +170,55 @@ def format_ksh(value) -> str:
     return f"KSh {Decimal(value):,.2f}"
 
 
+# strftime directives the templates use, as CLDR date patterns (month names then follow the locale).
+_STRFTIME_TO_CLDR = {
+    "%d": "dd",
+    "%e": "d",
+    "%b": "MMM",
+    "%B": "MMMM",
+    "%m": "MM",
+    "%Y": "yyyy",
+    "%y": "yy",
+    "%H": "HH",
+    "%M": "mm",
+    "%S": "ss",
+    "%a": "EEE",
+    "%A": "EEEE",
+}
+
+
+def _cldr_pattern(fmt: str) -> str:
+    out, i = [], 0
+    while i < len(fmt):
+        token = fmt[i : i + 2]
+        if token in _STRFTIME_TO_CLDR:
+            out.append(_STRFTIME_TO_CLDR[token])
+            i += 2
+        elif fmt[i].isalpha() or fmt[i] == "'":
+            j = i
+            while j < len(fmt) and (fmt[j].isalpha() or fmt[j] == "'") and fmt[j : j + 2] not in _STRFTIME_TO_CLDR:
+                j += 1
+            out.append("'" + fmt[i:j].replace("'", "''") + "'")
+            i = j
+        else:
+            out.append(fmt[i])
+            i += 1
+    return "".join(out)
+
+
 def local_time(value: datetime | None, fmt: str = "%d %b %Y, %H:%M") -> str:
+    """A UTC datetime in the user's timezone, with month and day names in the page's language."""
     if value is None:
         return "—"
-    tz = getattr(current_user, "timezone", None) or "Africa/Nairobi"
-    return value.astimezone(ZoneInfo(tz)).strftime(fmt)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo("UTC"))
+    return format_datetime(value, _cldr_pattern(fmt))
+
+
+def format_number(value, digits: int | None = None) -> str:
+    """A plain number for the page's locale (KSh amounts use |ksh instead)."""
+    if value is None:
+        return "—"
+    if digits is not None:
+        return format_decimal(value, format="#,##0." + "0" * digits if digits else "#,##0")
+    return format_decimal(value)

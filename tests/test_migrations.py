@@ -14,6 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from bulkapp import create_app
+from bulkapp.database import applies_to
 from bulkapp.extensions import db
 from tests.conftest import test_settings
 
@@ -33,7 +34,13 @@ def _upgrade_and_compare(url: str) -> list:
     assert result.returncode == 0, result.stderr
     app = create_app(test_settings(SQLALCHEMY_DATABASE_URI=url))
     with app.app_context(), db.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn,
+            opts={
+                "compare_type": True,
+                "include_object": lambda obj, name, type_, *_: applies_to(obj, type_, conn.dialect.name),
+            },
+        )
         diff = compare_metadata(context, db.metadata)
         tables = set(sa.inspect(conn).get_table_names())
     assert {"clients", "users", "messages", "wallet_transactions", "alembic_version"} <= tables

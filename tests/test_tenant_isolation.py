@@ -19,6 +19,7 @@ from bulkapp.models import (
     Message,
     Notification,
     ShortLink,
+    Suppression,
     Template,
     WalletTransaction,
     WebhookDelivery,
@@ -56,6 +57,8 @@ def _objects_of(tenant) -> dict[str, int]:
     db.session.add(delivery)
     upload = ContactImport(client_id=cid, filename="Secret list.csv", status="mapping", columns=["Phone"], mapping={})
     db.session.add(upload)
+    suppression = Suppression(client_id=cid, contact="+254700000009", source="manual")
+    db.session.add(suppression)
     db.session.commit()
     return {
         "contact_id": contact.id,
@@ -72,6 +75,7 @@ def _objects_of(tenant) -> dict[str, int]:
         "event_id": event.id,
         "delivery_id": delivery.id,
         "import_id": upload.id,
+        "suppression_id": suppression.id,
     }
 
 
@@ -92,9 +96,13 @@ def test_every_route_with_an_id_answers_404_to_another_tenant(app, tenant, other
         url = rule.rule
         for arg in rule.arguments:
             url = url.replace(f"<int:{arg}>", str(ids[arg])).replace(f"<{arg}>", str(ids[arg]))
+        # REST API routes authenticate by key, not cookie: tenant B's key must get a JSON 404.
+        api = rule.endpoint.startswith("api.")
+        headers = {"Authorization": f"Bearer {other_tenant.test_api_key}"} if api else None
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            response = client.open(url, method=method)
+            response = client.open(url, method=method, headers=headers)
             assert response.status_code == 404, f"{method} {url} answered {response.status_code}"
+            assert not api or response.get_json()["error"]["code"] == "not_found"
             body = response.get_data(as_text=True)
             assert "Private Person" not in body and "Secret" not in body
             checked.append(f"{method} {url}")
@@ -103,7 +111,9 @@ def test_every_route_with_an_id_answers_404_to_another_tenant(app, tenant, other
     db.session.expire_all()
     assert db.session.get(Notification, ids["notification_id"]).is_read is False
     assert db.session.get(Contact, ids["contact_id"]).name == "Private Person"
+    assert db.session.get(Conversation, ids["conversation_id"]).status == "open"  # not closed or archived
     assert db.session.get(ContactImport, ids["import_id"]).status == "mapping"  # not discarded or started
+    assert db.session.get(Suppression, ids["suppression_id"]) is not None  # not removed
     assert db.session.scalar(sa.select(sa.func.count()).select_from(WebhookDelivery)) == 1  # no resend happened
 
 

@@ -30,4 +30,5 @@ PERIODIC: tuple[Periodic, ...] = (
     Periodic("bulkapp.jobs.messaging:sweep_stuck_messages", "low", 120),
     Periodic("bulkapp.jobs.channels:sync_provider_balances", "low", 900),
     Periodic("bulkapp.jobs.webhooks:dispatch_webhooks", "low", 10),
+    Periodic("bulkapp.jobs.campaigns:campaign_clock", "default", 20),
 )

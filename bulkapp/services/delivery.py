@@ -13,7 +13,7 @@ from bulkapp.columns import UTCDateTime, utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Campaign, Channel, Client, Message
 from bulkapp.providers.base import DeliveryReport, DeliveryStatus
-from bulkapp.services import wallet
+from bulkapp.services import optouts, wallet
 from bulkapp.services.events import record_event
 from bulkapp.services.notifications import notify
 
@@ -47,7 +47,8 @@ def apply_delivery_report(provider: str, report: DeliveryReport, *, channel_id: 
     ``failed_count`` + 1 in SQL), records ``message.sent`` / ``message.delivered`` / ``message.failed``,
     notifies a failure (``message_failed``: each failed single message, and a campaign's first failure) and,
     when an admin set ``settings["refund_failed_delivery"]`` for the tenant, refunds the message's cost once
-    (reference ``refund:message:<id>``). Duplicates and out-of-order reports return the message unchanged.
+    (reference ``refund:message:<id>``); a failure code meaning "opted out" (:func:`optouts.is_provider_opt_out`)
+    suppresses the recipient. Duplicates and out-of-order reports return the message unchanged.
     Unknown ids return None. Flushes; the caller commits.
     """
     client_id = None
@@ -70,6 +71,8 @@ def apply_delivery_report(provider: str, report: DeliveryReport, *, channel_id: 
     if report.status is DeliveryStatus.FAILED:
         _notify_failure(message, campaign)
         _refund_if_enabled(message)
+        recipient = message.recipient or report.recipient
+        optouts.record_provider_opt_out(message.client_id, recipient, provider, report.error_code, message.channel)
     return message
 
 

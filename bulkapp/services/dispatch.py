@@ -29,7 +29,7 @@ from bulkapp.providers.base import (
     TransientError,
 )
 from bulkapp.providers.sandbox import SandboxProvider
-from bulkapp.services import channels, wallet
+from bulkapp.services import channels, optouts, wallet
 from bulkapp.services.delivery import refund_reference
 from bulkapp.services.events import record_event
 from bulkapp.services.notifications import notify
@@ -76,7 +76,8 @@ def dispatch_messages(
 
     Results: accepted -> sent (provider id, sent_at, ``message.sent``); rejected -> failed (reason, failed_at,
     ``message.failed``, a ``message_failed`` notification, and a refund ``refund:message:<id>`` unless the
-    message belongs to a campaign, whose hold is settled by the campaign); unknown -> unknown (never resent);
+    message belongs to a campaign, whose hold is settled by the campaign; a vendor code meaning "opted out"
+    also suppresses the number, see :func:`optouts.record_provider_opt_out`); unknown -> unknown (never resent);
     deferred -> pending again with ``next_attempt_at`` (back-off, or the vendor's Retry-After). A
     TransientError for a whole batch defers it; a PermanentError (also bad channel settings or no channel)
     fails it. A message deferred :data:`MAX_SEND_ATTEMPTS` times fails.
@@ -175,6 +176,9 @@ def _send_claimed(
             _mark_sent(message, route, result, outcome)
         elif result.status is SendStatus.REJECTED:
             reason = result.reason or f"{provider.label} refused the message."
+            optouts.record_provider_opt_out(
+                client_id, message.recipient, route.provider_name, result.code, message.channel
+            )
             if _mark_failed(message, reason, outcome):
                 failed.append((message, reason))
         elif result.status is SendStatus.DEFERRED:

@@ -11,8 +11,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
-from bulkapp.models import Contact, Conversation, Message, ShortLink
+from bulkapp.models import Client, Contact, Conversation, Message, ShortLink
 from bulkapp.providers.base import InboundMessage
+from bulkapp.services import messaging, optouts
 from bulkapp.services.events import record_event
 from bulkapp.services.notifications import notify
 
@@ -54,6 +55,8 @@ def record_inbound(client_id: int, channel: str, provider: str, inbound: Inbound
         log.info("Repeated %s inbound message %r ignored", provider, inbound.provider_message_id)
         return None
     _file_in_conversation(message, inbound.sender_name, conversation_id=None)
+    # Twilio answers STOP/START itself (and would refuse our confirmation with 21610), so it only gets recorded.
+    apply_keyword(message, source="keyword", reply_channel=channel, confirm=provider != "twilio")
     return message
 
 
@@ -89,7 +92,43 @@ def record_web_reply(short_link: ShortLink, text: str) -> Message:
     )
     assert message is not None  # no provider id, so nothing to conflict with
     _file_in_conversation(message, None, conversation_id=original.conversation_id)
+    apply_keyword(message, source="reply_form", reply_channel="sms")
     return message
+
+
+def apply_keyword(message: Message, *, source: str, reply_channel: str, confirm: bool = True) -> str | None:
+    """Act on an inbound message that is an opt-out or opt-in keyword (see :func:`optouts.classify`).
+
+    An opt-out suppresses the sender (``source`` ``keyword`` or ``reply_form``), an opt-in takes them off the
+    list. When that changed the list (and ``confirm``), one confirmation goes out on ``reply_channel``, without a
+    reply link; its idempotency key is derived from the inbound message id, so it is sent once per inbound
+    message whatever runs twice. A confirmation that cannot be sent (no channel, no balance) is logged and the
+    opt-out stands. Returns the classification. Flushes; the caller commits.
+    """
+    client = db.session.get(Client, message.client_id)
+    kind = optouts.classify(client, message.body)
+    if kind is None or not message.sender:
+        return kind
+    if kind == "opt_out":
+        keyword = optouts.normalise_keyword(message.body)[: optouts.MAX_KEYWORD]
+        changed = optouts.opt_out(client.id, message.sender, source=source, keyword=keyword, channel=message.channel)
+    else:
+        changed = optouts.opt_in(client.id, message.sender)
+    if not changed or not confirm:  # a second STOP (or START) changes nothing and is not confirmed again
+        return kind
+    try:
+        messaging.send_message(
+            client.id,
+            to=message.sender,
+            body=optouts.confirmation_text(client, kind),
+            channel=reply_channel,
+            append_reply_link=False,
+            idempotency_key=f"{kind.replace('_', '-')}-confirmation:{message.id}",
+            optout_confirmation=True,
+        )
+    except messaging.SendError as exc:
+        log.warning("No %s confirmation to inbound message %s: %s", kind, message.id, exc.message)
+    return kind
 
 
 def _insert(model: type, values: dict[str, Any], unique: list[str]) -> Any:

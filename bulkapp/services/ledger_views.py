@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 
 from bulkapp.extensions import db
 from bulkapp.models import WALLET_STATUSES, WALLET_TYPES, WalletTransaction
@@ -21,14 +22,15 @@ CSV_CHUNK = 500
 DEFAULT_TIMEZONE = "Africa/Nairobi"
 
 TYPE_LABELS = {
-    "topup": "Top-up",
-    "deduction": "Message charge",
-    "refund": "Refund",
-    "adjustment": "Adjustment",
-    "hold": "Campaign hold",
-    "release": "Hold released",
+    "topup": _l("Top-up"),
+    "deduction": _l("Message charge"),
+    "refund": _l("Refund"),
+    "adjustment": _l("Adjustment"),
+    "hold": _l("Campaign hold"),
+    "release": _l("Hold released"),
 }
-STATUS_LABELS = {"pending": "Pending", "completed": "Completed", "failed": "Failed"}
+# Labels are lazy: shown in the page's language (English or Swahili) when rendered.
+STATUS_LABELS = {"pending": _l("Pending"), "completed": _l("Completed"), "failed": _l("Failed")}
 CSV_HEADER = (
     "id",
     "date",

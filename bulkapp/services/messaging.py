@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import CHANNELS, Client, Contact, Conversation, Message, Template
-from bulkapp.services import channels, pricing, shortlinks, wallet
+from bulkapp.services import channels, optouts, pricing, shortlinks, wallet
 from bulkapp.services.phones import InvalidNumber, normalise_msisdn
 
 log = logging.getLogger(__name__)
@@ -198,6 +198,8 @@ def preview_message(client_id: int, **kwargs: Any) -> Preview:
         draft = compose(client, strict=False, **kwargs)
     except SendError as exc:
         return Preview(None, client.balance, None if exc.code == "empty_body" else exc.message)
+    if draft.recipient and optouts.is_suppressed(client_id, draft.recipient):
+        return Preview(None, client.balance, _opted_out(draft.recipient).message)
     return Preview(draft.quote, client.balance, None, draft.missing)
 
 
@@ -216,6 +218,7 @@ def send_message(
     append_reply_link: bool | None = None,
     user_id: int | None = None,
     idempotency_key: str | None = None,
+    optout_confirmation: bool = False,
 ) -> Message:
     """Create, charge and queue one outbound message; returns it ``pending`` (or further along when jobs run
     inline).
@@ -228,8 +231,10 @@ def send_message(
     conversation's counters. Finally it enqueues the dispatch on the ``high`` queue.
 
     Raises :class:`SendError`: ``account_suspended``, ``not_found`` (a template that is not the tenant's),
-    ``invalid_recipient``, ``empty_body``, ``missing_variables``, ``message_too_long``, ``channel_unavailable``,
-    ``insufficient_balance`` (nothing written) and ``idempotency_conflict``. The same ``idempotency_key`` with
+    ``invalid_recipient``, ``empty_body``, ``missing_variables``, ``message_too_long``, ``recipient_opted_out``
+    (the recipient is on the tenant's suppression list; only ``optout_confirmation=True``, the confirmation the
+    opt-out handling itself sends, gets through), ``channel_unavailable``, ``insufficient_balance`` (nothing
+    written) and ``idempotency_conflict``. The same ``idempotency_key`` with
     the same arguments returns the first message and charges nothing more. Flushes; the caller commits (the
     dispatch is queued when it does).
     """
@@ -254,6 +259,8 @@ def send_message(
         variables=variables,
         append_reply_link=append_reply_link,
     )
+    if not optout_confirmation and optouts.is_suppressed(client_id, draft.recipient):
+        raise _opted_out(draft.recipient)
     try:
         route = channels.resolve_channel(client_id, channel)
     except channels.ChannelUnavailable as exc:
@@ -336,6 +343,15 @@ def _create_message(
     )
     db.session.flush()
     return message
+
+
+def _opted_out(recipient: str) -> SendError:
+    return SendError(
+        "recipient_opted_out",
+        f"{recipient} has opted out of your messages (replied STOP), so nothing was sent. "
+        "They can reply START to subscribe again.",
+        "to",
+    )
 
 
 def _insufficient(cost: Decimal, balance: Decimal) -> SendError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
@@ -12,11 +13,11 @@ from bulkapp.models import Notification
 
 TYPES = ("low_balance", "message_failed", "campaign_completed", "topup_success", "inbound_message")
 TYPE_LABELS = {
-    "low_balance": "Low balance",
-    "message_failed": "A message failed",
-    "campaign_completed": "A campaign finished",
-    "topup_success": "A top-up arrived",
-    "inbound_message": "A new reply",
+    "low_balance": _l("Low balance"),
+    "message_failed": _l("A message failed"),
+    "campaign_completed": _l("A campaign finished"),
+    "topup_success": _l("A top-up arrived"),
+    "inbound_message": _l("A new reply"),
 }
 # Where a notification leads: the first (data key, endpoint) whose key is in its data and whose endpoint
 # exists; the endpoint takes that key as its URL argument unless it is listed without one.

@@ -17,6 +17,21 @@ OPT_OUT_KEYWORDS = ("STOP", "STOP ALL", "UNSUBSCRIBE", "ONDOKA", "TOKA")
 OPT_IN_KEYWORDS = ("START", "ANZA")
 DEFAULT_FOOTER = "STOP*456*9*5#"
 SOURCES = ("keyword", "reply_form", "provider", "manual")
+MAX_KEYWORD = 40  # suppressions.keyword
+MAX_KEYWORDS = 20  # per list
+MAX_FOOTER = 40
+# Vendor codes that mean "this recipient opted out / is blacklisted", per provider (send results and delivery
+# reports). Twilio 21610 and Africa's Talking 406 / UserInBlackList are documented; Meta 131050 is "user
+# stopped marketing messages"; Onfon 406 and Mobitech 4006 are the stand-ins our simulators use (their real
+# per-message codes are undocumented).
+PROVIDER_OPT_OUT_CODES: dict[str, frozenset[str]] = {
+    "twilio": frozenset({"21610"}),
+    "onfon": frozenset({"406"}),
+    "mobitech": frozenset({"4006"}),
+    "africastalking": frozenset({"406", "USERINBLACKLIST"}),
+    "whatsapp_cloud": frozenset({"131050"}),
+}
+ANY_PROVIDER_OPT_OUT_CODES = frozenset({"USERINBLACKLIST"})
 
 
 def normalise_keyword(text: str) -> str:
@@ -48,12 +63,19 @@ def classify(client: Client, text: str) -> str | None:
 
 
 def set_keywords(client: Client, opt_out: Iterable[str], opt_in: Iterable[str]) -> None:
+    """Replace the tenant's keyword lists; ValueError (a sentence for the user) for an unusable list."""
     out = sorted({normalise_keyword(k) for k in opt_out if normalise_keyword(k)})
     back = sorted({normalise_keyword(k) for k in opt_in if normalise_keyword(k)})
     if not out:
         raise ValueError("Keep at least one opt-out keyword.")
+    if not back:
+        raise ValueError("Keep at least one opt-in keyword, so people can subscribe again.")
     if set(out) & set(back):
         raise ValueError("A keyword cannot both opt out and opt in.")
+    if len(out) > MAX_KEYWORDS or len(back) > MAX_KEYWORDS:
+        raise ValueError(f"Use at most {MAX_KEYWORDS} keywords in each list.")
+    if any(len(k) > MAX_KEYWORD for k in out + back):
+        raise ValueError(f"A keyword can be at most {MAX_KEYWORD} characters.")
     client.settings = {**(client.settings or {}), "optout_keywords": out, "optin_keywords": back}
     db.session.flush()
 
@@ -69,16 +91,20 @@ def opt_out(
         "created_at": utcnow(),
     }  # fmt: skip
     insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    added = db.session.execute(
-        insert(Suppression).values(**values).on_conflict_do_nothing(index_elements=["client_id", "contact"])
-    ).rowcount
+    # RETURNING, not rowcount: psycopg reports -1 for an INSERT that SQLAlchemy gave an implicit RETURNING.
+    added = db.session.scalar(
+        insert(Suppression)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["client_id", "contact"])
+        .returning(Suppression.id)
+    )
     db.session.execute(
         sa.update(Contact)
         .where(Contact.client_id == client_id, Contact.contact == contact, Contact.opted_out_at.is_(None))
         .values(opted_out_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    return bool(added)
+    return added is not None
 
 
 def opt_in(client_id: int, contact: str) -> bool:
@@ -129,3 +155,49 @@ def _suppressed(client_id: int, batch: list[str]) -> set[str]:
 def footer(client: Client) -> str:
     """The opt-out instruction appended to promotional SMS."""
     return (client.settings or {}).get("optout_footer") or DEFAULT_FOOTER
+
+
+def set_footer(client: Client, text: str | None) -> None:
+    """Set the promotional opt-out footer; blank restores the default. ValueError when too long."""
+    text = " ".join((text or "").split())
+    if len(text) > MAX_FOOTER:
+        raise ValueError(f"Keep the footer under {MAX_FOOTER + 1} characters: it is added to every promotional SMS.")
+    settings = {k: v for k, v in (client.settings or {}).items() if k != "optout_footer"}
+    if text:
+        settings["optout_footer"] = text
+    client.settings = settings
+    db.session.flush()
+
+
+def is_provider_opt_out(provider: str | None, code: str | None) -> bool:
+    """Whether a vendor's error ``code`` (send result or delivery report) means the recipient opted out."""
+    if not code:
+        return False
+    code = str(code).strip().upper()
+    return code in ANY_PROVIDER_OPT_OUT_CODES or code in PROVIDER_OPT_OUT_CODES.get(provider or "", frozenset())
+
+
+def record_provider_opt_out(
+    client_id: int, contact: str | None, provider: str | None, code: str | None, channel: str | None = None
+) -> bool:
+    """Suppress ``contact`` (source ``provider``) when the vendor's ``code`` says it opted out; True when newly
+    added. The keyword column keeps ``"<provider> <code>"`` so the settings page can say who reported it."""
+    if not contact or not is_provider_opt_out(provider, code):
+        return False
+    reported = f"{provider} {code}"[:MAX_KEYWORD]
+    return opt_out(client_id, contact, source="provider", keyword=reported, channel=channel)
+
+
+def business_name(client: Client) -> str:
+    return client.company_name or client.name
+
+
+def confirmation_text(client: Client, kind: str) -> str:
+    """The one message confirming an opt-out (``kind="opt_out"``) or a re-subscription (``"opt_in"``)."""
+    out, back = keywords(client)
+    name = business_name(client)
+    if kind == "opt_out":
+        start = "START" if "START" in back else back[0]
+        return f"You will not receive more messages from {name}. Reply {start} to subscribe again."
+    stop = "STOP" if "STOP" in out else out[0]
+    return f"You are subscribed again to messages from {name}. Reply {stop} to stop them."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -21,16 +22,16 @@ from bulkapp.models import TIERS
 
 
 class ClientCreateForm(FlaskForm):
-    name = StringField("Business name", validators=[InputRequired(), Length(max=120)])
-    sender_id = StringField("Sender id", validators=[Length(max=11)], render_kw={"placeholder": "e.g. PRADY_TECH"})
+    name = StringField(_l("Business name"), validators=[InputRequired(), Length(max=120)])
+    sender_id = StringField(_l("Sender id"), validators=[Length(max=11)], render_kw={"placeholder": "e.g. PRADY_TECH"})
     price_per_unit = MoneyField(
-        "Price per SMS unit (KSh)", validators=[InputRequired("Enter the price per unit.")], places=4
+        _l("Price per SMS unit (KSh)"), validators=[InputRequired(_l("Enter the price per unit."))], places=4
     )
-    opening_balance = MoneyField("Opening balance (KSh)", places=2, render_kw={"placeholder": "0"})
-    test_mode = BooleanField("Test mode (sandbox provider)", default=True)
-    owner_name = StringField("Owner's name", validators=[Length(max=120)])
-    owner_email = EmailField("Owner's email (optional)", validators=[Optional(), Email(), Length(max=254)])
-    owner_password = PasswordField("Owner's first password", validators=[Length(max=128)])
+    opening_balance = MoneyField(_l("Opening balance (KSh)"), places=2, render_kw={"placeholder": "0"})
+    test_mode = BooleanField(_l("Test mode (sandbox provider)"), default=True)
+    owner_name = StringField(_l("Owner's name"), validators=[Length(max=120)])
+    owner_email = EmailField(_l("Owner's email (optional)"), validators=[Optional(), Email(), Length(max=254)])
+    owner_password = PasswordField(_l("Owner's first password"), validators=[Length(max=128)])
 
     def validate_owner_password(self, field):
         if (self.owner_email.data or "").strip() and len(field.data or "") < 8:
@@ -38,27 +39,32 @@ class ClientCreateForm(FlaskForm):
 
 
 class ClientEditForm(FlaskForm):
-    name = StringField("Business name", validators=[InputRequired(), Length(max=120)])
-    sender_id = StringField("Sender id", validators=[Length(max=11)])
+    name = StringField(_l("Business name"), validators=[InputRequired(), Length(max=120)])
+    sender_id = StringField(_l("Sender id"), validators=[Length(max=11)])
     price_per_unit = MoneyField(
-        "Price per SMS unit (KSh)", validators=[InputRequired("Enter the price per unit.")], places=4
+        _l("Price per SMS unit (KSh)"), validators=[InputRequired(_l("Enter the price per unit."))], places=4
     )
-    tier = SelectField("Tier", choices=[SelectChoice(tier, tier.title()) for tier in TIERS])
-    status = SelectField("Status", choices=[SelectChoice("active", "Active"), SelectChoice("suspended", "Suspended")])
-    is_test_mode = BooleanField("Test mode (sandbox provider)")
-    auto_sync_balance = BooleanField("Sync the Onfon balance automatically")
+    tier = SelectField(_l("Tier"), choices=[SelectChoice(tier, tier.title()) for tier in TIERS])
+    status = SelectField(
+        _l("Status"), choices=[SelectChoice("active", _l("Active")), SelectChoice("suspended", _l("Suspended"))]
+    )
+    is_test_mode = BooleanField(_l("Test mode (sandbox provider)"))
+    auto_sync_balance = BooleanField(_l("Sync the Onfon balance automatically"))
 
 
 class AdjustmentForm(FlaskForm):
     direction = RadioField(
-        "Direction",
-        choices=[SelectChoice("credit", "Credit (add to the balance)"), SelectChoice("debit", "Debit (take off)")],
+        _l("Direction"),
+        choices=[
+            SelectChoice("credit", _l("Credit (add to the balance)")),
+            SelectChoice("debit", _l("Debit (take off)")),
+        ],
         default="credit",
     )
-    amount = MoneyField("Amount (KSh)", validators=[InputRequired("Enter the amount.")], places=2)
+    amount = MoneyField(_l("Amount (KSh)"), validators=[InputRequired(_l("Enter the amount."))], places=2)
     reason = TextAreaField(
-        "Reason (the client sees it in their history)",
-        validators=[InputRequired("Say why: the client sees this reason."), Length(max=500)],
+        _l("Reason (the client sees it in their history)"),
+        validators=[InputRequired(_l("Say why: the client sees this reason.")), Length(max=500)],
         render_kw={"rows": 2},
     )
     reference = HiddenField()

@@ -13,7 +13,7 @@ from bulkapp.blueprints.admin.forms import AdjustmentForm, ClientCreateForm, Cli
 from bulkapp.columns import to_decimal
 from bulkapp.extensions import db
 from bulkapp.models import Client, User
-from bulkapp.services import ledger_views
+from bulkapp.services import charts, ledger_views, platform_stats
 from bulkapp.services.client_admin import (
     ClientAdminError,
     adjust_balance,
@@ -41,7 +41,30 @@ def _index_context(create_form: ClientCreateForm | None = None) -> dict:
         create_form = ClientCreateForm(
             formdata=None, price_per_unit=to_decimal(current_app.config["DEFAULT_PRICE_PER_UNIT"])
         )
-    return {"clients": clients, "q": q, "totals": totals, "create_form": create_form}
+    # The platform figures are on the full page only, not on each search keystroke's fragment.
+    platform = None if htmx.is_htmx() else _platform_context()
+    return {"clients": clients, "q": q, "totals": totals, "create_form": create_form, "platform": platform}
+
+
+STATUS_ORDER = ("delivered", "sent", "failed", "pending", "sending", "unknown")
+
+
+def _tick(value: float) -> str:
+    return f"{value:,.0f}" if value >= 10 or value == int(value) else f"{value:,.1f}"
+
+
+def _platform_context() -> dict:
+    totals = platform_stats.platform_totals(tz_name=current_user.timezone)
+    dates = [d.day for d in totals.days]
+    return {
+        "totals": totals,
+        "messages_chart": charts.stacked_bars(
+            dates, [d.by_status for d in totals.days], STATUS_ORDER, width=480, height=200, label=_tick
+        ),
+        "revenue_chart": charts.stacked_bars(
+            dates, [{"spend": float(d.revenue)} for d in totals.days], ("spend",), width=480, height=200, label=_tick
+        ),
+    }
 
 
 @bp.get("/")
@@ -88,7 +111,7 @@ def _attach(form, exc: ClientAdminError) -> None:
 
 
 def _client_or_404(client_id: int) -> Client:
-    client = db.session.get(Client, client_id)
+    client = db.session.get(Client, client_id) if client_id < 2**31 else None  # ids are INTEGER
     if client is None:
         abort(404)
     return client
@@ -113,6 +136,8 @@ def _client_context(client: Client, **overrides) -> dict:
         "client": client,
         "users": db.session.scalars(sa.select(User).where(User.client_id == client.id).order_by(User.id)).all(),
         "ledger": ledger_views.history_page(client.id, filters, ledger_views.parse_cursor(request.args.get("cursor"))),
+        "channels": platform_stats.client_channels(client.id),
+        "campaigns": platform_stats.client_campaigns(client.id),
         "edit_form": _edit_form(client),
         "adjust_form": AdjustmentForm(formdata=None, reference=new_adjustment_reference()),
         "notice": None,

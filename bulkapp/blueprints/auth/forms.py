@@ -1,5 +1,6 @@
 """Sign-up and sign-in forms."""
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField, TelField
 from wtforms.validators import Email, InputRequired, Length, ValidationError
@@ -8,13 +9,13 @@ from bulkapp.services.phones import InvalidNumber, normalise_msisdn
 
 
 class SignupForm(FlaskForm):
-    business_name = StringField("Business name", validators=[InputRequired(), Length(max=120)])
-    name = StringField("Your name", validators=[InputRequired(), Length(max=120)])
-    email = EmailField("Email", validators=[InputRequired(), Email(), Length(max=254)])
-    phone = TelField("Phone (M-Pesa)", validators=[InputRequired(), Length(max=20)])
+    business_name = StringField(_l("Business name"), validators=[InputRequired(), Length(max=120)])
+    name = StringField(_l("Your name"), validators=[InputRequired(), Length(max=120)])
+    email = EmailField(_l("Email"), validators=[InputRequired(), Email(), Length(max=254)])
+    phone = TelField(_l("Phone (M-Pesa)"), validators=[InputRequired(), Length(max=20)])
     password = PasswordField(
-        "Password",
-        validators=[InputRequired(), Length(min=8, max=128, message="The password needs at least 8 characters.")],
+        _l("Password"),
+        validators=[InputRequired(), Length(min=8, max=128, message=_l("The password needs at least 8 characters."))],
     )
 
     def validate_phone(self, field):
@@ -25,5 +26,5 @@ class SignupForm(FlaskForm):
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[InputRequired(), Length(max=254)])
-    password = PasswordField("Password", validators=[InputRequired(), Length(max=128)])
+    email = EmailField(_l("Email"), validators=[InputRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[InputRequired(), Length(max=128)])

@@ -11,11 +11,14 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from bulkapp.blueprints.auth import bp
 from bulkapp.blueprints.auth.forms import LoginForm, SignupForm
 from bulkapp.extensions import db, limiter, rq
+from bulkapp.i18n import SESSION_KEY as LANGUAGE_SESSION_KEY
+from bulkapp.i18n import current_language
 from bulkapp.jobs.accounts import send_welcome
 from bulkapp.services.accounts import AccountError, authenticate, sign_up
 
@@ -63,7 +66,13 @@ def signup():
             db.session.commit()
             rq.enqueue(send_welcome, user.id, queue="low")
             _start_session(user)
-            flash(f"Welcome to Bulkapp, {user.name}. Your account is in test mode on the sandbox provider.", "success")
+            flash(
+                _(
+                    "Welcome to Bulkapp, %(name)s. Your account is in test mode on the sandbox provider.",
+                    name=user.name,
+                ),
+                "success",
+            )
             return redirect(url_for("dashboard.index"))
     status = 422 if form.errors else 200
     return render_template("auth/signup.html", form=form), status
@@ -83,16 +92,18 @@ def login():
             db.session.commit()
             _start_session(user)
             return redirect(_safe_next(request.args.get("next")) or _home_for(user))
-        error = "Wrong email or password."
+        error = _("Wrong email or password.")
     status = 422 if (form.errors or error) else 200
     return render_template("auth/login.html", form=form, error=error), status
 
 
 @bp.post("/logout")
 def logout():
+    language = current_language()  # the sign-in page stays in the language the user was reading
     logout_user()
     session.clear()
-    flash("You are signed out.", "info")
+    session[LANGUAGE_SESSION_KEY] = language
+    flash(_("You are signed out."), "info")
     return redirect(url_for("auth.login"))
 
 
@@ -116,6 +127,6 @@ def accept_invite(token: str):
         else:
             db.session.commit()
             _start_session(user)
-            flash(f"Welcome, {user.name}. You have joined {user.client.name}.", "success")
+            flash(_("Welcome, %(name)s. You have joined %(team)s.", name=user.name, team=user.client.name), "success")
             return redirect(url_for("dashboard.index"))
     return render_template("auth/invite.html", form=form, invite=invite, error=None), 422 if form.errors else 200

@@ -1,5 +1,6 @@
 """Contact forms: add/edit a contact, its template fields, and the CSV upload."""
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectField, StringField, TextAreaField
@@ -8,19 +9,20 @@ from wtforms.validators import InputRequired, Length, Optional
 
 
 class ContactForm(FlaskForm):
-    name = StringField("Name", validators=[Optional(), Length(max=120)])
+    name = StringField(_l("Name"), validators=[Optional(), Length(max=120)])
     contact = StringField(
-        "Phone or email", validators=[InputRequired("Enter a phone number or an email address."), Length(max=254)]
+        _l("Phone or email"),
+        validators=[InputRequired(_l("Enter a phone number or an email address.")), Length(max=254)],
     )
-    department = StringField("Department", validators=[Optional(), Length(max=80)])
+    department = StringField(_l("Department"), validators=[Optional(), Length(max=80)])
 
 
 class ContactDetailsForm(ContactForm):
-    fields = TextAreaField("Template fields", validators=[Optional(), Length(max=20_000)])
+    fields = TextAreaField(_l("Template fields"), validators=[Optional(), Length(max=20_000)])
 
 
 class UploadForm(FlaskForm):
-    file = FileField("CSV file", validators=[FileRequired("Choose a CSV file to upload.")])
+    file = FileField(_l("CSV file"), validators=[FileRequired(_l("Choose a CSV file to upload."))])
 
 
 ROLE_CHOICES = [

@@ -2,6 +2,7 @@
 
 import uuid
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
@@ -17,18 +18,21 @@ def _optional_id(value):
 
 class SendMessageForm(FlaskForm):
     to = StringField(
-        "To",
-        validators=[InputRequired(message="Enter a phone number (or an email address for email)."), Length(max=254)],
+        _l("To"),
+        validators=[
+            InputRequired(message=_l("Enter a phone number (or an email address for email).")),
+            Length(max=254),
+        ],
         render_kw={"placeholder": "0712 345 678", "autocomplete": "off"},
     )
-    channel = SelectField("Channel", choices=[])
+    channel = SelectField(_l("Channel"), choices=[])
     # Any id is accepted here: the service answers 404 for a template that is not the tenant's.
-    template_id = SelectField("Template", coerce=_optional_id, validate_choice=False, choices=[])
-    subject = StringField("Subject", validators=[Optional(), Length(max=255)])
+    template_id = SelectField(_l("Template"), coerce=_optional_id, validate_choice=False, choices=[])
+    subject = StringField(_l("Subject"), validators=[Optional(), Length(max=255)])
     body = TextAreaField(
-        "Message", validators=[Length(max=100_000)], render_kw={"rows": 5, "placeholder": "Type your message"}
+        _l("Message"), validators=[Length(max=100_000)], render_kw={"rows": 5, "placeholder": _l("Type your message")}
     )
-    append_reply_link = BooleanField("Add a reply link", default=True)
+    append_reply_link = BooleanField(_l("Add a reply link"), default=True)
     idempotency_key = HiddenField(default=lambda: uuid.uuid4().hex, validators=[Length(max=64)])
 
     def set_choices(self, kinds: list[str], templates: list[tuple[int, str]]) -> None:

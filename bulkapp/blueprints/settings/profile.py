@@ -1,6 +1,7 @@
 """Settings > Your profile: details, picture and password."""
 
 from flask import abort, flash, redirect, render_template, send_file, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
@@ -54,7 +55,7 @@ def update_profile():
             getattr(form, exc.field).errors.append(str(exc))
         else:
             db.session.commit()
-            flash("Your profile is saved.", "success")
+            flash(_("Your profile is saved."), "success")
             return redirect(url_for("settings.profile"))
     return _page(422, form=form)
 
@@ -70,7 +71,7 @@ def change_password():
             getattr(form, exc.field).errors.append(str(exc))
         else:
             db.session.commit()
-            flash("Your password is changed.", "success")
+            flash(_("Your password is changed."), "success")
             return redirect(url_for("settings.profile"))
     return _page(422, password_form=form)
 
@@ -86,7 +87,7 @@ def upload_avatar():
             form.avatar.errors.append(str(exc))
         else:
             db.session.commit()
-            flash("Your picture is saved.", "success")
+            flash(_("Your picture is saved."), "success")
             return redirect(url_for("settings.profile"))
     return _page(422, avatar_form=form)
 

@@ -1,5 +1,6 @@
 """Forms of the profile and team settings."""
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import EmailField, PasswordField, SelectField, SelectMultipleField, StringField, TelField, TextAreaField
@@ -13,13 +14,13 @@ from bulkapp.services.profiles import LANGUAGES
 
 
 class ProfileForm(FlaskForm):
-    name = StringField("Name", validators=[InputRequired(), Length(max=120)])
-    phone = TelField("Phone", validators=[Optional(), Length(max=20)])
-    bio = TextAreaField("About you", validators=[Optional(), Length(max=500)])
-    timezone = SelectField("Timezone", choices=[])
-    language = SelectField("Language", choices=[SelectChoice(value, label) for value, label in LANGUAGES])
+    name = StringField(_l("Name"), validators=[InputRequired(), Length(max=120)])
+    phone = TelField(_l("Phone"), validators=[Optional(), Length(max=20)])
+    bio = TextAreaField(_l("About you"), validators=[Optional(), Length(max=500)])
+    timezone = SelectField(_l("Timezone"), choices=[])
+    language = SelectField(_l("Language"), choices=[SelectChoice(value, label) for value, label in LANGUAGES])
     email_notifications = SelectMultipleField(
-        "Also email me about",
+        _l("Also email me about"),
         choices=[SelectChoice(value, label) for value, label in TYPE_LABELS.items()],
         widget=ListWidget(prefix_label=False),
         option_widget=CheckboxInput(),
@@ -34,26 +35,29 @@ class ProfileForm(FlaskForm):
 
 
 class PasswordForm(FlaskForm):
-    current_password = PasswordField("Current password", validators=[InputRequired()])
+    current_password = PasswordField(_l("Current password"), validators=[InputRequired()])
     new_password = PasswordField(
-        "New password", validators=[InputRequired(), Length(min=8, max=128, message="At least 8 characters.")]
+        _l("New password"), validators=[InputRequired(), Length(min=8, max=128, message=_l("At least 8 characters."))]
     )
     confirm = PasswordField(
-        "Repeat the new password", validators=[EqualTo("new_password", message="The two passwords differ.")]
+        _l("Repeat the new password"), validators=[EqualTo("new_password", message=_l("The two passwords differ."))]
     )
 
 
 class AvatarForm(FlaskForm):
-    avatar = FileField("Picture (PNG, JPEG, WebP or GIF, up to 2 MB)", validators=[FileRequired("Choose a picture.")])
+    avatar = FileField(
+        _l("Picture (PNG, JPEG, WebP or GIF, up to 2 MB)"), validators=[FileRequired(_l("Choose a picture."))]
+    )
 
 
 class InviteForm(FlaskForm):
-    name = StringField("Their name", validators=[InputRequired(), Length(max=120)])
-    email = EmailField("Their email", validators=[InputRequired(), Email(), Length(max=254)])
+    name = StringField(_l("Their name"), validators=[InputRequired(), Length(max=120)])
+    email = EmailField(_l("Their email"), validators=[InputRequired(), Email(), Length(max=254)])
 
 
 class AcceptInviteForm(FlaskForm):
-    name = StringField("Your name", validators=[InputRequired(), Length(max=120)])
+    name = StringField(_l("Your name"), validators=[InputRequired(), Length(max=120)])
     password = PasswordField(
-        "Choose a password", validators=[InputRequired(), Length(min=8, max=128, message="At least 8 characters.")]
+        _l("Choose a password"),
+        validators=[InputRequired(), Length(min=8, max=128, message=_l("At least 8 characters."))],
     )

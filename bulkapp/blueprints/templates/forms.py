@@ -1,5 +1,6 @@
 """The template editor form."""
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -9,7 +10,7 @@ CHANNEL_CHOICES = [SelectChoice("sms", "SMS"), SelectChoice("whatsapp", "WhatsAp
 
 
 class TemplateForm(FlaskForm):
-    name = StringField("Name", validators=[InputRequired("Give the template a name."), Length(max=120)])
-    channel = SelectField("Channel", choices=CHANNEL_CHOICES, default="sms")
-    content = TextAreaField("Message", validators=[InputRequired("Write the message."), Length(max=100_000)])
-    whatsapp_template_id = StringField("WhatsApp template name", validators=[Optional(), Length(max=120)])
+    name = StringField(_l("Name"), validators=[InputRequired(_l("Give the template a name.")), Length(max=120)])
+    channel = SelectField(_l("Channel"), choices=CHANNEL_CHOICES, default="sms")
+    content = TextAreaField(_l("Message"), validators=[InputRequired(_l("Write the message.")), Length(max=100_000)])
+    whatsapp_template_id = StringField(_l("WhatsApp template name"), validators=[Optional(), Length(max=120)])

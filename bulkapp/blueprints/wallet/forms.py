@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField, TelField
 from wtforms.fields.choices import SelectChoice
@@ -58,21 +59,21 @@ class MoneyField(StringField):
 
 class TopupForm(FlaskForm):
     phone = TelField(
-        "M-Pesa phone number",
-        validators=[Length(max=40, message="That is too long for a phone number.")],
+        _l("M-Pesa phone number"),
+        validators=[Length(max=40, message=_l("That is too long for a phone number."))],
         render_kw={"autocomplete": "tel", "placeholder": "0712 345 678"},
     )
     amount = StringField(
-        "Amount (KSh)",
-        validators=[Length(max=20, message="Enter the amount in whole shillings, for example 500.")],
+        _l("Amount (KSh)"),
+        validators=[Length(max=20, message=_l("Enter the amount in whole shillings, for example 500."))],
         render_kw={"inputmode": "numeric", "autocomplete": "off", "placeholder": "500"},
     )
 
 
 class ThresholdForm(FlaskForm):
     threshold = StringField(
-        "Alert me when my balance falls below (KSh)",
-        validators=[Length(max=20, message="Enter the amount in shillings, for example 250.")],
+        _l("Alert me when my balance falls below (KSh)"),
+        validators=[Length(max=20, message=_l("Enter the amount in shillings, for example 250."))],
         render_kw={"inputmode": "decimal", "autocomplete": "off"},
     )
 
@@ -84,17 +85,17 @@ class HistoryFilterForm(FlaskForm):
         csrf = False
 
     type = SelectField(
-        "Type",
-        choices=[SelectChoice("", "All types")] + [SelectChoice(t, TYPE_LABELS[t]) for t in WALLET_TYPES],
+        _l("Type"),
+        choices=[SelectChoice("", _l("All types"))] + [SelectChoice(t, TYPE_LABELS[t]) for t in WALLET_TYPES],
         default="",
     )
     status = SelectField(
-        "Status",
-        choices=[SelectChoice("", "Any status")] + [SelectChoice(s, STATUS_LABELS[s]) for s in WALLET_STATUSES],
+        _l("Status"),
+        choices=[SelectChoice("", _l("Any status"))] + [SelectChoice(s, STATUS_LABELS[s]) for s in WALLET_STATUSES],
         default="",
     )
-    date_from = DateField("From", validators=[Optional()], invalid_value_message="Use a date like 2026-03-31.")
-    date_to = DateField("To", validators=[Optional()], invalid_value_message="Use a date like 2026-03-31.")
+    date_from = DateField(_l("From"), validators=[Optional()], invalid_value_message="Use a date like 2026-03-31.")
+    date_to = DateField(_l("To"), validators=[Optional()], invalid_value_message="Use a date like 2026-03-31.")
 
     def validate_date_to(self, field):
         if field.data and self.date_from.data and field.data < self.date_from.data:

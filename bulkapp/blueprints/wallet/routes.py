@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Response, abort, current_app, flash, render_template, request, stream_with_context, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from bulkapp import htmx
@@ -177,7 +178,7 @@ def threshold():
         else:
             db.session.commit()
             if not htmx.is_htmx():
-                flash("Low-balance alert saved.", "success")
+                flash(_("Low-balance alert saved."), "success")
                 return htmx.redirect(url_for("wallet.index"))
             form = ThresholdForm(formdata=None, threshold=f"{saved:.2f}")
             return htmx.render(

@@ -1,0 +1,485 @@
+"""Campaign views: the list, the composer (live quote, CSV upload, save / test / schedule / send), the campaign
+page (progress, per-recipient results, pause / resume / cancel / retry failed) and the CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import Response, abort, flash, render_template, request, stream_with_context, url_for
+from flask_login import current_user
+
+from bulkapp import htmx
+from bulkapp.blueprints.campaigns import bp
+from bulkapp.blueprints.campaigns.forms import CampaignForm
+from bulkapp.extensions import db
+from bulkapp.jobs.campaigns import enqueue_chunks
+from bulkapp.models import CAMPAIGN_STATUSES, Client, Contact, Template
+from bulkapp.services import campaign_launch, campaign_recipients, campaigns, channels, messaging
+from bulkapp.services import contacts as contact_service
+from bulkapp.services.campaign_launch import CampaignError
+from bulkapp.services.contact_csv import ImportFileError
+from bulkapp.tenancy import current_client_id, tenant_required
+
+LIST_PAGE = "campaigns/page.html"
+LIST = "campaigns/partials/list.html"
+COMPOSE_PAGE = "campaigns/compose.html"
+FORM = "campaigns/partials/form.html"
+QUOTE = "campaigns/partials/quote.html"
+CSV_FIELD = "campaigns/partials/csv_field.html"
+SHOW_PAGE = "campaigns/show.html"
+PROGRESS = "campaigns/partials/progress.html"
+RECIPIENTS = "campaigns/partials/recipients.html"
+CONTACT_CHOICES = 500
+
+
+# ------------------------------------------------------------------------------------------ list
+
+
+@bp.get("/")
+@tenant_required
+def index():
+    args = request.args
+    try:
+        page = campaigns.list_campaigns(
+            current_client_id(),
+            search=args.get("q", ""),
+            status=args.get("status", "") if args.get("status") in CAMPAIGN_STATUSES else "",
+            channel=args.get("channel", "") if args.get("channel") in channels.KIND_LABELS else "",
+            cursor=args.get("cursor") or None,
+        )
+    except campaigns.InvalidCursor:
+        abort(404)
+    return htmx.render(
+        LIST_PAGE,
+        LIST,
+        listing=page,
+        statuses=CAMPAIGN_STATUSES,
+        kinds=channels.KIND_LABELS,
+        delivered_percent=campaigns.delivered_percent,
+        filters={k: args.get(k, "") for k in ("q", "status", "channel")},
+    )
+
+
+# ------------------------------------------------------------------------------------------ composer
+
+
+def _form(**kwargs) -> CampaignForm:
+    client_id = current_client_id()
+    form = CampaignForm(**kwargs)
+    templates = db.session.execute(
+        sa.select(Template.id, Template.name).where(Template.client_id == client_id).order_by(Template.name)
+    ).all()
+    people = db.session.execute(
+        sa.select(Contact.id, Contact.name, Contact.contact)
+        .where(Contact.client_id == client_id)
+        .order_by(Contact.name, Contact.id)
+        .limit(CONTACT_CHOICES)
+    ).all()
+    form.set_choices(
+        channels.usable_kinds(client_id),
+        templates,
+        contact_service.departments(client_id),
+        [(cid, f"{name} ({number})" if name else number) for cid, name, number in people],
+    )
+    return form
+
+
+def _selection(form: CampaignForm) -> dict:
+    csv_record = None
+    if form.csv_token.data:
+        csv_record = {"token": form.csv_token.data, "filename": form.csv_filename.data or "upload.csv"}
+        if (form.csv_rows.data or "").isdigit():
+            csv_record["rows"] = int(form.csv_rows.data)
+    return campaign_recipients.clean_selection(
+        all_contacts=bool(form.all_contacts.data),
+        departments=form.departments.data or [],
+        contact_ids=[i for i in (form.contact_ids.data or []) if isinstance(i, int)],
+        numbers=form.numbers.data or "",
+        csv=csv_record,
+    )
+
+
+def _draft(form: CampaignForm) -> campaigns.DraftInput:
+    channel = form.channel.data if form.channel.data in channels.KIND_LABELS else "sms"
+    return campaigns.DraftInput(
+        name=form.name.data or "",
+        channel=channel,
+        kind=form.kind.data if form.kind.data in campaigns.KINDS else "promotional",
+        sender_id=form.sender_id.data or None,
+        message=form.message.data or "",
+        template_id=form.template_id.data if isinstance(form.template_id.data, int) else None,
+        selection=_selection(form),
+    )
+
+
+def _fill(form: CampaignForm, campaign) -> None:
+    selection = campaign.recipients or {}
+    form.name.data = campaign.name
+    form.channel.data = campaign.channel
+    form.kind.data = campaign.kind
+    form.sender_id.data = campaign.sender_id
+    form.message.data = campaign.message
+    form.template_id.data = campaign.template_id
+    form.all_contacts.data = bool(selection.get("all"))
+    form.departments.data = selection.get("departments") or []
+    form.contact_ids.data = selection.get("contact_ids") or []
+    form.numbers.data = selection.get("numbers") or ""
+    csv_record = selection.get("csv") or {}
+    form.csv_token.data = csv_record.get("token")
+    form.csv_filename.data = csv_record.get("filename")
+    form.csv_rows.data = str(csv_record.get("rows") or "")
+    if campaign.scheduled_at:
+        form.scheduled_at.data = campaign.scheduled_at.astimezone(_user_zone()).replace(tzinfo=None)
+
+
+def _user_zone() -> ZoneInfo:
+    try:
+        return ZoneInfo(current_user.timezone or "Africa/Nairobi")
+    except (KeyError, ValueError):
+        return ZoneInfo("Africa/Nairobi")
+
+
+def _compose(form: CampaignForm, campaign=None, status: int = 200, error: str | None = None):
+    context = {
+        "form": form,
+        "campaign": campaign,
+        "preview": campaigns.quote_campaign(current_client_id(), _draft(form)),
+        "form_error": error,
+        "zone": _user_zone().key,
+    }
+    if status == 422:
+        return htmx.render_form_errors(COMPOSE_PAGE, FORM, **context)
+    return htmx.render(COMPOSE_PAGE, FORM, status=status, **context)
+
+
+@bp.get("/new")
+@tenant_required
+def new():
+    form = _form()
+    return _compose(form)
+
+
+@bp.get("/<int:campaign_id>/edit")
+@tenant_required
+def edit(campaign_id: int):
+    campaign = _owned(campaign_id)
+    if campaign.status not in campaigns.EDITABLE:
+        return htmx.redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    form = _form(formdata=None)
+    _fill(form, campaign)
+    return _compose(form, campaign)
+
+
+@bp.post("/quote")
+@tenant_required
+def quote():
+    """The live panel: the composer posts its fields here (debounced) and gets the panel back."""
+    form = _form()
+    return render_template(QUOTE, preview=campaigns.quote_campaign(current_client_id(), _draft(form)))
+
+
+@bp.post("/upload")
+@tenant_required
+def upload():
+    """Store an uploaded CSV of recipients and answer with the field holding its token."""
+    form = _form()
+    file = request.files.get("csv_file")
+    error, record = None, None
+    if file is None or not file.filename:
+        error = "Choose a CSV file."
+    else:
+        try:
+            record = campaign_recipients.save_upload(current_client_id(), file.stream, file.filename)
+        except ImportFileError as exc:
+            error = str(exc)
+    if record:
+        form.csv_token.data, form.csv_filename.data, form.csv_rows.data = (
+            record["token"],
+            record["filename"],
+            str(record["rows"]),
+        )
+    response = Response(
+        render_template(CSV_FIELD, form=form, csv_error=error), 422 if error and htmx.is_htmx() else 200
+    )
+    return htmx.trigger(response, "campaign-recipients-changed")
+
+
+@bp.post("/")
+@tenant_required
+def create():
+    return _submit(None)
+
+
+@bp.post("/<int:campaign_id>")
+@tenant_required
+def update(campaign_id: int):
+    return _submit(_owned(campaign_id))
+
+
+def _submit(campaign):
+    form = _form()
+    action = request.form.get("action", "save")
+    if not form.validate_on_submit():
+        return _compose(form, campaign, 422)
+    client_id = current_client_id()
+    try:
+        campaign = campaigns.save_draft(
+            client_id,
+            _draft(form),
+            campaign_id=campaign.id if campaign else None,
+            actor_id=current_user.id,
+            form_key=form.form_key.data or None,
+        )
+    except campaigns.AlreadySubmitted as exc:
+        db.session.rollback()
+        return htmx.redirect(url_for("campaigns.show", campaign_id=exc.campaign_id))
+    except CampaignError as exc:
+        db.session.rollback()
+        if exc.code == "not_found" and exc.field is None:
+            abort(404)
+        _attach(form, exc)
+        return _compose(form, campaign, 422)
+    db.session.commit()
+    try:
+        note = _act(client_id, campaign, action, form)
+    except CampaignError as exc:
+        db.session.rollback()
+        _attach(form, exc)
+        return _compose(form, campaign, 422)
+    except messaging.SendError as exc:
+        db.session.rollback()
+        return _compose(form, campaign, 422, exc.message)
+    if action == "test":
+        return _tested(form, campaign, note)
+    flash(note, "success")
+    return htmx.redirect(url_for("campaigns.show", campaign_id=campaign.id))
+
+
+def _act(client_id: int, campaign, action: str, form: CampaignForm) -> str:
+    if action == "test":
+        return _send_test(client_id, campaign)
+    if action == "schedule":
+        if form.scheduled_at.data is None:
+            raise CampaignError("invalid_schedule", "Choose the date and time to send.", "scheduled_at")
+        when = form.scheduled_at.data.replace(tzinfo=_user_zone()).astimezone(UTC)
+        campaigns.schedule_campaign(client_id, campaign.id, when)
+        db.session.commit()
+        return f"Scheduled for {form.scheduled_at.data:%d %b %Y, %H:%M} ({_user_zone().key})."
+    if action == "send":
+        if campaign.status == "scheduled":
+            campaigns.unschedule_campaign(client_id, campaign.id)
+        return _launch(client_id, campaign.id)
+    return "Draft saved."
+
+
+def _launch(client_id: int, campaign_id: int) -> str:
+    launch = campaign_launch.launch_campaign(client_id, campaign_id)
+    db.session.commit()
+    enqueue_chunks(client_id, campaign_id, launch.ranges)
+    if launch.status == "scheduled":
+        when = launch.waiting_until.astimezone(_user_zone())
+        return f"Promotional messages go out only in sending hours, so this campaign starts at {when:%d %b, %H:%M}."
+    return f"Sending to {launch.recipients:,} recipients; KSh {launch.cost:,.2f} is reserved."
+
+
+def _send_test(client_id: int, campaign) -> str:
+    phone = (current_user.phone or "").strip()
+    if not phone:
+        raise CampaignError("no_phone", "Add your phone number in Settings › Your profile to get a test message.")
+    client = db.session.get(Client, client_id)
+    builder = campaign_launch.TextBuilder(client, "sms", campaign.kind, campaign_launch.campaign_content(campaign))
+    if not builder.content:
+        raise CampaignError("empty_body", "Write a message or choose a template.", "message")
+    values = {"name": current_user.name, "first_name": (current_user.name or "").split(" ")[0], "phone": phone}
+    message = messaging.send_message(
+        client_id, to=phone, body="[TEST] " + builder.text(values), channel="sms", user_id=current_user.id
+    )
+    db.session.commit()
+    return f"Test sent to {message.recipient} (KSh {message.cost:,.2f})."
+
+
+def _tested(form: CampaignForm, campaign, note: str):
+    context = {
+        "form": form,
+        "campaign": campaign,
+        "preview": campaigns.quote_campaign(current_client_id(), _draft(form)),
+        "form_note": note,
+        "zone": _user_zone().key,
+    }
+    if htmx.is_htmx():
+        return htmx.render(COMPOSE_PAGE, FORM, **context)
+    flash(note, "success")
+    return htmx.redirect(url_for("campaigns.edit", campaign_id=campaign.id))
+
+
+def _attach(form: CampaignForm, error: CampaignError) -> None:
+    field = getattr(form, error.field, None) if error.field else None
+    if field is not None:
+        field.errors = [*field.errors, error.message]
+    else:
+        form.form_errors.append(error.message)
+
+
+# ------------------------------------------------------------------------------------------ campaign page
+
+
+def _owned(campaign_id: int):
+    try:
+        return campaign_launch.get_campaign(current_client_id(), campaign_id)
+    except CampaignError:
+        abort(404)
+
+
+def _show_context(campaign) -> dict:
+    status = request.args.get("status", "")
+    status = status if status in campaigns.STATUS_FILTERS else ""
+    after = request.args.get("after", "")
+    return {
+        "campaign": campaign,
+        "progress": campaigns.campaign_progress(campaign.client_id, campaign.id),
+        "retryable": campaigns.failed_count_of_run(campaign)
+        if campaign.status in ("sent", "cancelled", "failed") and campaign.settled_run >= campaign.run
+        else 0,
+        "rows": campaigns.recipient_page(
+            campaign.client_id, campaign.id, status=status, after=int(after) if after.isdigit() else None
+        ),
+        "status_filter": status,
+        "filters": campaigns.STATUS_FILTERS,
+        "reason": campaigns.plain_reason,
+        "is_charged": campaigns.is_charged,
+        "delivered_percent": campaigns.delivered_percent,
+    }
+
+
+@bp.get("/<int:campaign_id>")
+@tenant_required
+def show(campaign_id: int):
+    campaign = _owned(campaign_id)
+    return htmx.render(SHOW_PAGE, PROGRESS, **_show_context(campaign))
+
+
+@bp.get("/<int:campaign_id>/progress")
+@tenant_required
+def progress(campaign_id: int):
+    campaign = _owned(campaign_id)
+    context = _show_context(campaign)
+    response = Response(render_template(PROGRESS, **context))
+    if not context["progress"].polling:  # the last poll: let the recipient table catch up
+        htmx.trigger(response, "campaign-changed")
+    return response
+
+
+@bp.get("/<int:campaign_id>/recipients")
+@tenant_required
+def recipients(campaign_id: int):
+    campaign = _owned(campaign_id)
+    return render_template(RECIPIENTS, **_show_context(campaign))
+
+
+def _control(campaign_id: int, action):
+    campaign = _owned(campaign_id)
+    client_id = current_client_id()
+    try:
+        note = action(client_id, campaign)
+    except CampaignError as exc:
+        db.session.rollback()
+        db.session.expire_all()
+        campaign = _owned(campaign_id)
+        return htmx.render(SHOW_PAGE, PROGRESS, status=409, control_error=exc.message, **_show_context(campaign))
+    db.session.expire_all()
+    campaign = _owned(campaign_id)
+    response = htmx.render(
+        SHOW_PAGE, PROGRESS, control_note=note, oob_balance=htmx.is_htmx(), **_show_context(campaign)
+    )
+    return htmx.trigger(response, "campaign-changed")
+
+
+@bp.post("/<int:campaign_id>/launch")
+@tenant_required
+def launch(campaign_id: int):
+    return _control(campaign_id, lambda client_id, c: _launch(client_id, c.id))
+
+
+@bp.post("/<int:campaign_id>/pause")
+@tenant_required
+def pause(campaign_id: int):
+    def act(client_id, campaign):
+        changed = campaign_launch.pause_campaign(client_id, campaign.id)
+        db.session.commit()
+        return "Paused. Messages already handed to the provider still go out." if changed else "It was not sending."
+
+    return _control(campaign_id, act)
+
+
+@bp.post("/<int:campaign_id>/resume")
+@tenant_required
+def resume(campaign_id: int):
+    def act(client_id, campaign):
+        launch = campaign_launch.resume_campaign(client_id, campaign.id)
+        db.session.commit()
+        enqueue_chunks(client_id, campaign.id, launch.ranges)
+        if launch.status == "paused":
+            when = launch.waiting_until.astimezone(_user_zone())
+            return f"Outside sending hours: it resumes by itself at {when:%d %b, %H:%M}."
+        return "Resumed."
+
+    return _control(campaign_id, act)
+
+
+@bp.post("/<int:campaign_id>/cancel")
+@tenant_required
+def cancel(campaign_id: int):
+    def act(client_id, campaign):
+        changed = campaign_launch.cancel_campaign(client_id, campaign.id)
+        db.session.commit()
+        return (
+            "Cancelled. The unused part of the reserved amount is back in your balance."
+            if changed
+            else "Nothing to cancel."
+        )
+
+    return _control(campaign_id, act)
+
+
+@bp.post("/<int:campaign_id>/retry")
+@tenant_required
+def retry(campaign_id: int):
+    def act(client_id, campaign):
+        launch = campaign_launch.retry_failed(client_id, campaign.id)
+        db.session.commit()
+        enqueue_chunks(client_id, campaign.id, launch.ranges)
+        if launch.status == "scheduled":
+            when = launch.waiting_until.astimezone(_user_zone())
+            return f"Outside sending hours: the retry starts at {when:%d %b, %H:%M}."
+        return f"Retrying {launch.recipients:,} recipients; KSh {launch.cost:,.2f} is reserved."
+
+    return _control(campaign_id, act)
+
+
+@bp.get("/<int:campaign_id>/export.csv")
+@tenant_required
+def export(campaign_id: int):
+    campaign = _owned(campaign_id)
+    client_id = current_client_id()
+
+    def generate():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        for row in campaigns.export_rows(client_id, campaign.id):
+            writer.writerow(row)
+            if buffer.tell() > 64 * 1024:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    filename = f"campaign-{campaign.id}-results.csv"
+    return Response(
+        stream_with_context(generate()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

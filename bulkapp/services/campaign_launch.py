@@ -1,0 +1,689 @@
+"""Running a campaign: launch (message rows in bulk, the wallet hold), chunked dispatch, pause / resume / cancel,
+quiet hours, completion (settle once) and "retry failed" as a new run.
+
+Every state change is one conditional UPDATE on ``campaigns``, so double submits and jobs that run twice change
+nothing the second time. Services flush; the caller (view or job) commits and then enqueues the chunk jobs the
+functions return as ``ranges`` (first and last message id of each chunk).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bulkapp.columns import utcnow
+from bulkapp.extensions import db
+from bulkapp.models import Campaign, Client, Message, ShortLink, Template
+from bulkapp.services import channels, dispatch, optouts, pricing, quiet_hours, shortlinks, wallet
+from bulkapp.services.campaign_recipients import Recipient, Tally, candidates, resolve, retry_candidates
+from bulkapp.services.events import record_event
+from bulkapp.services.notifications import notify
+from bulkapp.services.templates import render as render_text
+
+DISPATCH_CHUNK = 500  # messages per chunk job
+STALL_AFTER = timedelta(minutes=10)  # a sending campaign without progress this long has lost its chunk jobs
+SEND_SLICE = 200  # messages per dispatch call inside a chunk job (the status is re-checked between slices)
+OPEN_STATUSES = ("pending", "sending")
+_ALPHABET = shortlinks.ALPHABET.encode()
+
+
+class CampaignError(Exception):
+    """A campaign action that cannot happen; ``code`` for machines, ``message`` for the user."""
+
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+@dataclass
+class Launch:
+    """What a launch did: ``status`` is ``sending`` (``ranges`` to enqueue) or ``scheduled`` (quiet hours:
+    ``waiting_until`` is the next opening)."""
+
+    campaign_id: int
+    status: str
+    ranges: list[tuple[int, int]] = field(default_factory=list)
+    waiting_until: datetime | None = None
+    recipients: int = 0
+    cost: Decimal = Decimal("0")
+    tally: Tally | None = None
+
+
+def get_campaign(client_id: int, campaign_id: int) -> Campaign:
+    campaign = db.session.scalar(sa.select(Campaign).where(Campaign.client_id == client_id, Campaign.id == campaign_id))
+    if campaign is None:
+        raise CampaignError("not_found", "That campaign does not exist.")
+    return campaign
+
+
+# ------------------------------------------------------------------------------------------ texts and prices
+
+
+def campaign_content(campaign: Campaign) -> str:
+    if (campaign.message or "").strip():
+        return campaign.message
+    if campaign.template_id is not None:
+        template = db.session.get(Template, campaign.template_id)
+        if template is not None and template.client_id == campaign.client_id:
+            return template.content or ""
+    return ""
+
+
+class TextBuilder:
+    """The text each recipient gets (variables filled, promotional SMS footer) and its price, cached by text."""
+
+    def __init__(self, client: Client, channel: str, kind: str, content: str) -> None:
+        self.client = client
+        self.channel = channel
+        self.content = content.replace("\r\n", "\n").replace("\r", "\n").strip()
+        self.suffix = f"\n{optouts.footer(client)}" if kind == "promotional" and channel == "sms" else ""
+        self.static = "{{" not in self.content
+        self.base_url = current_app.config["BASE_URL"]
+        self._quotes: dict[str, pricing.Quote] = {}
+        self.whatsapp_template: Template | None = None
+
+    def meta(self, quote: pricing.Quote, values: dict[str, str]) -> dict[str, Any]:
+        """The message's metadata: its units, and for WhatsApp the approved template with this recipient's values."""
+        meta: dict[str, Any] = {"units": quote.total_units}
+        template = self.whatsapp_template
+        if template is not None:
+            params = [str(values.get(name, values.get(str(name).lower(), ""))) for name in (template.variables or [])]
+            meta["whatsapp_template"] = {"name": template.whatsapp_template_id, "params": params}
+        return meta
+
+    def text(self, values: dict[str, str]) -> str:
+        body = self.content if self.static else render_text(self.content, values).text.strip()
+        return body + self.suffix
+
+    def quote(self, text: str) -> pricing.Quote:
+        cached = self._quotes.get(text)
+        if cached is None:
+            if len(self._quotes) > 5000:
+                self._quotes.clear()
+            cached = self._quotes[text] = pricing.quote_message(
+                self.client, self.channel, text, 1, append_reply_link=self.channel == "sms", base_url=self.base_url
+            )
+        return cached
+
+
+# ------------------------------------------------------------------------------------------ launch
+
+
+def launch_campaign(client_id: int, campaign_id: int, *, now: datetime | None = None) -> Launch:
+    """Start a draft or scheduled campaign (or the pending "retry failed" run) now.
+
+    A promotional campaign outside the tenant's sending hours is scheduled for the next opening instead.
+    Otherwise the run number is claimed (draft/scheduled -> sending, once), the recipients are streamed in
+    chunks, validated, de-duplicated and opted-out numbers skipped, and each chunk's message rows (with their
+    reply links) are bulk-inserted; then the run's total is reserved with ``wallet.hold``. Raises
+    :class:`CampaignError` (``insufficient_balance``, ``no_recipients``, ``channel_unavailable``,
+    ``empty_body``, ``not_launchable``); the caller then rolls back, which undoes everything.
+    """
+    now = now or utcnow()
+    campaign = get_campaign(client_id, campaign_id)
+    client = db.session.get(Client, client_id)
+    if campaign.status not in ("draft", "scheduled"):
+        raise CampaignError("not_launchable", f"This campaign is {campaign.status}; it cannot be started again.")
+    if not client.status:
+        raise CampaignError("account_suspended", "This account is suspended, so it cannot send. Contact support.")
+    content = campaign_content(campaign)
+    if not content.strip():
+        raise CampaignError("empty_body", "Write a message or choose a template.", "message")
+    if not quiet_hours.allowed(campaign.kind, client.settings, now):
+        opening = quiet_hours.next_opening(client.settings, now)
+        _transition(campaign.id, ("draft", "scheduled"), status="scheduled", scheduled_at=opening)
+        db.session.expire(campaign)
+        return Launch(campaign.id, "scheduled", waiting_until=opening)
+    try:
+        route = channels.resolve_channel(client_id, campaign.channel)
+    except channels.ChannelUnavailable as exc:
+        raise CampaignError("channel_unavailable", exc.reason, "channel") from None
+    run = db.session.scalar(
+        sa.update(Campaign)
+        .where(Campaign.id == campaign.id, Campaign.status.in_(("draft", "scheduled")))
+        .values(status="sending", run=Campaign.run + 1, pause_reason=None, paused_at=None)
+        .returning(Campaign.run)
+        .execution_options(synchronize_session=False)
+    )
+    if run is None:
+        raise CampaignError("not_launchable", "This campaign was started already.")
+    db.session.expire(campaign)
+    retry_of = campaign.retry_of_run
+    builder = TextBuilder(client, campaign.channel, campaign.kind, content)
+    values = not builder.static  # without placeholders nobody's fields need to be read
+    if campaign.channel == "whatsapp" and campaign.template_id is not None:
+        template = db.session.get(Template, campaign.template_id)
+        if template is not None and template.client_id == client_id and template.whatsapp_template_id:
+            builder.whatsapp_template = template
+            values = True
+    if retry_of:
+        stream = retry_candidates(client_id, campaign.id, retry_of, values=values)
+    else:
+        stream = candidates(client_id, campaign.recipients, values=values)
+    sender = campaign.sender_id or (route.promotional_sender if campaign.kind == "promotional" else route.sender)
+    tally, ranges, total, count = Tally(), [], Decimal("0"), 0
+    for chunk in resolve(client_id, campaign.channel, stream, tally):
+        if not chunk:
+            continue
+        ids, cost = _insert_chunk(client, campaign, run, route, sender, chunk, builder, now)
+        skipped = len(chunk) - len(ids)  # already in this run (a duplicate from another chunk)
+        tally.duplicates += skipped
+        tally.valid -= skipped
+        ranges += [(ids[i], ids[min(i + DISPATCH_CHUNK, len(ids)) - 1]) for i in range(0, len(ids), DISPATCH_CHUNK)]
+        total += cost
+        count += len(ids)
+    if count == 0:
+        raise CampaignError(
+            "no_recipients", "No one to send to: every recipient was invalid, a duplicate or opted out."
+        )
+    reference = f"campaign:{campaign.id}:run:{run}"
+    if total > 0:
+        try:
+            wallet.hold(
+                client_id,
+                total,
+                reference,
+                f"Campaign “{campaign.name[:60]}”: {count:,} recipients",
+                meta={"campaign_id": campaign.id, "run": run},
+            )
+        except wallet.InsufficientBalance:
+            db.session.expire(client, ["balance"])
+            raise CampaignError(
+                "insufficient_balance",
+                f"This campaign costs KSh {total:,.2f} but the balance is KSh {client.balance:,.2f}. "
+                "Top up to send it.",
+            ) from None
+    campaign.hold_reference = reference if total > 0 else None
+    campaign.estimated_cost = total
+    campaign.stats = {**tally.as_dict(), "run": run}
+    campaign.sent_at = campaign.sent_at or now
+    campaign.retry_of_run = None
+    if run == 1:
+        campaign.total_recipients = count
+    db.session.flush()
+    return Launch(campaign.id, "sending", ranges, recipients=count, cost=total, tally=tally)
+
+
+def _dialect_insert(table):
+    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    return insert(table)
+
+
+def _random_codes(count: int) -> list[str]:
+    """``count`` distinct random base62 codes (rejection sampling over os.urandom: no modulo bias)."""
+    codes: set[str] = set()
+    size = pricing.REPLY_CODE_LENGTH
+    while len(codes) < count:
+        raw = [b for b in os.urandom((count - len(codes)) * size * 2) if b < 248]
+        for i in range(0, len(raw) - size + 1, size):
+            codes.add(bytes(_ALPHABET[b % 62] for b in raw[i : i + size]).decode())
+            if len(codes) == count:
+                break
+    return list(codes)
+
+
+def _free_codes(count: int) -> list[str]:
+    """Codes no existing short link uses (checked in the database; a race is handled at insert)."""
+    codes = _random_codes(count)
+    for _ in range(shortlinks.MAX_ATTEMPTS):
+        taken: set[str] = set()
+        for start in range(0, len(codes), 900):
+            taken |= set(
+                db.session.scalars(sa.select(ShortLink.code).where(ShortLink.code.in_(codes[start : start + 900])))
+            )
+        if not taken:
+            return codes
+        replacements = iter(c for c in _random_codes(len(taken) * 2) if c not in codes)
+        codes = [next(replacements) if code in taken else code for code in codes]
+    raise shortlinks.CodeSpaceExhausted("no free short-link codes for this campaign chunk")
+
+
+def _insert_chunk(
+    client: Client,
+    campaign: Campaign,
+    run: int,
+    route: channels.Route,
+    sender: str | None,
+    chunk: list[Recipient],
+    builder: TextBuilder,
+    now: datetime,
+) -> tuple[list[int], Decimal]:
+    sms = campaign.channel == "sms"
+    codes = _free_codes(len(chunk)) if sms else [None] * len(chunk)
+    rows, costs = [], {}
+    subject = f"Message from {client.company_name or client.name}" if campaign.channel == "email" else None
+    for recipient, code in zip(chunk, codes, strict=True):
+        text = builder.text(recipient.values)
+        quote = builder.quote(text)
+        body = text + pricing.reply_link_suffix(builder.base_url, code) if sms else text
+        costs[recipient.address] = (quote.cost, code)
+        rows.append(
+            {
+                "client_id": client.id,
+                "template_id": campaign.template_id,
+                "campaign_id": campaign.id,
+                "campaign_run": run,
+                "channel": campaign.channel,
+                "direction": "outbound",
+                "sender": sender,
+                "channel_id": route.channel_id,
+                "recipient": recipient.address,
+                "subject": subject,
+                "body": body,
+                "status": "pending",
+                "segments": quote.segments,
+                "cost": quote.cost,
+                "metadata": builder.meta(quote, recipient.values),  # the column behind Message.meta
+                "attempts": 0,
+                "is_read": False,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    statement = (
+        _dialect_insert(Message.__table__)
+        .on_conflict_do_nothing(index_elements=["campaign_id", "campaign_run", "recipient"])
+        .returning(Message.__table__.c.id, Message.__table__.c.recipient)
+    )
+    inserted = db.session.execute(statement, rows).all()
+    inserted.sort()
+    if sms and inserted:
+        _insert_links(client.id, [(mid, costs[addr][1]) for mid, addr in inserted], now)
+    return [mid for mid, _ in inserted], sum((costs[addr][0] for _, addr in inserted), Decimal("0"))
+
+
+def _insert_links(client_id: int, pairs: list[tuple[int, str]], now: datetime) -> None:
+    expires = now + shortlinks.link_ttl()
+    base = current_app.config["BASE_URL"]
+    rows = [
+        {
+            "client_id": client_id,
+            "message_id": message_id,
+            "code": code,
+            "original_url": shortlinks.short_url(code, base),
+            "clicks": 0,
+            "expires_at": expires,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for message_id, code in pairs
+    ]
+    statement = (
+        _dialect_insert(ShortLink.__table__)
+        .on_conflict_do_nothing(index_elements=["code"])
+        .returning(ShortLink.__table__.c.message_id)
+    )
+    done = set(db.session.scalars(statement, rows).all())
+    for message_id, _ in pairs:
+        if message_id in done:
+            continue
+        # Another sender took this code between our check and our insert: give this message a new link.
+        link = shortlinks.create_short_link(client_id, message_id, base_url=base)
+        body = db.session.scalar(sa.select(Message.body).where(Message.id == message_id))
+        text = body[: -len(pricing.reply_link_suffix(base))]
+        _update_message(message_id, body=text + pricing.reply_link_suffix(base, link.code))
+
+
+def _update_message(message_id: int, **values: Any) -> None:
+    db.session.execute(
+        sa.update(Message).where(Message.id == message_id).values(**values).execution_options(synchronize_session=False)
+    )
+
+
+def _transition(campaign_id: int, from_statuses: tuple[str, ...], **values: Any) -> bool:
+    result = db.session.execute(
+        sa.update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status.in_(from_statuses))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+# ------------------------------------------------------------------------------------------ sending
+
+
+def send_chunk(
+    client_id: int,
+    campaign_id: int,
+    first_id: int,
+    last_id: int,
+    *,
+    checkpoint: Callable[[], None] | None = None,
+) -> list[int]:
+    """Dispatch the pending messages of one chunk while the campaign is ``sending`` (re-checked every
+    :data:`SEND_SLICE` messages, so pause and cancel stop a chunk part-way). Counts what was sent and what the
+    provider refused on the campaign in SQL. Returns the ids the sandbox accepted (their reports are due)."""
+    checkpoint = checkpoint or db.session.flush
+    sandbox: list[int] = []
+    while True:
+        status = db.session.scalar(
+            sa.select(Campaign.status).where(Campaign.id == campaign_id, Campaign.client_id == client_id)
+        )
+        if status != "sending":
+            break
+        now = utcnow()
+        ids = db.session.scalars(
+            sa.select(Message.id)
+            .where(
+                Message.client_id == client_id,
+                Message.campaign_id == campaign_id,
+                Message.id.between(first_id, last_id),
+                Message.status == "pending",
+                sa.or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+            )
+            .order_by(Message.id)
+            .limit(SEND_SLICE)
+        ).all()
+        if not ids:
+            break
+        outcome = dispatch.dispatch_messages(client_id, ids, checkpoint=checkpoint)
+        count_outcome(campaign_id, len(outcome.sent) + len(outcome.unknown), len(outcome.failed))
+        checkpoint()
+        sandbox += outcome.sandbox
+        if not (outcome.sent or outcome.failed or outcome.unknown):
+            break  # only deferrals: the periodic retry picks them up at their time
+    return sandbox
+
+
+def count_outcome(campaign_id: int, sent: int, failed: int) -> None:
+    if sent or failed:
+        db.session.execute(
+            sa.update(Campaign)
+            .where(Campaign.id == campaign_id)
+            .values(sent_count=Campaign.sent_count + sent, failed_count=Campaign.failed_count + failed)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def pending_ranges(client_id: int, campaign_id: int, run: int) -> list[tuple[int, int]]:
+    """Chunks (first id, last id) of the run's messages still pending, read by keyset without loading rows."""
+    ranges, last = [], 0
+    while True:
+        ids = db.session.scalars(
+            sa.select(Message.id)
+            .where(
+                Message.client_id == client_id,
+                Message.campaign_id == campaign_id,
+                Message.campaign_run == run,
+                Message.status == "pending",
+                Message.id > last,
+            )
+            .order_by(Message.id)
+            .limit(DISPATCH_CHUNK)
+        ).all()
+        if not ids:
+            return ranges
+        ranges.append((ids[0], ids[-1]))
+        last = ids[-1]
+
+
+# ------------------------------------------------------------------------------------------ completion
+
+
+def charged_filter() -> sa.ColumnElement[bool]:
+    """Messages that cost money: accepted by the provider (also when its answer was unclear, or when the
+    handset later failed to get it). Refused and never-sent messages cost nothing."""
+    return sa.or_(
+        Message.status.in_(("sent", "delivered", "unknown")),
+        sa.and_(
+            Message.status == "failed",
+            sa.or_(Message.sent_at.is_not(None), Message.provider_message_id.is_not(None)),
+        ),
+    )
+
+
+def finish_if_done(client_id: int, campaign_id: int, *, now: datetime | None = None) -> bool:
+    """Settle the current run once nothing of it is pending or sending: keep what the accepted messages cost,
+    release the rest of the hold, add it to ``total_cost``, mark the campaign ``sent`` (a cancelled one stays
+    cancelled), notify ``campaign_completed`` and record ``campaign.completed``. True when this call settled."""
+    now = now or utcnow()
+    campaign = db.session.scalar(
+        sa.select(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.client_id == client_id)
+        .execution_options(populate_existing=True)
+    )
+    if campaign is None or campaign.status not in ("sending", "cancelled") or campaign.settled_run >= campaign.run:
+        return False
+    run = campaign.run
+    in_run = (Message.campaign_id == campaign_id, Message.campaign_run == run)
+    still_open = db.session.scalar(sa.select(Message.id).where(*in_run, Message.status.in_(OPEN_STATUSES)).limit(1))
+    if still_open is not None:
+        return False
+    settled = db.session.execute(
+        sa.update(Campaign)
+        .where(
+            Campaign.id == campaign_id,
+            Campaign.run == run,
+            Campaign.settled_run < run,
+            Campaign.status.in_(("sending", "cancelled")),
+        )
+        .values(
+            settled_run=run,
+            completed_at=now,
+            status=sa.case((Campaign.status == "sending", "sent"), else_=Campaign.status),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if settled != 1:
+        return False
+    spent = db.session.scalar(sa.select(sa.func.sum(Message.cost)).where(*in_run, charged_filter())) or Decimal("0")
+    if campaign.hold_reference:
+        wallet.settle_hold(
+            client_id, campaign.hold_reference, spent, description=f"Campaign “{campaign.name[:60]}”: unused part"
+        )
+    db.session.execute(
+        sa.update(Campaign)
+        .where(Campaign.id == campaign_id)
+        .values(total_cost=Campaign.total_cost + spent)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(campaign)
+    _announce(campaign, run, spent)
+    return True
+
+
+def _announce(campaign: Campaign, run: int, spent: Decimal) -> None:
+    counts = dict(
+        db.session.execute(
+            sa.select(Message.status, sa.func.count())
+            .where(Message.campaign_id == campaign.id, Message.campaign_run == run)
+            .group_by(Message.status)
+        ).all()
+    )
+    total = sum(counts.values())
+    failed = counts.get("failed", 0)
+    verb = "was cancelled" if campaign.status == "cancelled" else "finished"
+    notify(
+        campaign.client_id,
+        "campaign_completed",
+        f"Campaign “{campaign.name}” {verb}",
+        f"{total - failed:,} of {total:,} messages went out; {failed:,} did not. It cost KSh {spent:,.2f}.",
+        data={"campaign_id": campaign.id, "run": run},
+    )
+    record_event(
+        campaign.client_id,
+        "campaign.completed",
+        {
+            "campaign_id": campaign.id,
+            "name": campaign.name,
+            "status": campaign.status,
+            "run": run,
+            "recipients": total,
+            "sent_count": campaign.sent_count,
+            "delivered_count": campaign.delivered_count,
+            "failed_count": campaign.failed_count,
+            "cost": f"{spent:.2f}",
+            "total_cost": f"{campaign.total_cost:.2f}",
+            "completed_at": campaign.completed_at.isoformat() if campaign.completed_at else None,
+        },
+    )
+
+
+# ------------------------------------------------------------------------------------------ controls
+
+
+def pause_campaign(client_id: int, campaign_id: int, *, reason: str = "user", now: datetime | None = None) -> bool:
+    """sending -> paused: chunk jobs stop at their next slice; pending messages wait. True when it changed."""
+    get_campaign(client_id, campaign_id)
+    return _transition(campaign_id, ("sending",), status="paused", pause_reason=reason, paused_at=now or utcnow())
+
+
+def resume_campaign(client_id: int, campaign_id: int, *, now: datetime | None = None) -> Launch:
+    """paused -> sending, returning the chunks of pending messages to enqueue again. A promotional campaign
+    outside its sending hours stays paused until the next opening (``waiting_until``)."""
+    now = now or utcnow()
+    campaign = get_campaign(client_id, campaign_id)
+    if campaign.status != "paused":
+        raise CampaignError("not_paused", "Only a paused campaign can be resumed.")
+    client = db.session.get(Client, client_id)
+    if not quiet_hours.allowed(campaign.kind, client.settings, now):
+        opening = quiet_hours.next_opening(client.settings, now)
+        _transition(campaign_id, ("paused",), pause_reason="quiet_hours")
+        db.session.expire(campaign)
+        return Launch(campaign_id, "paused", waiting_until=opening)
+    if not _transition(campaign_id, ("paused",), status="sending", pause_reason=None, paused_at=None):
+        raise CampaignError("not_paused", "Only a paused campaign can be resumed.")
+    db.session.expire(campaign)
+    return Launch(campaign_id, "sending", pending_ranges(client_id, campaign_id, campaign.run))
+
+
+def cancel_campaign(client_id: int, campaign_id: int, *, now: datetime | None = None) -> bool:
+    """Stop for good: a draft or scheduled campaign just becomes cancelled; a sending or paused one marks its
+    pending messages failed ("not sent: cancelled") and settles as soon as in-flight batches finish, which
+    releases the unused hold. True when it changed."""
+    now = now or utcnow()
+    campaign = get_campaign(client_id, campaign_id)
+    if not _transition(campaign_id, ("draft", "scheduled", "sending", "paused"), status="cancelled", cancelled_at=now):
+        return False
+    db.session.expire(campaign)
+    if campaign.run and campaign.settled_run < campaign.run:
+        db.session.execute(
+            sa.update(Message)
+            .where(
+                Message.client_id == client_id,
+                Message.campaign_id == campaign_id,
+                Message.campaign_run == campaign.run,
+                Message.status == "pending",
+            )
+            .values(status="failed", failed_at=now, error_message="Not sent: the campaign was cancelled.")
+            .execution_options(synchronize_session=False)
+        )
+        finish_if_done(client_id, campaign_id, now=now)
+    return True
+
+
+def retry_failed(client_id: int, campaign_id: int, *, now: datetime | None = None) -> Launch:
+    """Send the current run's failed and never-sent recipients again as a new run with its own quote and hold
+    (or schedule it for the next opening in quiet hours)."""
+    now = now or utcnow()
+    campaign = get_campaign(client_id, campaign_id)
+    if campaign.status not in ("sent", "cancelled", "failed") or campaign.settled_run < campaign.run:
+        raise CampaignError("not_finished", "Wait until the campaign has finished before retrying.")
+    failed = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Message)
+        .where(Message.campaign_id == campaign_id, Message.campaign_run == campaign.run, Message.status == "failed")
+    )
+    if not failed:
+        raise CampaignError("nothing_to_retry", "Every recipient got this campaign; there is nothing to retry.")
+    if not _transition(
+        campaign_id, ("sent", "cancelled", "failed"), status="scheduled", scheduled_at=now, retry_of_run=campaign.run
+    ):
+        raise CampaignError("not_finished", "Wait until the campaign has finished before retrying.")
+    db.session.expire(campaign)
+    return launch_campaign(client_id, campaign_id, now=now)
+
+
+def mark_failed(client_id: int, campaign_id: int, reason: str) -> None:
+    """A scheduled launch that could not start (no balance, no channel...): failed, with a notification."""
+    if _transition(campaign_id, ("scheduled",), status="failed", stats={"error": reason}):
+        campaign = get_campaign(client_id, campaign_id)
+        notify(
+            client_id,
+            "campaign_completed",
+            f"Campaign “{campaign.name}” could not start",
+            reason,
+            data={"campaign_id": campaign_id},
+        )
+
+
+# ------------------------------------------------------------------------------------------ the clock
+
+
+def due_campaigns(now: datetime, limit: int = 100) -> list[tuple[int, int]]:
+    """(client id, campaign id) of scheduled campaigns whose time has come."""
+    return [
+        (cid, mid)
+        for cid, mid in db.session.execute(
+            sa.select(Campaign.client_id, Campaign.id)
+            .where(Campaign.status == "scheduled", Campaign.scheduled_at <= now)
+            .order_by(Campaign.scheduled_at, Campaign.id)
+            .limit(limit)
+        ).all()
+    ]
+
+
+def apply_quiet_hours(now: datetime) -> tuple[list[int], list[tuple[int, int]]]:
+    """Pause promotional campaigns still sending at closing time and list those paused by quiet hours whose
+    window has opened: ``(paused ids, [(client id, campaign id) to resume])``."""
+    paused, to_resume = [], []
+    rows = db.session.execute(
+        sa.select(Campaign.id, Campaign.client_id, Campaign.status, Client.settings)
+        .join(Client, Client.id == Campaign.client_id)
+        .where(
+            Campaign.kind == "promotional",
+            sa.or_(
+                Campaign.status == "sending",
+                sa.and_(Campaign.status == "paused", Campaign.pause_reason == "quiet_hours"),
+            ),
+        )
+    ).all()
+    for campaign_id, client_id, status, settings in rows:
+        open_now = quiet_hours.is_open(settings, now)
+        if status == "sending" and not open_now:
+            if _transition(campaign_id, ("sending",), status="paused", pause_reason="quiet_hours", paused_at=now):
+                paused.append(campaign_id)
+        elif status == "paused" and open_now:
+            to_resume.append((client_id, campaign_id))
+    return paused, to_resume
+
+
+def unsettled_campaigns(limit: int = 200) -> list[tuple[int, int]]:
+    """Sending or cancelled campaigns whose current run is not settled yet (completion candidates)."""
+    return [
+        (cid, mid)
+        for cid, mid in db.session.execute(
+            sa.select(Campaign.client_id, Campaign.id)
+            .where(Campaign.status.in_(("sending", "cancelled")), Campaign.settled_run < Campaign.run)
+            .limit(limit)
+        ).all()
+    ]
+
+
+def stalled_campaigns(now: datetime, *, idle: timedelta = STALL_AFTER) -> list[tuple[int, int, list[tuple[int, int]]]]:
+    """Sending campaigns with pending messages but no progress for ``idle`` (their chunk jobs were lost, e.g. a
+    Redis restart): (client id, campaign id, chunks to enqueue again). Claims are conditional, so a chunk queued
+    twice still sends each message once. Touches ``updated_at`` so the next tick waits again."""
+    found = []
+    rows = db.session.execute(
+        sa.select(Campaign.client_id, Campaign.id, Campaign.run).where(
+            Campaign.status == "sending", Campaign.updated_at <= now - idle
+        )
+    ).all()
+    for client_id, campaign_id, run in rows:
+        ranges = pending_ranges(client_id, campaign_id, run)
+        if ranges:
+            _transition(campaign_id, ("sending",), updated_at=now)
+            found.append((client_id, campaign_id, ranges))
+    return found

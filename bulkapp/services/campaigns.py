@@ -1,0 +1,451 @@
+"""Campaigns: drafts, the composer's live quote, the list, progress and per-recipient results.
+
+Launching, sending, pausing and settling live in ``campaign_launch``; the recipient selection in
+``campaign_recipients``; the promotional sending window in ``quiet_hours``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from bulkapp.columns import utcnow
+from bulkapp.extensions import db
+from bulkapp.models import Campaign, Client, Message, Template
+from bulkapp.services import channels, messaging, pricing, quiet_hours
+from bulkapp.services.campaign_launch import CampaignError, TextBuilder, charged_filter, get_campaign
+from bulkapp.services.campaign_recipients import Tally, candidates, is_empty, resolve
+
+KINDS = ("promotional", "transactional")
+EDITABLE = ("draft", "scheduled")
+RUNNING = ("sending", "paused")
+MAX_NAME = 200
+MAX_SENDER = 11
+PREVIEW_RECIPIENTS = 3
+REPORT_WAIT = timedelta(minutes=10)  # the progress page keeps polling this long for delivery reports
+
+
+@dataclass
+class DraftInput:
+    name: str
+    channel: str
+    kind: str
+    sender_id: str | None
+    message: str
+    template_id: int | None
+    selection: dict[str, Any]
+
+
+def _validate(client_id: int, data: DraftInput) -> None:
+    if not data.name.strip():
+        raise CampaignError("invalid_name", "Give the campaign a name.", "name")
+    if len(data.name) > MAX_NAME:
+        raise CampaignError("invalid_name", f"A name is at most {MAX_NAME} characters.", "name")
+    if data.channel not in channels.usable_kinds(client_id):
+        raise CampaignError("channel_unavailable", "Choose one of your active channels.", "channel")
+    if data.kind not in KINDS:
+        raise CampaignError("invalid_kind", "Choose promotional or transactional.", "kind")
+    if data.sender_id and (len(data.sender_id) > MAX_SENDER or not data.sender_id.replace(" ", "").isalnum()):
+        raise CampaignError("invalid_sender", f"A sender id is 1 to {MAX_SENDER} letters or digits.", "sender_id")
+    if (
+        data.template_id is not None
+        and db.session.scalar(
+            sa.select(Template.id).where(Template.client_id == client_id, Template.id == data.template_id)
+        )
+        is None
+    ):
+        raise CampaignError("not_found", "That template does not exist.", "template_id")
+    if len(data.message) > messaging.MAX_CHARACTERS[data.channel]:
+        raise CampaignError("message_too_long", "The message is too long.", "message")
+
+
+class AlreadySubmitted(CampaignError):
+    """The composer's form was submitted before and that campaign is no longer editable (a double submit)."""
+
+    def __init__(self, campaign_id: int) -> None:
+        super().__init__("already_submitted", "This form was already sent.")
+        self.campaign_id = campaign_id
+
+
+def save_draft(
+    client_id: int,
+    data: DraftInput,
+    *,
+    campaign_id: int | None = None,
+    actor_id: int | None = None,
+    form_key: str | None = None,
+) -> Campaign:
+    """Create a draft, or update one that is still a draft or scheduled. Raises :class:`CampaignError`.
+
+    A new campaign's ``form_key`` (the composer's one-time key) makes a repeated submit update the campaign the
+    first one created, or raise :class:`AlreadySubmitted` when that campaign has started meanwhile."""
+    _validate(client_id, data)
+    if campaign_id is None and form_key:
+        campaign_id = _by_form_key(client_id, form_key)
+        if campaign_id is None:
+            try:
+                with db.session.begin_nested():
+                    campaign = Campaign(
+                        client_id=client_id,
+                        name=data.name.strip(),
+                        created_by=actor_id,
+                        status="draft",
+                        stats={},
+                        form_key=form_key,
+                    )
+                    db.session.add(campaign)
+                    db.session.flush()
+            except IntegrityError:  # the same form, submitted twice at once
+                campaign_id = _by_form_key(client_id, form_key)
+            else:
+                campaign_id = campaign.id
+        campaign = get_campaign(client_id, campaign_id)
+        if campaign.status not in EDITABLE:
+            raise AlreadySubmitted(campaign.id)
+    elif campaign_id is None:
+        campaign = Campaign(client_id=client_id, created_by=actor_id, status="draft", stats={})
+        db.session.add(campaign)
+    else:
+        campaign = get_campaign(client_id, campaign_id)
+        if campaign.status not in EDITABLE:
+            raise CampaignError("not_editable", f"This campaign is {campaign.status}; it can no longer be edited.")
+    campaign.name = data.name.strip()
+    campaign.channel = data.channel
+    campaign.kind = data.kind
+    campaign.sender_id = (data.sender_id or "").strip() or None
+    campaign.message = data.message.replace("\r\n", "\n")
+    campaign.template_id = data.template_id
+    campaign.recipients = data.selection
+    db.session.flush()
+    return campaign
+
+
+def _by_form_key(client_id: int, form_key: str) -> int | None:
+    return db.session.scalar(
+        sa.select(Campaign.id).where(Campaign.client_id == client_id, Campaign.form_key == form_key)
+    )
+
+
+def schedule_campaign(client_id: int, campaign_id: int, when: datetime, *, now: datetime | None = None) -> Campaign:
+    """draft -> scheduled at ``when`` (UTC); the periodic clock launches it within a minute of that time."""
+    now = now or utcnow()
+    campaign = get_campaign(client_id, campaign_id)
+    if campaign.status not in EDITABLE:
+        raise CampaignError("not_editable", f"This campaign is {campaign.status}; it cannot be scheduled.")
+    if when <= now:
+        raise CampaignError("invalid_schedule", "Choose a time in the future.", "scheduled_at")
+    if is_empty(campaign.recipients) and not campaign.retry_of_run:
+        raise CampaignError("no_recipients", "Choose who gets this campaign.", "numbers")
+    campaign.status = "scheduled"
+    campaign.scheduled_at = when
+    db.session.flush()
+    return campaign
+
+
+def unschedule_campaign(client_id: int, campaign_id: int) -> Campaign:
+    campaign = get_campaign(client_id, campaign_id)
+    if campaign.status == "scheduled":
+        campaign.status = "draft"
+        campaign.scheduled_at = None
+        db.session.flush()
+    return campaign
+
+
+# ------------------------------------------------------------------------------------------ live quote
+
+
+@dataclass
+class CampaignQuote:
+    """The composer's panel: the message, the recipients and what it all costs."""
+
+    tally: Tally
+    balance: Decimal
+    quote: pricing.Quote | None = None
+    cost: Decimal = Decimal("0")
+    units: int = 0
+    previews: list[tuple[str, str]] = field(default_factory=list)
+    error: str | None = None
+    footer: str | None = None
+    window: str | None = None
+    window_open: bool = True
+    opens_at: datetime | None = None
+    missing: tuple[str, ...] = ()
+
+    @property
+    def balance_after(self) -> Decimal:
+        return self.balance - self.cost
+
+    @property
+    def affordable(self) -> bool:
+        return self.cost <= self.balance
+
+
+def quote_campaign(client_id: int, data: DraftInput, *, now: datetime | None = None) -> CampaignQuote:
+    """Price a campaign exactly as a launch would (per-recipient texts, footer, reply link), without writing.
+    The recipients are streamed in chunks; only the set of numbers seen is kept to count duplicates."""
+    now = now or utcnow()
+    client = db.session.get(Client, client_id)
+    result = CampaignQuote(Tally(), client.balance)
+    channel = data.channel if data.channel in pricing.CHANNELS else "sms"
+    if data.kind == "promotional":
+        hours = quiet_hours.window(client.settings)
+        result.window = hours.label()
+        result.window_open = quiet_hours.is_open(client.settings, now)
+        result.opens_at = None if result.window_open else quiet_hours.next_opening(client.settings, now)
+    content = data.message
+    if not content.strip() and data.template_id is not None:
+        template = db.session.scalar(
+            sa.select(Template).where(Template.client_id == client_id, Template.id == data.template_id)
+        )
+        content = template.content if template is not None else ""
+    if not content.strip():
+        result.error = "Write a message or choose a template to see what it costs."
+        return result
+    builder = TextBuilder(client, channel, data.kind, content)
+    result.footer = builder.suffix.strip() or None
+    try:
+        result.quote = builder.quote(builder.text({}))
+    except (pricing.EmptyBody, ValueError) as exc:
+        result.error = str(exc)
+        return result
+    from bulkapp.services.templates import render as render_text
+
+    result.missing = render_text(builder.content, {}).missing
+    seen: set[str] = set()
+    for chunk in resolve(client_id, channel, candidates(client_id, data.selection), result.tally, seen=seen):
+        for recipient in chunk:
+            text = builder.text(recipient.values)
+            quote = builder.quote(text)
+            result.cost += quote.cost
+            result.units += quote.total_units
+            if len(result.previews) < PREVIEW_RECIPIENTS:
+                result.previews.append((recipient.address, text))
+    return result
+
+
+# ------------------------------------------------------------------------------------------ list
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+def _encode(value: int) -> str:
+    return base64.urlsafe_b64encode(str(value).encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> int:
+    try:
+        return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise InvalidCursor(cursor) from None
+
+
+@dataclass
+class Page:
+    items: list[Any]
+    next_cursor: str | None
+
+
+def list_campaigns(
+    client_id: int,
+    *,
+    search: str = "",
+    status: str = "",
+    channel: str = "",
+    cursor: str | None = None,
+    limit: int = 25,
+) -> Page:
+    """The tenant's campaigns, newest first, with keyset pagination on id."""
+    query = sa.select(Campaign).where(Campaign.client_id == client_id)
+    if search.strip():
+        query = query.where(Campaign.name.ilike(f"%{search.strip()[:100]}%"))
+    if status:
+        query = query.where(Campaign.status == status)
+    if channel:
+        query = query.where(Campaign.channel == channel)
+    if cursor:
+        query = query.where(Campaign.id < _decode(cursor))
+    rows = db.session.scalars(query.order_by(Campaign.id.desc()).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(rows, _encode(rows[-1].id) if more and rows else None)
+
+
+def delivered_percent(campaign: Campaign) -> int | None:
+    if not campaign.sent_count:
+        return None
+    return min(100, round(100 * campaign.delivered_count / campaign.sent_count))
+
+
+# ------------------------------------------------------------------------------------------ progress
+
+
+@dataclass
+class Progress:
+    run: int
+    total: int
+    queued: int
+    sent: int
+    delivered: int
+    failed: int
+    unknown: int
+    cost_so_far: Decimal
+    running: bool
+    awaiting_reports: bool = False
+
+    @property
+    def polling(self) -> bool:
+        """Poll while sending, and for a while after while delivery reports are still coming in."""
+        return self.running or self.awaiting_reports
+
+    @property
+    def done(self) -> int:
+        return self.total - self.queued
+
+    def percent(self, part: int) -> float:
+        return round(100 * part / self.total, 1) if self.total else 0.0
+
+    @property
+    def percent_done(self) -> int:
+        return int(100 * self.done / self.total) if self.total else 0
+
+
+def campaign_progress(client_id: int, campaign_id: int) -> Progress:
+    """Counts of the current run by status (queued = pending or sending) and what the campaign cost so far."""
+    campaign = get_campaign(client_id, campaign_id)
+    counts = dict(
+        db.session.execute(
+            sa.select(Message.status, sa.func.count())
+            .where(Message.campaign_id == campaign.id, Message.campaign_run == campaign.run)
+            .group_by(Message.status)
+        ).all()
+    )
+    cost = db.session.scalar(
+        sa.select(sa.func.sum(Message.cost)).where(Message.campaign_id == campaign.id, charged_filter())
+    ) or Decimal("0")
+    running = campaign.status in RUNNING or (campaign.status == "cancelled" and campaign.settled_run < campaign.run)
+    return Progress(
+        run=campaign.run,
+        total=sum(counts.values()),
+        queued=counts.get("pending", 0) + counts.get("sending", 0),
+        sent=counts.get("sent", 0),
+        delivered=counts.get("delivered", 0),
+        failed=counts.get("failed", 0),
+        unknown=counts.get("unknown", 0),
+        cost_so_far=cost,
+        running=running,
+        awaiting_reports=bool(
+            counts.get("sent") and campaign.completed_at is not None and utcnow() - campaign.completed_at < REPORT_WAIT
+        ),
+    )
+
+
+def failed_count_of_run(campaign: Campaign) -> int:
+    return db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Message)
+        .where(Message.campaign_id == campaign.id, Message.campaign_run == campaign.run, Message.status == "failed")
+    )
+
+
+STATUS_FILTERS = {
+    "queued": ("pending", "sending"),
+    "sent": ("sent",),
+    "delivered": ("delivered",),
+    "failed": ("failed",),
+    "unknown": ("unknown",),
+}
+
+
+def is_charged(message: Message) -> bool:
+    """Whether this message costs money (the same rule as the settlement's ``charged_filter``)."""
+    if message.status in ("sent", "delivered", "unknown"):
+        return True
+    return message.status == "failed" and (message.sent_at is not None or message.provider_message_id is not None)
+
+
+def plain_reason(message: Message) -> str:
+    """The per-recipient outcome in plain words."""
+    if message.status in ("pending", "sending"):
+        return "Waiting to be sent." if message.status == "pending" else "Being sent now."
+    if message.status == "sent":
+        return "Sent; waiting for the delivery report."
+    if message.status == "delivered":
+        return "Delivered to the phone."
+    if message.status == "unknown":
+        return message.error_message or "The provider's answer was unclear; it was not sent again."
+    return message.error_message or "Not delivered."
+
+
+def recipient_page(
+    client_id: int, campaign_id: int, *, status: str = "", after: int | None = None, limit: int = 50
+) -> Page:
+    """The campaign's messages (all runs), oldest first, keyset-paginated by id, optionally by status."""
+    get_campaign(client_id, campaign_id)
+    query = sa.select(Message).where(Message.client_id == client_id, Message.campaign_id == campaign_id)
+    if status in STATUS_FILTERS:
+        query = query.where(Message.status.in_(STATUS_FILTERS[status]))
+    if after:
+        query = query.where(Message.id > after)
+    rows = db.session.scalars(query.order_by(Message.id).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(rows, str(rows[-1].id) if more and rows else None)
+
+
+def export_rows(client_id: int, campaign_id: int, chunk: int = 1000) -> Iterator[list[str]]:
+    """CSV rows of every recipient's result, header first, read by keyset in chunks."""
+    get_campaign(client_id, campaign_id)
+    yield ["run", "recipient", "status", "segments", "cost", "sent_at", "delivered_at", "failed_at", "reason"]
+    last = 0
+    while True:
+        rows = db.session.execute(
+            sa.select(
+                Message.id,
+                Message.campaign_run,
+                Message.recipient,
+                Message.status,
+                Message.segments,
+                Message.cost,
+                Message.sent_at,
+                Message.delivered_at,
+                Message.failed_at,
+                Message.error_message,
+            )
+            .where(Message.client_id == client_id, Message.campaign_id == campaign_id, Message.id > last)
+            .order_by(Message.id)
+            .limit(chunk)
+        ).all()
+        if not rows:
+            return
+        for row in rows:
+            yield [
+                str(row.campaign_run or ""),
+                row.recipient,
+                row.status,
+                str(row.segments),
+                f"{row.cost:.2f}",
+                _iso(row.sent_at),
+                _iso(row.delivered_at),
+                _iso(row.failed_at),
+                _csv_safe(row.error_message or ""),
+            ]
+        last = rows[-1].id
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat() if value else ""
+
+
+def _csv_safe(text: str) -> str:
+    """Keep spreadsheet programs from running a cell as a formula."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text

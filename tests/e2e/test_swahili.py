@@ -1,0 +1,89 @@
+"""Switching the UI to Swahili: from the sign-in page's language links, and from the profile."""
+
+import re
+
+from playwright.sync_api import expect
+
+from tests.blueprints.test_reply_form import link  # noqa: F401 - the fixture
+from tests.conftest import PASSWORD
+from tests.e2e.conftest import screenshot
+
+
+def test_signed_out_visitor_switches_the_sign_in_page_to_swahili(page):
+    page.goto("/login")
+    expect(page.get_by_role("heading", name="Sign in to Bulkapp")).to_be_visible()
+    page.locator(".i18n-switcher").get_by_role("link", name="Kiswahili").click()
+    expect(page.get_by_role("heading", name="Ingia kwenye Bulkapp")).to_be_visible()
+    expect(page.locator("html")).to_have_attribute("lang", "sw")
+    # remembered for the rest of the visit
+    page.get_by_role("link", name="Fungua akaunti").click()
+    expect(page.get_by_role("heading", name="Anza kuwatumia wateja wako SMS")).to_be_visible()
+    page.get_by_role("button", name="Fungua akaunti").click()  # empty form: the errors are in Swahili too
+    expect(page.locator(".error").first).to_have_text("Sehemu hii inahitajika.")
+    screenshot(page, "swahili-signup-errors")
+
+
+def test_profile_language_switches_navigation_and_dashboard_to_swahili(page, user):
+    page.goto("/login")
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/dashboard$"))
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard")).to_be_visible()
+
+    page.goto("/settings/profile")
+    page.get_by_label("Language").select_option("sw")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("#flash")).to_contain_text("Wasifu wako umehifadhiwa.")
+    expect(page.get_by_label("Lugha")).to_have_value("sw")
+
+    nav = page.get_by_role("navigation", name="Menyu kuu")
+    nav.get_by_role("link", name="Dashibodi").click()
+    expect(page).to_have_url(re.compile(r"/dashboard$"))
+    expect(page.locator("html")).to_have_attribute("lang", "sw")
+    for label in ("Dashibodi", "Ujumbe", "Wateja", "Violezo", "Pochi", "Mipangilio"):
+        expect(nav.get_by_role("link", name=label, exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name="Toka")).to_be_visible()
+    stats = page.locator("#dashboard-stats")
+    expect(stats.get_by_role("heading", name="Salio")).to_be_visible()
+    expect(stats.get_by_role("heading", name="Jumbe za leo")).to_be_visible()
+    expect(stats).to_contain_text("KSh 100.00")  # money looks the same in both languages
+    expect(page.locator("#dashboard-charts h2")).to_have_text("Siku 30 zilizopita")
+    page.get_by_role("button", name="Siku 7").click()
+    expect(page.locator("#dashboard-charts h2")).to_have_text("Siku 7 zilizopita")
+    screenshot(page, "swahili-dashboard")
+
+    page.get_by_role("navigation", name="Menyu kuu").get_by_role("link", name="Pochi").click()
+    expect(page.get_by_role("heading", name="Ongeza salio kwa M-Pesa")).to_be_visible()
+    expect(page.locator("#wallet-balance")).to_contain_text("KSh 100.00")
+    screenshot(page, "swahili-wallet")
+
+
+def test_customer_answers_on_the_reply_form_in_swahili(phone_page, link):  # noqa: F811
+    phone_page.goto(f"/x/{link.code}")
+    expect(phone_page.get_by_label("Your message")).to_be_visible()
+    phone_page.locator(".i18n-switcher").get_by_role("link", name="Kiswahili").click()
+    expect(phone_page.locator("html")).to_have_attribute("lang", "sw")
+    expect(phone_page.get_by_text("Jibu", exact=True)).to_be_visible()
+    expect(phone_page.get_by_label("Ujumbe wako")).to_be_visible()
+    screenshot(phone_page, "swahili-reply-form")
+
+
+def test_campaign_composer_in_swahili(page, user):
+    from bulkapp.extensions import db
+    from bulkapp.models import User
+
+    db.session.get(User, user.id).language = "sw"
+    db.session.commit()
+    page.goto("/login")
+    page.get_by_label("Email").fill(user.email)  # signed out, the page follows the (English) browser
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/dashboard$"))
+    page.goto("/campaigns/new")
+    expect(page.get_by_role("heading", name="Kampeni mpya")).to_be_visible()
+    page.get_by_label("Ujumbe", exact=True).fill("Habari {{name}}, ofa ya leo: unga KSh 150.")
+    page.get_by_label("Bandika namba").fill("0712345678\n0722000111")
+    expect(page.get_by_test_id("quote-recipients")).to_have_text("2")
+    expect(page.locator("#campaign-quote")).to_contain_text("Makadirio")
+    screenshot(page, "swahili-campaign-compose")
