@@ -53,7 +53,8 @@ def settings(url: str, redis: str) -> dict:
 
 def setup(sim: OnfonSimulator, messages: int) -> tuple[int, int, list[tuple[int, int]], int]:
     """A live tenant with an Onfon channel on the simulator and a launched transactional campaign (not timed)."""
-    from bulkapp.models import Channel, Client
+    from bulkapp.columns import utcnow
+    from bulkapp.models import Channel, Client, Contact
     from bulkapp.providers.registry import get_provider
     from bulkapp.services import campaign_launch, campaigns
     from bulkapp.services.accounts import create_client
@@ -64,10 +65,22 @@ def setup(sim: OnfonSimulator, messages: int) -> tuple[int, int, list[tuple[int,
         Channel(client_id=client.id, name="sms", provider="onfon", credentials=sim.credentials, config=sim.config())
     )
     db.session.commit()
-    numbers = "\n".join(f"+25471{n:05d}00" for n in range(messages))  # "00": delivered, no failure magic
+    now = utcnow()
+    contacts = [
+        {
+            "client_id": client.id,
+            "contact": f"+25471{n:05d}00",
+            "fields": {},
+            "total_messages": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for n in range(messages)
+    ]  # fmt: skip  ("00": delivered, no failure magic in the simulator)
+    db.session.execute(sa.insert(Contact.__table__), contacts)
     data = campaigns.DraftInput(
         name="Dispatch", channel="sms", kind="transactional", sender_id=sorted(sim.senders)[0],
-        message="Your order is ready for collection.", template_id=None, selection=clean_selection(numbers=numbers),
+        message="Your order is ready for collection.", template_id=None, selection=clean_selection(all_contacts=True),
     )  # fmt: skip
     campaign = campaigns.save_draft(client.id, data)
     db.session.commit()
