@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import Response, abort, flash, render_template, request, stream_with_context, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from bulkapp import htmx
@@ -268,12 +269,16 @@ def _act(client_id: int, campaign, action: str, form: CampaignForm) -> str:
         when = form.scheduled_at.data.replace(tzinfo=_user_zone()).astimezone(UTC)
         campaigns.schedule_campaign(client_id, campaign.id, when)
         db.session.commit()
-        return f"Scheduled for {form.scheduled_at.data:%d %b %Y, %H:%M} ({_user_zone().key})."
+        return _(
+            "Scheduled for %(when)s (%(zone)s).",
+            when=f"{form.scheduled_at.data:%d %b %Y, %H:%M}",
+            zone=_user_zone().key,
+        )
     if action == "send":
         if campaign.status == "scheduled":
             campaigns.unschedule_campaign(client_id, campaign.id)
         return _launch(client_id, campaign.id)
-    return "Draft saved."
+    return _("Draft saved.")
 
 
 def _launch(client_id: int, campaign_id: int) -> str:
@@ -282,8 +287,15 @@ def _launch(client_id: int, campaign_id: int) -> str:
     enqueue_chunks(client_id, campaign_id, launch.ranges)
     if launch.status == "scheduled":
         when = launch.waiting_until.astimezone(_user_zone())
-        return f"Promotional messages go out only in sending hours, so this campaign starts at {when:%d %b, %H:%M}."
-    return f"Sending to {launch.recipients:,} recipients; KSh {launch.cost:,.2f} is reserved."
+        return _(
+            "Promotional messages go out only in sending hours, so this campaign starts at %(when)s.",
+            when=f"{when:%d %b, %H:%M}",
+        )
+    return _(
+        "Sending to %(count)s recipients; %(cost)s is reserved.",
+        count=f"{launch.recipients:,}",
+        cost=f"KSh {launch.cost:,.2f}",
+    )
 
 
 def _send_test(client_id: int, campaign) -> str:
@@ -299,7 +311,7 @@ def _send_test(client_id: int, campaign) -> str:
         client_id, to=phone, body="[TEST] " + builder.text(values), channel="sms", user_id=current_user.id
     )
     db.session.commit()
-    return f"Test sent to {message.recipient} (KSh {message.cost:,.2f})."
+    return _("Test sent to %(to)s (%(cost)s).", to=message.recipient, cost=f"KSh {message.cost:,.2f}")
 
 
 def _tested(form: CampaignForm, campaign, note: str):
@@ -410,7 +422,9 @@ def pause(campaign_id: int):
     def act(client_id, campaign):
         changed = campaign_launch.pause_campaign(client_id, campaign.id)
         db.session.commit()
-        return "Paused. Messages already handed to the provider still go out." if changed else "It was not sending."
+        return (
+            _("Paused. Messages already handed to the provider still go out.") if changed else _("It was not sending.")
+        )
 
     return _control(campaign_id, act)
 
@@ -424,8 +438,8 @@ def resume(campaign_id: int):
         enqueue_chunks(client_id, campaign.id, launch.ranges)
         if launch.status == "paused":
             when = launch.waiting_until.astimezone(_user_zone())
-            return f"Outside sending hours: it resumes by itself at {when:%d %b, %H:%M}."
-        return "Resumed."
+            return _("Outside sending hours: it resumes by itself at %(when)s.", when=f"{when:%d %b, %H:%M}")
+        return _("Resumed.")
 
     return _control(campaign_id, act)
 
@@ -437,9 +451,9 @@ def cancel(campaign_id: int):
         changed = campaign_launch.cancel_campaign(client_id, campaign.id)
         db.session.commit()
         return (
-            "Cancelled. The unused part of the reserved amount is back in your balance."
+            _("Cancelled. The unused part of the reserved amount is back in your balance.")
             if changed
-            else "Nothing to cancel."
+            else _("Nothing to cancel.")
         )
 
     return _control(campaign_id, act)
@@ -454,8 +468,12 @@ def retry(campaign_id: int):
         enqueue_chunks(client_id, campaign.id, launch.ranges)
         if launch.status == "scheduled":
             when = launch.waiting_until.astimezone(_user_zone())
-            return f"Outside sending hours: the retry starts at {when:%d %b, %H:%M}."
-        return f"Retrying {launch.recipients:,} recipients; KSh {launch.cost:,.2f} is reserved."
+            return _("Outside sending hours: the retry starts at %(when)s.", when=f"{when:%d %b, %H:%M}")
+        return _(
+            "Retrying %(count)s recipients; %(cost)s is reserved.",
+            count=f"{launch.recipients:,}",
+            cost=f"KSh {launch.cost:,.2f}",
+        )
 
     return _control(campaign_id, act)
 
