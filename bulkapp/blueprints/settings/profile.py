@@ -1,7 +1,7 @@
 """Settings > Your profile: details, picture and password."""
 
 from flask import abort, flash, redirect, render_template, send_file, url_for
-from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
@@ -40,56 +40,60 @@ def profile():
     return _page()
 
 
+def _submit(form, slot: str, action, saved: str):
+    """Validate ``form``, run ``action`` (a profiles service call), commit and come back with ``saved``;
+    on a validation or domain error re-render the page with 422 and the form's errors in place."""
+    if form.validate_on_submit():
+        try:
+            action(form)
+        except AccountError as exc:
+            getattr(form, exc.field or "csrf_token").errors.append(str(exc))
+        else:
+            db.session.commit()
+            flash(str(saved), "success")  # lazy: in the language the user may just have chosen
+            return redirect(url_for("settings.profile"))
+    return _page(422, **{slot: form})
+
+
 @bp.post("/profile")
 @tenant_required
 def update_profile():
-    form = _profile_form()
-    if form.validate_on_submit():
-        try:
-            profiles.update_profile(
-                current_user, name=form.name.data, phone=form.phone.data, bio=form.bio.data,
-                timezone=form.timezone.data, language=form.language.data,
-                email_notifications=form.email_notifications.data,
-            )  # fmt: skip
-        except AccountError as exc:
-            getattr(form, exc.field).errors.append(str(exc))
-        else:
-            db.session.commit()
-            flash(_("Your profile is saved."), "success")
-            return redirect(url_for("settings.profile"))
-    return _page(422, form=form)
+    return _submit(
+        _profile_form(),
+        "form",
+        lambda form: profiles.update_profile(
+            current_user,
+            name=form.name.data,
+            phone=form.phone.data,
+            bio=form.bio.data,
+            timezone=form.timezone.data,
+            language=form.language.data,
+            email_notifications=form.email_notifications.data,
+        ),  # fmt: skip
+        _l("Your profile is saved."),
+    )
 
 
 @bp.post("/profile/password")
 @tenant_required
 def change_password():
-    form = PasswordForm()
-    if form.validate_on_submit():
-        try:
-            profiles.change_password(current_user, form.current_password.data, form.new_password.data)
-        except AccountError as exc:
-            getattr(form, exc.field).errors.append(str(exc))
-        else:
-            db.session.commit()
-            flash(_("Your password is changed."), "success")
-            return redirect(url_for("settings.profile"))
-    return _page(422, password_form=form)
+    return _submit(
+        PasswordForm(),
+        "password_form",
+        lambda form: profiles.change_password(current_user, form.current_password.data, form.new_password.data),
+        _l("Your password is changed."),
+    )
 
 
 @bp.post("/profile/avatar")
 @tenant_required
 def upload_avatar():
-    form = AvatarForm()
-    if form.validate_on_submit():
-        try:
-            profiles.save_avatar(current_user, form.avatar.data.read(profiles.AVATAR_MAX_BYTES + 1))
-        except AccountError as exc:
-            form.avatar.errors.append(str(exc))
-        else:
-            db.session.commit()
-            flash(_("Your picture is saved."), "success")
-            return redirect(url_for("settings.profile"))
-    return _page(422, avatar_form=form)
+    return _submit(
+        AvatarForm(),
+        "avatar_form",
+        lambda form: profiles.save_avatar(current_user, form.avatar.data.read(profiles.AVATAR_MAX_BYTES + 1)),
+        _l("Your picture is saved."),
+    )
 
 
 @bp.get("/avatars/<int:user_id>")
