@@ -18,7 +18,7 @@ from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from functools import cached_property
 from typing import Any, ClassVar, Literal, NamedTuple, Self
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
 from zoneinfo import ZoneInfo
 
 import requests
@@ -347,6 +347,10 @@ class Provider(ABC):
             labels = ", ".join(spec.label for spec in missing)
             raise ConfigurationError(f"{self.label} needs: {labels}.", fields=[spec.name for spec in missing])
 
+    def redact(self, text: str) -> str:
+        """``text`` with this account's secrets blanked out."""
+        return redact_secrets(text, self.credential_fields, self.credentials)
+
     # -- sending
 
     @abstractmethod
@@ -448,6 +452,18 @@ def _defer_rest(
     for group in groups:
         for i in group:
             results[i] = SendResult.deferred(messages[i].id, reason, code=code, retry_after=retry_after)
+
+
+def redact_secrets(text: str, fields: Sequence[SettingField], credentials: Mapping[str, Any]) -> str:
+    """``text`` with the secret credentials (as written and URL-encoded) replaced by ``[hidden]``: transport
+    errors quote the request URL, and Onfon puts its API key in the query string."""
+    for spec in fields:
+        value = str(credentials.get(spec.name) or "") if spec.secret else ""
+        if len(value) < 4:
+            continue
+        for form in {value, quote(value, safe=""), quote_plus(value)}:
+            text = text.replace(form, "[hidden]")
+    return text
 
 
 def _settings(
@@ -552,16 +568,20 @@ class HttpProvider(Provider):
         except requests.ConnectionError as exc:
             if _failed_before_sending(exc):
                 raise TransientError(
-                    f"Could not connect to {self.label}; nothing was sent.", vendor_message=str(exc)
+                    f"Could not connect to {self.label}; nothing was sent.", vendor_message=self.redact(str(exc))
                 ) from exc
             if idempotent:
-                raise TransientError(f"The connection to {self.label} broke.", vendor_message=str(exc)) from exc
+                raise TransientError(
+                    f"The connection to {self.label} broke.", vendor_message=self.redact(str(exc))
+                ) from exc
             raise OutcomeUnknown(
                 f"The connection to {self.label} broke after the request was sent; it may have accepted it.",
-                vendor_message=str(exc),
+                vendor_message=self.redact(str(exc)),
             ) from exc
         except requests.RequestException as exc:
-            raise ConfigurationError(f"Could not call {self.label}: {exc}", fields=["base_url"]) from exc
+            raise ConfigurationError(
+                f"Could not call {self.label}: {self.redact(str(exc))}", fields=["base_url"]
+            ) from exc
 
 
 def _failed_before_sending(exc: requests.ConnectionError) -> bool:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 import requests
 import sqlalchemy as sa
@@ -23,7 +22,7 @@ import sqlalchemy as sa
 from bulkapp.columns import to_decimal, utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Channel, Client
-from bulkapp.providers.base import ConnectionCheck, ProviderError
+from bulkapp.providers.base import ConnectionCheck, ProviderError, redact_secrets
 from bulkapp.providers.registry import get_provider, provider_class
 from bulkapp.services.channel_settings import STATUS_KEYS, owned_channel
 from bulkapp.services.channel_validation import provider_label
@@ -72,16 +71,8 @@ def snapshot(client_id: int, channel_id: int) -> ChannelSnapshot:
 
 
 def redact(text: str, credentials: Mapping[str, Any], provider: str) -> str:
-    """``text`` with the channel's secrets (as written and URL-encoded) blanked out: vendor errors can quote the
-    request URL, and Onfon puts its API key in the query string."""
-    secret_names = {spec.name for spec in provider_class(provider).credential_fields if spec.secret}
-    for name in secret_names:
-        value = str(credentials.get(name) or "")
-        if len(value) < 4:
-            continue
-        for form in {value, quote(value, safe=""), quote_plus(value)}:
-            text = text.replace(form, "[hidden]")
-    return text
+    """``text`` with the channel's secrets blanked out (vendor errors can quote the request URL)."""
+    return redact_secrets(text, provider_class(provider).credential_fields, credentials)
 
 
 def _clip(text: str) -> str:

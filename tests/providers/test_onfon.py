@@ -172,6 +172,22 @@ def test_connection_refused_is_transient():
         provider.send_batch([sms(1, "+254712345600")])
 
 
+def test_transport_errors_never_carry_the_api_key():
+    """The balance call puts ApiKey in the query string, and requests quotes the URL in its errors."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    provider = OnfonProvider(
+        {"access_key": "access-123", "api_key": "API/KEY+secret 42", "client_id": "c"},
+        {"sender_id": "ACME", "base_url": f"http://127.0.0.1:{port}/v1/sms"},
+    )
+    with pytest.raises(TransientError) as caught:
+        provider.fetch_balance()
+    described = caught.value.describe()
+    assert "Balance?ApiKey=[hidden]" in described
+    assert "secret" not in described and "API%2FKEY" not in described and "API/KEY" not in described
+
+
 def test_balance_is_parsed_exactly(onfon_sim, provider):
     onfon_sim.balance = Decimal("7578560.8000")
     balance = provider.fetch_balance()
