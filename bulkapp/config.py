@@ -95,6 +95,8 @@ class Config:
         self.MESSAGE_SENDING_TIMEOUT_SECONDS = int(os.environ.get("MESSAGE_SENDING_TIMEOUT_SECONDS", 900))
         self.DEFAULT_TIMEZONE = os.environ.get("DEFAULT_TIMEZONE", "Africa/Nairobi")
         self.MAX_CONTENT_LENGTH = int(os.environ.get("MAX_UPLOAD_BYTES", 10 * 1024 * 1024))
+        # Large contact CSVs wait here for the background import: web and worker must both see this folder.
+        self.CONTACT_IMPORT_DIR = os.environ.get("CONTACT_IMPORT_DIR") or str(INSTANCE_DIR / "imports")
 
         self.MPESA_CALLBACK_TOKEN = os.environ.get("MPESA_CALLBACK_TOKEN") or None
         self._mpesa(production)

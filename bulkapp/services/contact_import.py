@@ -19,7 +19,6 @@ from typing import BinaryIO
 import sqlalchemy as sa
 
 from bulkapp.columns import utcnow
-from bulkapp.config import INSTANCE_DIR
 from bulkapp.extensions import db
 from bulkapp.models import ContactImport, ContactImportReportRow
 from bulkapp.services.contact_csv import (
@@ -58,7 +57,7 @@ class ImportSuperseded(RuntimeError):
 def imports_dir() -> Path:
     from flask import current_app
 
-    path = Path(current_app.config.get("CONTACT_IMPORT_DIR") or INSTANCE_DIR / "imports")
+    path = Path(current_app.config["CONTACT_IMPORT_DIR"])
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -87,6 +87,15 @@ def test_quick_msisdn_leaves_the_rest_to_phonenumbers():
 # --- Inspecting uploads ---------------------------------------------------------------------------------
 
 
+def test_uploads_wait_in_the_folder_the_environment_names(tenant, work_app, monkeypatch, tmp_path):
+    from bulkapp.config import Config
+
+    monkeypatch.setenv("CONTACT_IMPORT_DIR", str(tmp_path / "shared"))
+    monkeypatch.setitem(work_app.config, "CONTACT_IMPORT_DIR", Config().CONTACT_IMPORT_DIR)
+    imp = upload(tenant, "Name,Phone\nWanjiru,0712345678\n")
+    assert ci.stored_path(imp).parent == tmp_path / "shared" and ci.stored_path(imp).exists()
+
+
 def test_upload_is_saved_under_the_instance_dir_and_inspected(tenant):
     imp = upload(tenant, "Name,Phone,Department,Order ID\nWanjiru,0712345678,VIP,A-1\nOtieno,0722000111,,A-2\n")
     path = ci.stored_path(imp)
