@@ -93,7 +93,9 @@ def register_blueprints(app: Flask) -> None:
     from importlib import import_module
 
     from bulkapp.extensions import csrf
+    from bulkapp.web import IdConverter
 
+    app.url_map.converters["int"] = IdConverter  # before any rule is added: every <int:...> is an id
     for name in BLUEPRINTS:
         bp = import_module(f"bulkapp.blueprints.{name}").bp
         app.register_blueprint(bp)

@@ -11,10 +11,15 @@ from flask_babel import format_datetime, format_decimal
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from werkzeug.routing import IntegerConverter
 
 from bulkapp import htmx
 from bulkapp.extensions import db, login_manager
 from bulkapp.models import User
+
+MAX_ID = 2**31 - 1  # ids are INTEGER columns: no row can have a larger one
+# Blueprints that answer machines and check their own input (the API's JSON errors, vendors' webhooks).
+OWN_INPUT_CHECKS = ("api", "webhooks")
 
 # Settings sections, shown on /settings when their endpoint exists: (endpoint, title, description).
 SETTINGS_SECTIONS = (
@@ -46,10 +51,20 @@ NAV = (
 )
 
 
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in every route: a number beyond an INTEGER column matches no route (a 404) instead of
+    reaching PostgreSQL, which would refuse it with an error."""
+
+    def __init__(self, map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
 def init_web(app: Flask) -> None:
     login_manager.user_loader(_load_user)
     login_manager.unauthorized_handler(_unauthorized)
     _register_errors(app)
+    app.before_request(_refuse_nul_characters)
     app.after_request(_security_headers)
     app.context_processor(_layout_context)
     app.add_template_filter(format_ksh, "ksh")
@@ -80,6 +95,19 @@ def _error_page(status: int, title: str, detail: str):
         response = make_response(render_template("partials/alert.html", kind="error", message=detail), status)
         return htmx.retarget(response, "#flash")
     return render_template("error.html", status=status, title=title, detail=detail), status
+
+
+def _refuse_nul_characters():
+    """No text column holds a NUL character (PostgreSQL refuses it outright), and no person types one: say so
+    before a form or a search gets anywhere near the database."""
+    if (request.blueprint or "").split(".")[0] in OWN_INPUT_CHECKS:
+        return None
+    fields = [request.args, request.form] if request.method == "POST" else [request.args]
+    if any("\x00" in value for multidict in fields for _, values in multidict.lists() for value in values):
+        return _error_page(
+            400, _l("Not accepted"), _l("Text cannot contain NUL characters. Remove them and try again.")
+        )
+    return None
 
 
 def _register_errors(app: Flask) -> None:
