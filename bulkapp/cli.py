@@ -16,6 +16,7 @@ def init_cli(app: Flask) -> None:
     app.cli.add_command(create_client_command)
     app.cli.add_command(create_user_command)
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(stats_group)
 
 
 @click.command("create-client")
@@ -72,3 +73,19 @@ def seed_demo_command():
     click.echo("Demo logins:")
     for role, email, password in logins:
         click.echo(f"  {role:15} {email} / {password}")
+
+
+@click.group("stats")
+def stats_group():
+    """The dashboard's hourly roll-ups of messages and spend."""
+
+
+@stats_group.command("rebuild")
+def stats_rebuild_command():
+    """Recompute every hour of the roll-ups from messages and the wallet ledger."""
+    from bulkapp.services import message_stats
+
+    for rollup in message_stats.ROLLUPS:
+        hours = message_stats.refresh(rollup, rebuild=True)
+        db.session.commit()
+        click.echo(f"Rebuilt {rollup.name}: {hours} tenant-hours.")

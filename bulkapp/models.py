@@ -261,6 +261,8 @@ class Message(Timestamped, db.Model):
         sa.UniqueConstraint("client_id", "idempotency_key"),
         # One message per recipient per campaign run; launches de-duplicate with ON CONFLICT DO NOTHING.
         sa.Index(None, "campaign_id", "campaign_run", "recipient", unique=True),
+        # The hourly roll-up finds the messages created or changed since its last refresh.
+        sa.Index(None, "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -304,7 +306,7 @@ class WalletTransaction(Timestamped, db.Model):
     """One signed change of a tenant's balance; the balance is the sum of the completed rows."""
 
     __tablename__ = "wallet_transactions"
-    __table_args__ = (sa.Index(None, "client_id", "created_at"),)
+    __table_args__ = (sa.Index(None, "client_id", "created_at"), sa.Index(None, "updated_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"))
@@ -319,6 +321,42 @@ class WalletTransaction(Timestamped, db.Model):
     description: Mapped[str | None] = mapped_column(sa.Text)
     status: Mapped[str] = mapped_column(sa.String(16), default="completed", index=True)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+
+
+class MessageStatsHourly(db.Model):
+    """Outbound messages per tenant, UTC hour, channel and status: the dashboard's counts without a full scan.
+
+    Derived data, rebuilt from ``messages`` by ``services.message_stats`` (never written anywhere else).
+    """
+
+    __tablename__ = "message_stats_hourly"
+
+    client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    channel: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    status: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    messages: Mapped[int]
+    units: Mapped[int]
+    cost: Mapped[Decimal] = mapped_column(Money)
+
+
+class SpendStatsHourly(db.Model):
+    """Net spend (completed deductions and holds less releases and refunds) per tenant and UTC hour; derived."""
+
+    __tablename__ = "spend_stats_hourly"
+
+    client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+
+
+class StatsWatermark(db.Model):
+    """How far a roll-up is complete: its hours before ``sealed_until`` match the source rows."""
+
+    __tablename__ = "stats_watermarks"
+
+    name: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    sealed_until: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class ShortLink(Timestamped, db.Model):

@@ -31,4 +31,6 @@ PERIODIC: tuple[Periodic, ...] = (
     Periodic("bulkapp.jobs.channels:sync_provider_balances", "low", 900),
     Periodic("bulkapp.jobs.webhooks:dispatch_webhooks", "low", 10),
     Periodic("bulkapp.jobs.campaigns:campaign_clock", "default", 20),
+    Periodic("bulkapp.jobs.stats:refresh_stats", "low", 60),
+    Periodic("bulkapp.jobs.shortlinks:flush_link_clicks", "low", 10),
 )

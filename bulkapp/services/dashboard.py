@@ -1,4 +1,4 @@
-"""The numbers and series on a tenant's dashboard, counted in the user's timezone."""
+"""The numbers and series on a tenant's dashboard, counted in the user's timezone from the hourly roll-ups."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
 from bulkapp.extensions import db
-from bulkapp.models import Campaign, Client, Contact, Conversation, Message, WalletTransaction
+from bulkapp.models import Campaign, Client, Contact, Conversation
+from bulkapp.services import message_stats
 
 RANGES = (7, 30, 90)
-SPEND_TYPES = ("deduction", "hold", "release", "refund")
 
 
 @dataclass
@@ -79,51 +80,29 @@ def _start_of_month(tz_name: str) -> datetime:
     return start_of_today(tz_name).replace(day=1)
 
 
-def _local_day(column, tz_name: str):
-    """SQL for the calendar day of a UTC timestamp column in ``tz_name``."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return sa.func.date(sa.func.timezone(tz_name, column))
-    # SQLite keeps UTC text; shift by the zone's current offset (East Africa has no daylight saving).
-    minutes = int(datetime.now(ZoneInfo(tz_name)).utcoffset().total_seconds() // 60)
-    return sa.func.date(column, f"{minutes:+d} minutes")
-
-
-def _as_date(value) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
-
-
-def _outbound_by_status(client_id: int, since: datetime) -> dict[str, int]:
-    rows = db.session.execute(
-        sa.select(Message.status, sa.func.count(Message.id))
-        .where(Message.client_id == client_id, Message.direction == "outbound", Message.created_at >= since)
-        .group_by(Message.status)
-    ).all()
-    return {status: count for status, count in rows}
-
-
-def _spend_since(client_id: int, since: datetime) -> Decimal:
-    total = db.session.scalar(
-        sa.select(sa.func.sum(WalletTransaction.amount)).where(
-            WalletTransaction.client_id == client_id,
-            WalletTransaction.status == "completed",
-            WalletTransaction.type.in_(SPEND_TYPES),
-            WalletTransaction.created_at >= since,
-        )
-    )
-    return -(total or Decimal(0))
+def by_status(counts: dict[tuple, int]) -> dict[str, int]:
+    """``{(status,): n}`` as ``{status: n}``."""
+    return {status: count for (status,), count in counts.items()}
 
 
 def dashboard_stats(client_id: int, tz_name: str = "Africa/Nairobi") -> DashboardStats:
     """Balance, contacts, conversations, and outbound messages and spend today and this month."""
     client = db.session.get(Client, client_id)
-    contacts = db.session.scalar(sa.select(sa.func.count(Contact.id)).where(Contact.client_id == client_id))
+    # count(*) rather than count(id): PostgreSQL can answer from the (client_id, ...) indexes alone.
+    contacts = db.session.scalar(sa.select(sa.func.count()).where(Contact.client_id == client_id))
     open_count, unread = db.session.execute(
-        sa.select(
-            sa.func.count(Conversation.id),
-            sa.func.count(Conversation.id).filter(Conversation.unread_count > 0),
-        ).where(Conversation.client_id == client_id, Conversation.status == "open")
+        sa.select(sa.func.count(), sa.func.count().filter(Conversation.unread_count > 0)).where(
+            Conversation.client_id == client_id, Conversation.status == "open"
+        )
     ).one()
-    today, month = start_of_today(tz_name), _start_of_month(tz_name)
+    starts = [start_of_today(tz_name), _start_of_month(tz_name)]
+    marks = message_stats.watermarks()
+    today, month = message_stats.totals(
+        message_stats.MESSAGES, client_id, starts, ("status",), "messages", marks.get("messages")
+    )
+    spend_today, spend_month = message_stats.totals(
+        message_stats.SPEND, client_id, starts, (), "amount", marks.get("spend")
+    )
     return DashboardStats(
         balance=client.balance,
         units_available=client.ksh_to_units(client.balance),
@@ -131,57 +110,39 @@ def dashboard_stats(client_id: int, tz_name: str = "Africa/Nairobi") -> Dashboar
         contacts=contacts or 0,
         open_conversations=open_count or 0,
         unread_conversations=unread or 0,
-        today_by_status=_outbound_by_status(client_id, today),
-        month_by_status=_outbound_by_status(client_id, month),
-        spend_today=_spend_since(client_id, today),
-        spend_month=_spend_since(client_id, month),
+        today_by_status=by_status(today),
+        month_by_status=by_status(month),
+        spend_today=Decimal(spend_today.get((), 0)),
+        spend_month=Decimal(spend_month.get((), 0)),
     )
 
 
 def daily_series(client_id: int, days: int, tz_name: str = "Africa/Nairobi") -> list[DayPoint]:
     """One point per local day for the last ``days`` days (today included), zeros where nothing happened."""
     first = start_of_today(tz_name) - timedelta(days=days - 1)
-    day = _local_day(Message.created_at, tz_name)
-    counts: dict[date, dict[str, int]] = {}
-    for value, status, count in db.session.execute(
-        sa.select(day, Message.status, sa.func.count(Message.id))
-        .where(Message.client_id == client_id, Message.direction == "outbound", Message.created_at >= first)
-        .group_by(day, Message.status)
-    ):
-        counts.setdefault(_as_date(value), {})[status] = count
-    tx_day = _local_day(WalletTransaction.created_at, tz_name)
-    spend: dict[date, Decimal] = {}
-    for value, total in db.session.execute(
-        sa.select(tx_day, sa.func.sum(WalletTransaction.amount))
-        .where(
-            WalletTransaction.client_id == client_id,
-            WalletTransaction.status == "completed",
-            WalletTransaction.type.in_(SPEND_TYPES),
-            WalletTransaction.created_at >= first,
-        )
-        .group_by(tx_day)
-    ):
-        spend[_as_date(value)] = -(total or Decimal(0))
+    marks = message_stats.watermarks()
+    counts = message_stats.daily(
+        message_stats.MESSAGES, client_id, first, tz_name, ("status",), "messages", marks.get("messages")
+    )
+    spend = message_stats.daily(message_stats.SPEND, client_id, first, tz_name, (), "amount", marks.get("spend"))
     start = first.date()
     return [
-        DayPoint(d, counts.get(d, {}), spend.get(d, Decimal(0)))
+        DayPoint(d, by_status(counts.get(d, {})), Decimal(spend.get(d, {}).get((), 0)))
         for d in (start + timedelta(days=i) for i in range(days))
     ]
 
 
 def delivery_by_channel(client_id: int, days: int, tz_name: str = "Africa/Nairobi") -> list[ChannelRate]:
+    """Delivered and failed outbound messages per channel since the first of the last ``days`` local days."""
     first = start_of_today(tz_name) - timedelta(days=days - 1)
-    rows = db.session.execute(
-        sa.select(
-            Message.channel,
-            sa.func.count(Message.id).filter(Message.status == "delivered"),
-            sa.func.count(Message.id).filter(Message.status == "failed"),
-        )
-        .where(Message.client_id == client_id, Message.direction == "outbound", Message.created_at >= first)
-        .group_by(Message.channel)
-        .order_by(Message.channel)
-    ).all()
-    return [ChannelRate(channel, delivered, failed) for channel, delivered, failed in rows]
+    sealed = message_stats.watermarks().get("messages")
+    [counts] = message_stats.totals(
+        message_stats.MESSAGES, client_id, [first], ("channel", "status"), "messages", sealed
+    )
+    return [
+        ChannelRate(channel, counts.get((channel, "delivered"), 0), counts.get((channel, "failed"), 0))
+        for channel in sorted({channel for channel, _status in counts})
+    ]
 
 
 def recent_campaigns(client_id: int, limit: int = 5) -> list[Campaign]:
@@ -193,6 +154,7 @@ def recent_campaigns(client_id: int, limit: int = 5) -> list[Campaign]:
 def recent_conversations(client_id: int, limit: int = 5) -> list[Conversation]:
     return db.session.scalars(
         sa.select(Conversation)
+        .options(joinedload(Conversation.contact))
         .where(Conversation.client_id == client_id, Conversation.last_message_at.is_not(None))
         .order_by(Conversation.last_message_at.desc())
         .limit(limit)

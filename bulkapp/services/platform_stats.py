@@ -9,8 +9,9 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from bulkapp.extensions import db
-from bulkapp.models import Campaign, Channel, Client, Message, WalletTransaction
-from bulkapp.services.dashboard import SPEND_TYPES, _as_date, _local_day, start_of_today
+from bulkapp.models import Campaign, Channel, Client
+from bulkapp.services import message_stats
+from bulkapp.services.dashboard import by_status, start_of_today
 
 DAYS = 14
 
@@ -45,29 +46,14 @@ def platform_totals(days: int = DAYS, tz_name: str = "Africa/Nairobi") -> Platfo
     """Outbound messages (by status) and revenue per local day for the last ``days`` days, today included.
 
     Revenue is what tenants were charged: completed deductions and campaign holds, less releases and refunds
-    (the same rows as each tenant's dashboard spend). Two grouped queries over the ``created_at`` indexes.
+    (the same rows as each tenant's dashboard spend), from the hourly roll-ups plus their live tail.
     """
     first = start_of_today(tz_name) - timedelta(days=days - 1)
-    day = _local_day(Message.created_at, tz_name)
-    counts: dict[date, dict[str, int]] = {}
-    for value, status, count in db.session.execute(
-        sa.select(day, Message.status, sa.func.count(Message.id))
-        .where(Message.direction == "outbound", Message.created_at >= first)
-        .group_by(day, Message.status)
-    ):
-        counts.setdefault(_as_date(value), {})[status] = count
-    tx_day = _local_day(WalletTransaction.created_at, tz_name)
-    revenue: dict[date, Decimal] = {}
-    for value, total in db.session.execute(
-        sa.select(tx_day, sa.func.sum(WalletTransaction.amount))
-        .where(
-            WalletTransaction.status == "completed",
-            WalletTransaction.type.in_(SPEND_TYPES),
-            WalletTransaction.created_at >= first,
-        )
-        .group_by(tx_day)
-    ):
-        revenue[_as_date(value)] = -(total or Decimal(0))
+    marks = message_stats.watermarks()
+    counts = message_stats.daily(
+        message_stats.MESSAGES, None, first, tz_name, ("status",), "messages", marks.get("messages")
+    )
+    revenue = message_stats.daily(message_stats.SPEND, None, first, tz_name, (), "amount", marks.get("spend"))
     active, suspended = db.session.execute(
         sa.select(
             sa.func.count(Client.id).filter(Client.status.is_(True)),
@@ -76,7 +62,7 @@ def platform_totals(days: int = DAYS, tz_name: str = "Africa/Nairobi") -> Platfo
     ).one()
     start = first.date()
     series = [
-        PlatformDay(d, counts.get(d, {}), revenue.get(d, Decimal(0)))
+        PlatformDay(d, by_status(counts.get(d, {})), Decimal(revenue.get(d, {}).get((), 0)))
         for d in (start + timedelta(days=i) for i in range(days))
     ]
     return PlatformTotals(series, active or 0, suspended or 0)
