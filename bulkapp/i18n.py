@@ -4,17 +4,31 @@ Who sees which language:
 - a signed-in user: their profile ``language`` (en/sw);
 - a signed-out visitor (sign-in, sign-up, invitation, the public reply form): ``?lang=sw`` or ``?lang=en``
   when given (remembered in the session), else the best match of the browser's Accept-Language;
-- English when nothing matches.
+- English when nothing matches;
+- the REST API (``/api/...``) always answers in English, whoever calls it; only its docs page is for people and
+  follows the rules above.
 
-Notifications are stored text: services write them in English and they are shown as stored (they are
-short, and the reader's language can change after they were written).
+Errors that services raise carry lazy texts (``_l``): they become words when shown, in the viewer's language.
+
+Sentences stored in the database or written to a file (a contacts import's row reasons and failure, a failed
+top-up's reason) are kept in English, so a stored row means the same to everyone, and the downloadable import
+report stays English like its column names and outcome codes. A page shows them in the reader's language
+through the ``tstored`` filter: each such sentence is registered with :func:`stored_sentences` and looked up
+again, parameters included.
+
+Background work has no request: a job that writes for a person (a notification email, an opt-out
+confirmation SMS) wraps it in ``flask_babel.force_locale`` with that person's language. Notifications keep
+their text's name and parameters, so each reader sees them in their own language (services/notifications.py).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from babel.lists import format_list
 from flask import Flask, has_request_context, request, session
+from flask_babel import LazyString, get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_ngettext as _ln
 from flask_login import current_user
@@ -26,6 +40,8 @@ DEFAULT_LANGUAGE = "en"
 DEFAULT_TIMEZONE = "Africa/Nairobi"
 SESSION_KEY = "lang"
 SESSIONLESS_BLUEPRINTS = ("shortlinks", "webhooks", "api")
+API_PREFIX = "/api/"
+PEOPLE_API_ENDPOINTS = ("api.docs",)  # the API's one page for people: it follows the reader's language
 
 
 def init_i18n(app: Flask) -> None:
@@ -39,6 +55,7 @@ def init_i18n(app: Flask) -> None:
     app.context_processor(_i18n_context)
     app.add_template_filter(status_label, "tstatus")
     app.add_template_filter(local_date, "localdate")
+    app.add_template_filter(stored_text, "tstored")
     _install_form_translations()
 
 
@@ -65,6 +82,8 @@ def _remember_lang_override() -> None:
 def select_locale() -> str:
     if not has_request_context():  # a background job (emails, exports): English unless told otherwise
         return DEFAULT_LANGUAGE
+    if request.path.startswith(API_PREFIX) and request.endpoint not in PEOPLE_API_ENDPOINTS:
+        return DEFAULT_LANGUAGE  # the API's messages are part of its contract, even for a signed-in browser
     user = _user()
     if user is not None:
         return _clean(user.language) or DEFAULT_LANGUAGE
@@ -133,6 +152,8 @@ STATUS_LABELS = {
     "done": _l("done"),
     "succeeded": _l("succeeded"),
     "received": _l("received"),
+    "merged": _l("merged"),
+    "updated": _l("updated"),
 }
 
 
@@ -207,3 +228,43 @@ SERVICE_MESSAGES = (
     _l("Write a message first."),
     _l("This link no longer accepts replies."),
 )
+
+
+def N_(msgid: str) -> str:  # noqa: N802 - the gettext convention, which pybabel extracts
+    """Marks an English sentence for extraction without translating it: it is stored as written."""
+    return msgid
+
+
+_STORED: dict[str, re.Pattern[str]] = {}
+_PLACEHOLDER = re.compile(r"%\\\((\w+)\\\)s")  # %(name)s once re.escape()d
+
+
+def stored_sentences(*msgids: str) -> tuple[str, ...]:
+    """Registers English sentences that are stored (``msgid % params``) and translated when shown, by
+    :func:`stored_text`. Returns them unchanged, for the module that writes them."""
+    for msgid in msgids:
+        _STORED[msgid] = re.compile(_PLACEHOLDER.sub(r"(?P<\1>.+?)", re.escape(msgid)), re.DOTALL)
+    return msgids
+
+
+def stored_text(text) -> str:
+    """A stored English sentence in the page's language; text that is no registered sentence shows as stored."""
+    if not text:
+        return ""
+    text = str(text)
+    for msgid, pattern in _STORED.items():
+        match = pattern.fullmatch(text)
+        if match:
+            return gettext(msgid, **match.groupdict())
+    return text
+
+
+def lazy_stored(text: str) -> LazyString:
+    """A stored English sentence carried by an error to a page: becomes words in the reader's language when shown
+    (``str()`` in the API, which is always English, keeps it English)."""
+    return LazyString(stored_text, text)
+
+
+def lazy_list(items: list[str]) -> LazyString:
+    """Names joined as a sentence says them, when shown: ``Name and Phone`` / ``Name na Phone``."""
+    return LazyString(lambda: format_list(items, locale=get_locale() or DEFAULT_LANGUAGE))

@@ -248,7 +248,7 @@ def test_dates_on_a_page_are_in_swahili(client, login, user):
     from bulkapp.services.notifications import notify
 
     set_language(user.id, "sw")
-    note = notify(user.client_id, "low_balance", "Salio liko chini", "Ongeza salio")
+    note = notify(user.client_id, "low_balance", "low_balance", {"balance": "99.20", "threshold": "100.00"})
     note.created_at = datetime(2026, 8, 14, 7, 5, tzinfo=UTC)
     db.session.commit()
     login(user)
@@ -322,7 +322,11 @@ def test_every_msgid_in_the_pot_has_a_swahili_translation():
 def test_pot_is_up_to_date_with_the_source():
     """Every string marked in the templates and code is in the .pot (else `make translations` was not run)."""
     pot_ids = {m.id if isinstance(m.id, str) else tuple(m.id) for m in _catalog(POT) if m.id}
-    method_map = [("bulkapp/**.py", "python"), ("bulkapp/templates/**.html", "jinja2")]
+    method_map = [
+        ("bulkapp/**.py", "python"),
+        ("bulkapp/templates/**.html", "jinja2"),
+        ("bulkapp/templates/**.txt", "jinja2"),
+    ]
     keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "_ln": (1, 2)}
     found = set()
     for _filename, _lineno, message, _comments, _context in extract_from_dir(
@@ -370,3 +374,39 @@ def test_public_reply_form_follows_the_browser_and_sets_no_cookie(client, link):
     )
     assert refused.status_code == 422
     assert "Andika ujumbe kwanza." in refused.get_data(as_text=True)
+
+
+def test_api_docs_in_swahili_keep_their_code_samples(client, login, user):
+    body = client.get("/api/v1/docs", headers=SW).get_data(as_text=True)  # public: follows the browser
+    assert "<title>Maelezo ya API" in body
+    for text in ("Uthibitishaji", "Kurudia ombi bila hatari", "Vigezo", "Majibu", "Mipangilio › Ufunguo wa API"):
+        assert text in body, text
+    assert "<code>Authorization: Bearer &lt;key&gt;</code>" in body  # code stays as it is
+    assert "curl -X POST" in body and '-H "Authorization: Bearer $BULKAPP_API_KEY"' in body
+    assert "Authentication" not in body and "Every request carries" not in body
+    english = client.get("/api/v1/docs", headers=EN).get_data(as_text=True)
+    assert "Every request carries your API key from <strong>Settings › API key</strong>" in english
+    set_language(user.id, "sw")
+    login(user)
+    assert "Uthibitishaji" in client.get("/api/v1/docs", headers=EN).get_data(as_text=True)  # the profile wins
+
+
+def test_confirmations_after_an_action_are_in_the_users_language(client, login, user):
+    set_language(user.id, "sw")
+    login(user)
+    data = {"name": "Oda tayari", "channel": "sms", "content": "Habari {{name}}, oda yako iko tayari."}
+    client.post("/templates/", data=data, headers={"HX-Request": "true"})
+    assert "Kiolezo “Oda tayari” kimehifadhiwa." in client.get("/templates/").get_data(as_text=True)
+    client.post("/contacts/", data={"new-contact": "0712345678", "new-name": "Wanjiru"})
+    assert "Wanjiru ameongezwa." in client.get("/contacts/").get_data(as_text=True)
+    nothing = client.post("/contacts/bulk-delete", data={}, headers={"HX-Request": "true"})
+    assert "Chagua wateja kwanza." in nothing.get_data(as_text=True)
+
+
+def test_opt_out_keyword_errors_are_in_the_users_language(client, login, user):
+    set_language(user.id, "sw")
+    login(user)
+    data = {"optout_keywords": "STOP", "optin_keywords": "stop"}
+    response = client.post("/settings/opt-outs/keywords", data=data, headers={"HX-Request": "true"})
+    assert response.status_code == 422
+    assert "Neno moja haliwezi kumwondoa mtu na pia kumrudisha." in response.get_data(as_text=True)

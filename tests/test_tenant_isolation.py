@@ -50,7 +50,7 @@ def _objects_of(tenant) -> dict[str, int]:
     link = ShortLink(client_id=cid, message_id=message.id, code="Ab3k", original_url="http://localhost/x/Ab3k")
     channel = db.session.scalar(sa.select(Channel).where(Channel.client_id == cid))
     tx = db.session.scalar(sa.select(WalletTransaction).where(WalletTransaction.client_id == cid))
-    note = notify(cid, "low_balance", "Low balance", "Your balance is low", user_id=tenant.test_user.id)
+    note = notify(cid, "low_balance", "low_balance", {"balance": "10", "threshold": "100"}, user_id=tenant.test_user.id)
     db.session.add(link)
     event = record_event(cid, "message.delivered", {"id": message.id})
     delivery = WebhookDelivery(client_id=cid, event_id=event.id, attempt=1, status="failed")

@@ -13,12 +13,5 @@ def send_welcome(user_id: int) -> int | None:
     user = db.session.get(User, user_id)
     if user is None or user.client_id is None:
         return None
-    note = notify(
-        user.client_id,
-        "welcome",
-        "Welcome to Bulkapp",
-        "You are in test mode: messages go to the sandbox provider. Add contacts, then send your first "
-        "message; top up by M-Pesa when you are ready to go live.",
-        user_id=user.id,
-    )
+    note = notify(user.client_id, "welcome", "welcome", user_id=user.id)
     return note.id

@@ -5,9 +5,17 @@ from __future__ import annotations
 import logging
 
 from bulkapp.extensions import db, rq
+from bulkapp.i18n import N_, stored_sentences
 from bulkapp.jobs import job
 
 log = logging.getLogger(__name__)
+# Stored in English on the import; the import page shows it in the reader's language (i18n.stored_text).
+(IMPORT_CRASHED,) = stored_sentences(
+    N_(
+        "Something went wrong during the import; the rows before it stopped were imported. Upload the "
+        "file again to finish (rows already imported are simply updated)."
+    )
+)
 
 
 @job
@@ -30,13 +38,10 @@ def import_contacts(import_id: int) -> str:
     except Exception as exc:
         db.session.rollback()
         if isinstance(exc, contact_csv.ImportFileError):
-            message = exc.message
+            message = str(exc.message)  # raised while running: an English sentence (contact_import.FILE_GONE)
         else:
             log.exception("contacts import %s failed", import_id)
-            message = (
-                "Something went wrong during the import; the rows before it stopped were imported. Upload the "
-                "file again to finish (rows already imported are simply updated)."
-            )
+            message = IMPORT_CRASHED
         contact_import.mark_failed(import_id, message)
         db.session.commit()
         return "failed"

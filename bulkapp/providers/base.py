@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
 from zoneinfo import ZoneInfo
 
 import requests
+from flask_babel import force_locale
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
@@ -228,7 +229,7 @@ class SettingField:
     """One field of a channel's settings form: stored in ``credentials`` (encrypted) or in ``config``."""
 
     name: str
-    label: str
+    label: str  # label and help are lazy (_l): words in the reader's language where a form shows them
     secret: bool = False
     required: bool = True
     default: str | int | None = None
@@ -344,7 +345,8 @@ class Provider(ABC):
         self.config, missing_config = _settings(self.config_fields, config)
         missing += missing_config
         if missing:
-            labels = ", ".join(spec.label for spec in missing)
+            with force_locale("en"):  # provider errors are English, like the vendors' own messages
+                labels = ", ".join(str(spec.label) for spec in missing)
             raise ConfigurationError(f"{self.label} needs: {labels}.", fields=[spec.name for spec in missing])
 
     def redact(self, text: str) -> str:

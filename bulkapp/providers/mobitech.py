@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import requests
+from flask_babel import lazy_gettext as _l
 
 from bulkapp.providers.base import (
     Balance,
@@ -52,11 +53,13 @@ class MobitechProvider(HttpProvider):
     name = "mobitech"
     label = "Mobitech"
     channel = "sms"
-    credential_fields = (SettingField("api_key", "API key", secret=True, help="The h_api_key from Mobitech."),)
+    credential_fields = (SettingField("api_key", _l("API key"), secret=True, help=_l("The h_api_key from Mobitech.")),)
     config_fields = (
-        SettingField("sender_name", "Sender ID or shortcode", help="e.g. 23107 (shared) or your own sender ID."),
-        SettingField("service_id", "Service ID", required=False, default=0, help="0 for bulk SMS."),
-        SettingField("base_url", "API base URL", required=False, default=BASE_URL),
+        SettingField(
+            "sender_name", _l("Sender ID or shortcode"), help=_l("e.g. 23107 (shared) or your own sender ID.")
+        ),
+        SettingField("service_id", _l("Service ID"), required=False, default=0, help=_l("0 for bulk SMS.")),
+        SettingField("base_url", _l("API base URL"), required=False, default=BASE_URL),
     )
 
     @property

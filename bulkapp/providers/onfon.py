@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 import requests
+from flask_babel import lazy_gettext as _l
 
 from bulkapp.providers.base import (
     AuthenticationError,
@@ -126,14 +127,14 @@ class OnfonProvider(HttpProvider):
     channel = "sms"
     preferred_batch_size = 100
     credential_fields = (
-        SettingField("access_key", "Access key", secret=True, help="The AccessKey header value Onfon issued."),
-        SettingField("api_key", "API key", secret=True),
-        SettingField("client_id", "Client ID"),
+        SettingField("access_key", _l("Access key"), secret=True, help=_l("The AccessKey header value Onfon issued.")),
+        SettingField("api_key", _l("API key"), secret=True),
+        SettingField("client_id", _l("Client ID")),
     )
     config_fields = (
-        SettingField("sender_id", "Sender ID", help="Must be whitelisted on the Onfon account."),
-        SettingField("base_url", "API base URL", required=False, default=BASE_URL),
-        SettingField("batch_size", "Recipients per request", required=False, default=100),
+        SettingField("sender_id", _l("Sender ID"), help=_l("Must be whitelisted on the Onfon account.")),
+        SettingField("base_url", _l("API base URL"), required=False, default=BASE_URL),
+        SettingField("batch_size", _l("Recipients per request"), required=False, default=100),
     )
 
     @property

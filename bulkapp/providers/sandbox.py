@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from flask_babel import lazy_gettext as _l
+
 from bulkapp.providers.base import (
     ConnectionCheck,
     DeliveryReport,
@@ -50,7 +52,7 @@ class SandboxProvider(Provider):
     label = "Sandbox (test mode)"
     channel = "sms"
     preferred_batch_size = 500
-    config_fields = (SettingField("sender_id", "Sender ID", required=False, default="BULKAPP"),)
+    config_fields = (SettingField("sender_id", _l("Sender ID"), required=False, default="BULKAPP"),)
 
     def send_batch(self, messages: Sequence[OutboundMessage]) -> list[SendResult]:
         return [self._send_one(message) for message in messages]

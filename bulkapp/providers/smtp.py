@@ -11,6 +11,7 @@ from email.utils import formataddr, formatdate, make_msgid
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import lazy_gettext as _l
 
 from bulkapp.providers.base import (
     AuthenticationError,
@@ -53,17 +54,17 @@ class SmtpProvider(Provider):
     channel = "email"
     preferred_batch_size = 50
     credential_fields = (
-        SettingField("username", "Username", required=False),
-        SettingField("password", "Password", secret=True, required=False),
+        SettingField("username", _l("Username"), required=False),
+        SettingField("password", _l("Password"), secret=True, required=False),
     )
     config_fields = (
-        SettingField("host", "SMTP server"),
-        SettingField("port", "Port", required=False, default=587),
-        SettingField("security", "Security", required=False, default="starttls", choices=SECURITY_CHOICES),
-        SettingField("from_address", "From address"),
-        SettingField("from_name", "From name", required=False),
-        SettingField("ca_file", "CA certificate file", required=False, help="Only for a private mail server."),
-        SettingField("timeout", "Timeout (seconds)", required=False, default=30),
+        SettingField("host", _l("SMTP server")),
+        SettingField("port", _l("Port"), required=False, default=587),
+        SettingField("security", _l("Security"), required=False, default="starttls", choices=SECURITY_CHOICES),
+        SettingField("from_address", _l("From address")),
+        SettingField("from_name", _l("From name"), required=False),
+        SettingField("ca_file", _l("CA certificate file"), required=False, help=_l("Only for a private mail server.")),
+        SettingField("timeout", _l("Timeout (seconds)"), required=False, default=30),
     )
 
     def __init__(self, credentials: Mapping[str, Any] | None = None, config: Mapping[str, Any] | None = None) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+from flask_babel import lazy_gettext as _l
 
 from bulkapp.providers.base import (
     AuthenticationError,
@@ -109,13 +110,13 @@ class TwilioProvider(HttpProvider):
     channel = "sms"
     signs_webhooks = True
     credential_fields = (
-        SettingField("account_sid", "Account SID", help="Starts with AC."),
-        SettingField("auth_token", "Auth Token", secret=True),
+        SettingField("account_sid", _l("Account SID"), help=_l("Starts with AC.")),
+        SettingField("auth_token", _l("Auth Token"), secret=True),
     )
     config_fields = (
-        SettingField("from_number", "From number or sender ID", required=False),
-        SettingField("messaging_service_sid", "Messaging Service SID", required=False, help="Starts with MG."),
-        SettingField("base_url", "API base URL", required=False, default=BASE_URL),
+        SettingField("from_number", _l("From number or sender ID"), required=False),
+        SettingField("messaging_service_sid", _l("Messaging Service SID"), required=False, help=_l("Starts with MG.")),
+        SettingField("base_url", _l("API base URL"), required=False, default=BASE_URL),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

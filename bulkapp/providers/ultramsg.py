@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import requests
+from flask_babel import lazy_gettext as _l
 
 from bulkapp.providers.base import (
     AuthenticationError,
@@ -67,12 +68,14 @@ class UltraMsgProvider(HttpProvider):
     label = "UltraMsg"
     channel = "whatsapp"
     credential_fields = (
-        SettingField("instance_id", "Instance ID", help="e.g. instance1150"),
-        SettingField("token", "Token", secret=True),
+        SettingField("instance_id", _l("Instance ID"), help=_l("e.g. instance1150")),
+        SettingField("token", _l("Token"), secret=True),
     )
     config_fields = (
-        SettingField("priority", "Priority", required=False, default=10, help="0 = highest (OTP), 10 = default."),
-        SettingField("base_url", "API base URL", required=False, default=BASE_URL),
+        SettingField(
+            "priority", _l("Priority"), required=False, default=10, help=_l("0 = highest (OTP), 10 = default.")
+        ),
+        SettingField("base_url", _l("API base URL"), required=False, default=BASE_URL),
     )
 
     @property

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
+from flask_babel import lazy_gettext as _l
 
 from bulkapp.providers.base import (
     AuthenticationError,
@@ -152,14 +153,16 @@ class WhatsAppCloudProvider(HttpProvider):
     channel = "whatsapp"
     signs_webhooks = True
     credential_fields = (
-        SettingField("access_token", "Access token", secret=True, help="A system-user token with whatsapp scopes."),
-        SettingField("app_secret", "App secret", secret=True, help="Used to check Meta's webhook signatures."),
-        SettingField("phone_number_id", "Phone number ID"),
+        SettingField(
+            "access_token", _l("Access token"), secret=True, help=_l("A system-user token with whatsapp scopes.")
+        ),
+        SettingField("app_secret", _l("App secret"), secret=True, help=_l("Used to check Meta's webhook signatures.")),
+        SettingField("phone_number_id", _l("Phone number ID")),
     )
     config_fields = (
-        SettingField("api_version", "Graph API version", required=False, default="v23.0"),
-        SettingField("template_language", "Default template language", required=False, default="en"),
-        SettingField("base_url", "API base URL", required=False, default=BASE_URL),
+        SettingField("api_version", _l("Graph API version"), required=False, default="v23.0"),
+        SettingField("template_language", _l("Default template language"), required=False, default="en"),
+        SettingField("base_url", _l("API base URL"), required=False, default=BASE_URL),
     )
 
     @property

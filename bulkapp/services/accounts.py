@@ -7,19 +7,24 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 
 from bulkapp.columns import to_decimal, utcnow
 from bulkapp.extensions import db
+from bulkapp.i18n import N_, stored_sentences
 from bulkapp.models import Channel, Client, User
 from bulkapp.services import wallet
 from bulkapp.services.api_keys import generate_api_key
 from bulkapp.services.passwords import hash_password, needs_rehash, verify_password
 
 ACCOUNT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: read aloud over the phone
+# The ledger keeps it in English; the wallet and admin ledgers show it in the reader's language (i18n.stored_text).
+(OPENING_BALANCE,) = stored_sentences(N_("Opening balance"))
 
 
 class AccountError(ValueError):
-    """A domain error with a sentence for the user, attached to ``field`` when there is one."""
+    """A domain error with a sentence for the user, attached to ``field`` when there is one. The sentence is lazy:
+    it reads in the viewer's language where it is shown (English in the CLI)."""
 
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
@@ -49,10 +54,10 @@ def create_client(
     """
     name = (name or "").strip()
     if not name:
-        raise AccountError("A business name is required.", "business_name")
+        raise AccountError(_l("A business name is required."), "business_name")
     price = to_decimal(price_per_unit if price_per_unit is not None else current_app.config["DEFAULT_PRICE_PER_UNIT"])
     if price <= 0:
-        raise AccountError("The price per unit must be positive.", "price_per_unit")
+        raise AccountError(_l("The price per unit must be positive."), "price_per_unit")
     key, key_hash, prefix = generate_api_key(test_mode)
     client = Client(
         name=name,
@@ -84,7 +89,7 @@ def create_client(
     opening = to_decimal(balance)
     if opening > 0:
         wallet.credit(
-            client.id, opening, reference=f"opening:{client.id}", type="adjustment", description="Opening balance"
+            client.id, opening, reference=f"opening:{client.id}", type="adjustment", description=OPENING_BALANCE
         )
     db.session.flush()
     return client, key
@@ -102,13 +107,13 @@ def create_user(
     """A tenant user (role ``user``) or a platform admin (role ``admin``, no tenant)."""
     email = (email or "").strip().lower()
     if "@" not in email:
-        raise AccountError("Enter a valid email address.", "email")
+        raise AccountError(_l("Enter a valid email address."), "email")
     if len(password or "") < 8:
-        raise AccountError("The password needs at least 8 characters.", "password")
+        raise AccountError(_l("The password needs at least 8 characters."), "password")
     if admin == (client_id is not None):
-        raise AccountError("A user belongs to exactly one tenant, unless it is a platform admin.")
+        raise AccountError(_l("A user belongs to exactly one tenant, unless it is a platform admin."))
     if db.session.scalar(sa.select(User.id).where(User.email == email)):
-        raise AccountError("An account with this email already exists.", "email")
+        raise AccountError(_l("An account with this email already exists."), "email")
     user = User(
         email=email,
         password=hash_password(password),

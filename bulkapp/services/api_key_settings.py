@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm.attributes import set_committed_value
 
 from bulkapp.columns import utcnow
@@ -20,7 +21,7 @@ MAX_KEY_LENGTH = 200
 
 
 class ApiKeyError(ValueError):
-    """The change cannot be made; ``message`` says why, in words for the tenant."""
+    """The change cannot be made; ``message`` says why, in words for the tenant (lazy: in their language)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -79,7 +80,7 @@ def create_api_key(client_id: int, now: datetime | None = None) -> str:
     no_active_key = sa.or_(Client.api_key.is_(None), Client.api_key_revoked_at.is_not(None))
     key = _replace_key(client_id, no_active_key, now)
     if key is None:
-        raise ApiKeyError("You already have an active key. Rotate it to get a new one.")
+        raise ApiKeyError(_l("You already have an active key. Rotate it to get a new one."))
     return key
 
 
@@ -92,7 +93,9 @@ def rotate_api_key(client_id: int, expected_prefix: str | None, now: datetime | 
     )
     key = _replace_key(client_id, same_key, now)
     if key is None:
-        raise ApiKeyError("The key changed since this page was loaded, so nothing was rotated. Reload and try again.")
+        raise ApiKeyError(
+            _l("The key changed since this page was loaded, so nothing was rotated. Reload and try again.")
+        )
     return key
 
 
@@ -111,7 +114,7 @@ def revoke_api_key(client_id: int, expected_prefix: str | None, now: datetime | 
         .execution_options(synchronize_session=False)
     )
     if changed.rowcount != 1:
-        raise ApiKeyError("That key is already revoked or was replaced. Reload the page to see the current key.")
+        raise ApiKeyError(_l("That key is already revoked or was replaced. Reload the page to see the current key."))
     db.session.refresh(db.session.get(Client, client_id))
 
 

@@ -15,10 +15,12 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
+from bulkapp.i18n import status_label
 from bulkapp.models import Campaign, Client, Message, Template
 from bulkapp.services import channels, messaging, pricing, quiet_hours
 from bulkapp.services.campaign_launch import CampaignError, TextBuilder, charged_filter, get_campaign
@@ -46,15 +48,16 @@ class DraftInput:
 
 def _validate(client_id: int, data: DraftInput) -> None:
     if not data.name.strip():
-        raise CampaignError("invalid_name", "Give the campaign a name.", "name")
+        raise CampaignError("invalid_name", _l("Give the campaign a name."), "name")
     if len(data.name) > MAX_NAME:
-        raise CampaignError("invalid_name", f"A name is at most {MAX_NAME} characters.", "name")
+        raise CampaignError("invalid_name", _l("A name is at most %(limit)s characters.", limit=MAX_NAME), "name")
     if data.channel not in channels.usable_kinds(client_id):
-        raise CampaignError("channel_unavailable", "Choose one of your active channels.", "channel")
+        raise CampaignError("channel_unavailable", _l("Choose one of your active channels."), "channel")
     if data.kind not in KINDS:
-        raise CampaignError("invalid_kind", "Choose promotional or transactional.", "kind")
+        raise CampaignError("invalid_kind", _l("Choose promotional or transactional."), "kind")
     if data.sender_id and (len(data.sender_id) > MAX_SENDER or not data.sender_id.replace(" ", "").isalnum()):
-        raise CampaignError("invalid_sender", f"A sender id is 1 to {MAX_SENDER} letters or digits.", "sender_id")
+        sentence = _l("A sender id is 1 to %(limit)s letters or digits.", limit=MAX_SENDER)
+        raise CampaignError("invalid_sender", sentence, "sender_id")
     if (
         data.template_id is not None
         and db.session.scalar(
@@ -62,9 +65,9 @@ def _validate(client_id: int, data: DraftInput) -> None:
         )
         is None
     ):
-        raise CampaignError("not_found", "That template does not exist.", "template_id")
+        raise CampaignError("not_found", _l("That template does not exist."), "template_id")
     if len(data.message) > messaging.MAX_CHARACTERS[data.channel]:
-        raise CampaignError("message_too_long", "The message is too long.", "message")
+        raise CampaignError("message_too_long", _l("The message is too long."), "message")
 
 
 class AlreadySubmitted(CampaignError):
@@ -116,7 +119,10 @@ def save_draft(
     else:
         campaign = get_campaign(client_id, campaign_id)
         if campaign.status not in EDITABLE:
-            raise CampaignError("not_editable", f"This campaign is {campaign.status}; it can no longer be edited.")
+            sentence = _l(
+                "This campaign is %(status)s; it can no longer be edited.", status=status_label(campaign.status)
+            )
+            raise CampaignError("not_editable", sentence)
     campaign.name = data.name.strip()
     campaign.channel = data.channel
     campaign.kind = data.kind
@@ -139,11 +145,12 @@ def schedule_campaign(client_id: int, campaign_id: int, when: datetime, *, now: 
     now = now or utcnow()
     campaign = get_campaign(client_id, campaign_id)
     if campaign.status not in EDITABLE:
-        raise CampaignError("not_editable", f"This campaign is {campaign.status}; it cannot be scheduled.")
+        sentence = _l("This campaign is %(status)s; it cannot be scheduled.", status=status_label(campaign.status))
+        raise CampaignError("not_editable", sentence)
     if when <= now:
-        raise CampaignError("invalid_schedule", "Choose a time in the future.", "scheduled_at")
+        raise CampaignError("invalid_schedule", _l("Choose a time in the future."), "scheduled_at")
     if is_empty(campaign.recipients) and not campaign.retry_of_run:
-        raise CampaignError("no_recipients", "Choose who gets this campaign.", "numbers")
+        raise CampaignError("no_recipients", _l("Choose who gets this campaign."), "numbers")
     campaign.status = "scheduled"
     campaign.scheduled_at = when
     db.session.flush()

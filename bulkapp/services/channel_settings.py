@@ -27,6 +27,8 @@ from typing import Any
 from urllib.parse import quote
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from bulkapp.extensions import db
 from bulkapp.models import CHANNELS, Channel, Client
@@ -45,15 +47,18 @@ from bulkapp.services.channel_validation import (
 
 STATUS_KEYS = ("last_test", "last_sync", "balance")
 WEBHOOK_NOTES = {
-    "onfon": "Paste both URLs in the Onfon portal. The token in them is how we know the call is from Onfon.",
-    "twilio": "Set these on your number or Messaging Service. Twilio signs each call with your Auth Token.",
-    "whatsapp_cloud": "In the Meta app's WhatsApp webhook settings use this callback URL and verify token, and "
-    "subscribe to messages. Meta signs each call with your App secret.",
-    "ultramsg": "Paste this in UltraMsg's instance settings as the webhook URL and turn on received messages "
-    "and message acks.",
-    "mobitech": "Give this URL to Mobitech for delivery reports.",
+    "onfon": _l("Paste both URLs in the Onfon portal. The token in them is how we know the call is from Onfon."),
+    "twilio": _l("Set these on your number or Messaging Service. Twilio signs each call with your Auth Token."),
+    "whatsapp_cloud": _l(
+        "In the Meta app's WhatsApp webhook settings use this callback URL and verify token, and "
+        "subscribe to messages. Meta signs each call with your App secret."
+    ),
+    "ultramsg": _l(
+        "Paste this in UltraMsg's instance settings as the webhook URL and turn on received messages and message acks."
+    ),
+    "mobitech": _l("Give this URL to Mobitech for delivery reports."),
 }
-SANDBOX_FIXED = (
+SANDBOX_FIXED = _l(
     "The sandbox is your test-mode channel: test mode always sends through it and a live account never does, "
     "so it cannot be switched off or deleted."
 )
@@ -125,13 +130,15 @@ def create_channel(
     sandbox (each tenant has one) and a second channel for the same vendor account (a double submit).
     """
     if provider not in {info.name for info in addable_providers()}:
-        raise ChannelSettingsError({"provider": "Choose a provider from the list."})
+        raise ChannelSettingsError({"provider": _l("Choose a provider from the list.")})
     credentials, config = clean_settings(provider, values, allow_private_urls=allow_private_urls)
     existing = db.session.scalars(
         sa.select(Channel).where(Channel.client_id == client_id, Channel.provider == provider)
     ).all()
     if any(channel.credentials == credentials for channel in existing):
-        raise ChannelSettingsError(message=f"This {provider_label(provider)} account is already set up below.")
+        raise ChannelSettingsError(
+            message=_l("This %(name)s account is already set up below.", name=provider_label(provider))
+        )
     channel = Channel(
         client_id=client_id,
         name=provider_class(provider).channel,
@@ -184,12 +191,13 @@ def set_active(client_id: int, channel_id: int, active: bool) -> list[str]:
         if channel.active:
             return []
         off = _activate(channel)
-        return [f"{label} is now your active {kind} channel." + (f" Switched off: {', '.join(off)}." if off else "")]
+        note = _("%(name)s is now your active %(kind)s channel.", name=label, kind=kind)
+        return [note + (" " + _("Switched off: %(names)s.", names=", ".join(off)) if off else "")]
     if not channel.active:
         return []
     channel.active = False
     db.session.flush()
-    return [f"{label} is switched off."]
+    return [_("%(name)s is switched off.", name=label)]
 
 
 def delete_channel(client_id: int, channel_id: int) -> list[str]:
@@ -200,7 +208,7 @@ def delete_channel(client_id: int, channel_id: int) -> list[str]:
     label = provider_label(channel.provider)
     db.session.delete(channel)
     db.session.flush()
-    return [f"{label} channel deleted."]
+    return [_("%(name)s channel deleted.", name=label)]
 
 
 def _activate(channel: Channel) -> list[str]:
@@ -241,7 +249,8 @@ def set_auto_sync(client_id: int, enabled: bool) -> None:
 
 
 def webhook_urls(channel: Channel, base_url: str) -> list[tuple[str, str]]:
-    """The exact URLs (and WhatsApp's verify token) to paste into the vendor's portal, built from ``base_url``.
+    """The exact URLs (and WhatsApp's verify token) to paste into the vendor's portal, built from ``base_url``,
+    each with its label for the page (the vendor's own field names stay as the vendor writes them).
 
     Token-authenticated vendors carry the channel's ``webhook_token`` in ``?token=``; Twilio and Meta sign their
     calls instead. Vendors without webhooks (sandbox, SMTP), or a channel without a token, get ``[]``.
@@ -251,23 +260,23 @@ def webhook_urls(channel: Channel, base_url: str) -> list[tuple[str, str]]:
     provider = channel.provider
     if provider == "twilio":
         return [
-            ("Incoming messages (A message comes in)", f"{base}/webhooks/twilio/inbound"),
-            ("Status callback URL", f"{base}/webhooks/twilio/status"),
+            (_("Incoming messages (A message comes in)"), f"{base}/webhooks/twilio/inbound"),
+            (_("Status callback URL"), f"{base}/webhooks/twilio/status"),
         ]
     if not token:
         return []
     query = f"?token={quote(token, safe='')}"
     if provider == "onfon":
         return [
-            ("Incoming SMS URL", f"{base}/webhooks/onfon/inbound{query}"),
-            ("Delivery report (DLR) URL", f"{base}/webhooks/onfon/dlr{query}"),
+            (_("Incoming SMS URL"), f"{base}/webhooks/onfon/inbound{query}"),
+            (_("Delivery report (DLR) URL"), f"{base}/webhooks/onfon/dlr{query}"),
         ]
     if provider == "whatsapp_cloud":
-        return [("Callback URL", f"{base}/webhooks/whatsapp"), ("Verify token", token)]
+        return [(_("Callback URL"), f"{base}/webhooks/whatsapp"), (_("Verify token"), token)]
     if provider == "ultramsg":
-        return [("Webhook URL", f"{base}/webhooks/ultramsg{query}")]
+        return [(_("Webhook URL"), f"{base}/webhooks/ultramsg{query}")]
     if provider == "mobitech":
-        return [("Delivery report (DLR) URL", f"{base}/webhooks/mobitech/dlr{query}")]
+        return [(_("Delivery report (DLR) URL"), f"{base}/webhooks/mobitech/dlr{query}")]
     return []
 
 

@@ -16,12 +16,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
 
 from bulkapp.providers.base import ConfigurationError, Provider, SettingField
 from bulkapp.providers.registry import ProviderInfo, available_providers, get_provider, provider_class
 
 SANDBOX = "sandbox"
-KIND_LABELS = {"sms": "SMS", "whatsapp": "WhatsApp", "email": "Email"}
+KIND_LABELS = {"sms": "SMS", "whatsapp": "WhatsApp", "email": _l("Email")}
 MAX_VALUE_LENGTH = 500
 
 # The config key of each SMS vendor's own sender field; its value is mirrored into config["sender_id"] so that
@@ -29,9 +31,9 @@ MAX_VALUE_LENGTH = 500
 SENDER_FIELDS = {"sandbox": "sender_id", "onfon": "sender_id", "mobitech": "sender_name", "twilio": "from_number"}
 TRANSACTIONAL_SENDER = SettingField(
     "transactional_sender_id",
-    "Transactional sender ID",
+    _l("Transactional sender ID"),
     required=False,
-    help="Used for one-to-one messages (OTPs, receipts, replies). Leave blank to use the default sender.",
+    help=_l("Used for one-to-one messages (OTPs, receipts, replies). Leave blank to use the default sender."),
 )
 ADVANCED_FIELDS = frozenset({"base_url", "batch_size", "api_version", "timeout"})
 # Adapter settings a tenant does not set: a path on this server (SMTP's CA file) would let a tenant probe our
@@ -45,12 +47,15 @@ INTEGER_RANGES = {
     "timeout": (1, 120),
 }
 PATTERNS = {
-    "account_sid": (r"AC[0-9a-fA-F]{32}", "A Twilio Account SID is AC followed by 32 letters and digits."),
-    "messaging_service_sid": (r"MG[0-9a-fA-F]{32}", "A Messaging Service SID is MG followed by 32 letters and digits."),
-    "instance_id": (r"[A-Za-z0-9_-]{1,64}", "Use the instance ID as UltraMsg shows it, e.g. instance1150."),
-    "phone_number_id": (r"\d{5,32}", "The phone number ID is the long number Meta shows, digits only."),
-    "api_version": (r"v\d{1,3}\.\d{1,2}", "Write the version like v23.0."),
-    "template_language": (r"[a-z]{2,3}(_[A-Z]{2})?", "Write a language code like en or en_US."),
+    "account_sid": (r"AC[0-9a-fA-F]{32}", _l("A Twilio Account SID is AC followed by 32 letters and digits.")),
+    "messaging_service_sid": (
+        r"MG[0-9a-fA-F]{32}",
+        _l("A Messaging Service SID is MG followed by 32 letters and digits."),
+    ),
+    "instance_id": (r"[A-Za-z0-9_-]{1,64}", _l("Use the instance ID as UltraMsg shows it, e.g. instance1150.")),
+    "phone_number_id": (r"\d{5,32}", _l("The phone number ID is the long number Meta shows, digits only.")),
+    "api_version": (r"v\d{1,3}\.\d{1,2}", _l("Write the version like v23.0.")),
+    "template_language": (r"[a-z]{2,3}(_[A-Z]{2})?", _l("Write a language code like en or en_US.")),
 }
 SENDER_VALUE_FIELDS = frozenset({"sender_id", "transactional_sender_id", "sender_name", "from_number"})
 ALPHANUMERIC_SENDER = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ._&-]{1,11}")
@@ -62,7 +67,7 @@ class ChannelSettingsError(ValueError):
 
     def __init__(self, errors: Mapping[str, str] | None = None, message: str | None = None) -> None:
         self.errors = dict(errors or {})
-        self.message = message or "Please correct the fields marked below."
+        self.message = message or _l("Please correct the fields marked below.")
         super().__init__(self.message)
 
 
@@ -116,11 +121,15 @@ def form_fields(provider: str) -> tuple[FormField, ...]:
     return tuple(fields)
 
 
+def _sentences(*parts: str) -> str:
+    return " ".join(str(part) for part in parts if part)
+
+
 def _form_field(spec: SettingField, store: str, provider: str) -> FormField:
     label, help_text = spec.label, spec.help
     if spec.name == SENDER_FIELDS.get(provider):
-        label = f"{spec.label} (default, promotional)"
-        help_text = " ".join(filter(None, [spec.help, "Used for campaigns and whenever no other sender is set."]))
+        label = _l("%(label)s (default, promotional)", label=spec.label)
+        help_text = LazyString(_sentences, spec.help, _l("Used for campaigns and whenever no other sender is set."))
     return FormField(
         name=spec.name,
         label=label,
@@ -164,18 +173,18 @@ def clean_settings(
         text = "" if raw is None else str(raw).strip()
         target = credentials if field.store == "credentials" else config
         if len(text) > MAX_VALUE_LENGTH:
-            errors[field.name] = f"Too long: at most {MAX_VALUE_LENGTH} characters."
+            errors[field.name] = _l("Too long: at most %(limit)s characters.", limit=MAX_VALUE_LENGTH)
             continue
         if not text:
             if field.secret and saved.get(field.name):
                 target[field.name] = saved[field.name]
             elif field.required:
-                errors[field.name] = f"{field.label} is required."
+                errors[field.name] = _l("%(label)s is required.", label=field.label)
             continue
         try:
             target[field.name] = _clean_value(provider, field, text, allow_private_urls)
         except ValueError as exc:
-            errors[field.name] = str(exc)
+            errors[field.name] = exc.args[0]  # a lazy text stays lazy, to be shown in the user's language
     if not errors:
         errors.update(_vendor_errors(provider, credentials, config))
     if errors:
@@ -189,18 +198,18 @@ def clean_settings(
 def _clean_value(provider: str, field: FormField, text: str, allow_private: bool) -> Any:
     name = field.name
     if field.choices and text not in field.choices:
-        raise ValueError(f"Choose one of: {', '.join(field.choices)}.")
+        raise ValueError(_l("Choose one of: %(choices)s.", choices=", ".join(field.choices)))
     if name in INTEGER_RANGES:
         low, high = INTEGER_RANGES[name]
         if not re.fullmatch(r"\d{1,10}", text) or not low <= int(text) <= high:
-            raise ValueError(f"Enter a whole number from {low} to {high}.")
+            raise ValueError(_l("Enter a whole number from %(low)s to %(high)s.", low=low, high=high))
         return int(text)
     if name in PATTERNS:
         pattern, message = PATTERNS[name]
         if not re.fullmatch(pattern, text):
             raise ValueError(message)
     if name in SENDER_VALUE_FIELDS and not (ALPHANUMERIC_SENDER.fullmatch(text) or NUMERIC_SENDER.fullmatch(text)):
-        raise ValueError("A sender ID is up to 11 letters and digits (with a letter), or a number/shortcode.")
+        raise ValueError(_l("A sender ID is up to 11 letters and digits (with a letter), or a number/shortcode."))
     if name == "base_url":
         default = next((spec.default for spec in provider_class(provider).config_fields if spec.name == name), None)
         if text.rstrip("/") != str(default or "").rstrip("/"):
@@ -208,7 +217,7 @@ def _clean_value(provider: str, field: FormField, text: str, allow_private: bool
         return text.rstrip("/")
     if name == "host":
         if not re.fullmatch(r"[A-Za-z0-9.-]{1,253}|\[?[0-9A-Fa-f:]+\]?", text):
-            raise ValueError("Enter a server name like smtp.example.com.")
+            raise ValueError(_l("Enter a server name like smtp.example.com."))
         check_public_host(text.strip("[]"), allow_private=allow_private)
     if name == "from_address":
         try:
@@ -234,15 +243,15 @@ def check_public_url(url: str, *, allow_private: bool) -> None:
     private, loopback and link-local addresses. ValueError with a sentence otherwise."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("Enter a full address starting with https://.")
+        raise ValueError(_l("Enter a full address starting with https://."))
     if parts.username or parts.password:
-        raise ValueError("Leave user names and passwords out of the address.")
+        raise ValueError(_l("Leave user names and passwords out of the address."))
     if parts.scheme != "https" and not allow_private:
-        raise ValueError("Use an https:// address.")
+        raise ValueError(_l("Use an https:// address."))
     try:
         port = parts.port
     except ValueError:
-        raise ValueError("The port in this address is not valid.") from None
+        raise ValueError(_l("The port in this address is not valid.")) from None
     check_public_host(parts.hostname, port=port or 443, allow_private=allow_private)
 
 
@@ -253,7 +262,7 @@ def check_public_host(host: str, *, port: int = 443, allow_private: bool) -> Non
     try:
         addresses = {info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
     except (OSError, UnicodeError):
-        raise ValueError(f"We could not find the server {host}.") from None
+        raise ValueError(_l("We could not find the server %(host)s.", host=host)) from None
     for address in addresses:
         if not ipaddress.ip_address(address.split("%", 1)[0]).is_global:
-            raise ValueError("That address is on a private network; provider addresses must be public.")
+            raise ValueError(_l("That address is on a private network; provider addresses must be public."))

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bulkapp.extensions import db
+from bulkapp.i18n import N_, stored_sentences
 from bulkapp.models import CHANNELS, Channel, Client
 from bulkapp.providers.base import Provider
 from bulkapp.providers.registry import get_provider
@@ -16,6 +17,13 @@ SANDBOX = "sandbox"
 KIND_LABELS = {"sms": "SMS", "whatsapp": "WhatsApp", "email": "email"}
 # Config keys that name the sender, in the order providers use them (Onfon/sandbox, Mobitech, Twilio, SMTP).
 SENDER_FIELDS = ("sender_id", "sender_name", "from_number", "from_address")
+# Why a kind cannot send: English in the API and on a failed message, shown translated on pages (i18n.stored_text).
+NO_CHANNEL = {
+    "sms": N_("No SMS channel is set up for this account. Add one in Settings › Channels to send SMS."),
+    "whatsapp": N_("No WhatsApp channel is set up for this account. Add one in Settings › Channels to send WhatsApp."),
+    "email": N_("No email channel is set up for this account. Add one in Settings › Channels to send email."),
+}
+stored_sentences(*NO_CHANNEL.values())
 
 
 class ChannelUnavailable(Exception):
@@ -95,10 +103,7 @@ def resolve_channel(client_id: int, kind: str) -> Route:
         .limit(1)
     )
     if channel is None:
-        label = KIND_LABELS[kind]
-        raise ChannelUnavailable(
-            kind, f"No {label} channel is set up for this account. Add one in Settings › Channels to send {label}."
-        )
+        raise ChannelUnavailable(kind, NO_CHANNEL[kind])
     config = dict(channel.config or {})
     credentials = dict(channel.credentials or {})
     senders = (_sender(kind, config, client, False), _sender(kind, config, client, True))

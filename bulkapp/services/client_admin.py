@@ -7,6 +7,8 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
+from flask_babel import lazy_gettext as _l
+
 from bulkapp.columns import to_decimal
 from bulkapp.extensions import db
 from bulkapp.models import TIERS, Client, User, WalletTransaction
@@ -20,7 +22,8 @@ MAX_ADJUSTMENT = Decimal("10000000")
 
 
 class ClientAdminError(ValueError):
-    """A change an admin asked for that cannot be made; ``field`` names the form input when there is one."""
+    """A change an admin asked for that cannot be made; ``field`` names the form input when there is one.
+    ``message`` is lazy: it reads in the admin's language where it is shown."""
 
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
@@ -46,7 +49,7 @@ def clean_sender_id(sender_id: str | None) -> str | None:
         return None
     if not SENDER_ID_PATTERN.fullmatch(text):
         raise ClientAdminError(
-            "A sender id is 3 to 11 letters or digits (spaces, _ . - allowed), e.g. PRADY_TECH.", "sender_id"
+            _l("A sender id is 3 to 11 letters or digits (spaces, _ . - allowed), e.g. PRADY_TECH."), "sender_id"
         )
     return text
 
@@ -55,7 +58,8 @@ def _price(price_per_unit) -> Decimal:
     price = to_decimal(price_per_unit)
     if price <= 0 or price > MAX_PRICE_PER_UNIT:
         raise ClientAdminError(
-            f"The price per unit must be above 0 and at most KSh {MAX_PRICE_PER_UNIT:,}.", "price_per_unit"
+            _l("The price per unit must be above 0 and at most KSh %(max)s.", max=f"{MAX_PRICE_PER_UNIT:,}"),
+            "price_per_unit",
         )
     return price
 
@@ -77,7 +81,9 @@ def create_client_account(
     price = _price(price_per_unit)
     opening = to_decimal(opening_balance or 0)
     if opening < 0 or opening > MAX_ADJUSTMENT:
-        raise ClientAdminError(f"The opening balance must be between 0 and KSh {MAX_ADJUSTMENT:,}.", "opening_balance")
+        raise ClientAdminError(
+            _l("The opening balance must be between 0 and KSh %(max)s.", max=f"{MAX_ADJUSTMENT:,}"), "opening_balance"
+        )
     try:
         client, _api_key = create_client(
             name, sender_id=sender, balance=opening, price_per_unit=price, test_mode=test_mode
@@ -86,7 +92,7 @@ def create_client_account(
             create_user(owner_email, owner_password or "", name=owner_name or None, client_id=client.id)
     except AccountError as exc:
         field = {"business_name": "name", "email": "owner_email", "password": "owner_password"}.get(exc.field or "")
-        raise ClientAdminError(str(exc), field) from None
+        raise ClientAdminError(exc.args[0], field) from None  # the lazy text, shown in the admin's language
     return client
 
 
@@ -104,12 +110,12 @@ def update_client(
     """Change a tenant's account settings (never its balance: see :func:`adjust_balance`). Flushes."""
     client = db.session.get(Client, client_id)
     if client is None:
-        raise ClientAdminError("This client does not exist.")
+        raise ClientAdminError(_l("This client does not exist."))
     name = (name or "").strip()
     if not name or len(name) > 120:
-        raise ClientAdminError("A name of 1 to 120 characters is required.", "name")
+        raise ClientAdminError(_l("A name of 1 to 120 characters is required."), "name")
     if tier not in TIERS:
-        raise ClientAdminError(f"The tier is one of {', '.join(TIERS)}.", "tier")
+        raise ClientAdminError(_l("The tier is one of %(tiers)s.", tiers=", ".join(TIERS)), "tier")
     client.name = name
     client.sender_id = clean_sender_id(sender_id)
     client.price_per_unit = _price(price_per_unit)
@@ -130,18 +136,20 @@ def adjust_balance(client_id: int, *, direction: str, amount, reason: str, actor
     reference reused for different values. Flushes; the caller commits.
     """
     if direction not in ("credit", "debit"):
-        raise ClientAdminError("Choose credit or debit.", "direction")
+        raise ClientAdminError(_l("Choose credit or debit."), "direction")
     if not ADJUSTMENT_REFERENCE.fullmatch(reference or ""):
-        raise ClientAdminError("This form is out of date. Reload the page and try again.")
+        raise ClientAdminError(_l("This form is out of date. Reload the page and try again."))
     amount = to_decimal(amount)
     if amount <= 0 or amount > MAX_ADJUSTMENT:
-        raise ClientAdminError(f"Enter an amount above 0 and at most KSh {MAX_ADJUSTMENT:,}.", "amount")
+        raise ClientAdminError(
+            _l("Enter an amount above 0 and at most KSh %(max)s.", max=f"{MAX_ADJUSTMENT:,}"), "amount"
+        )
     reason = (reason or "").strip()
     if not reason:
-        raise ClientAdminError("Say why: the client sees this reason in their history.", "reason")
+        raise ClientAdminError(_l("Say why: the client sees this reason in their history."), "reason")
     client = db.session.get(Client, client_id)
     if client is None:
-        raise ClientAdminError("This client does not exist.")
+        raise ClientAdminError(_l("This client does not exist."))
     signed = amount if direction == "credit" else -amount
     replayed = wallet.find_transaction(reference) is not None
     try:
@@ -150,12 +158,16 @@ def adjust_balance(client_id: int, *, direction: str, amount, reason: str, actor
     except wallet.InsufficientBalance:
         balance = client.balance
         raise ClientAdminError(
-            f"The balance is only KSh {balance:,.2f}, so KSh {amount:,.2f} cannot be taken off: "
-            "a balance never goes below zero.",
+            _l(
+                "The balance is only KSh %(balance)s, so KSh %(amount)s cannot be taken off: "
+                "a balance never goes below zero.",
+                balance=f"{balance:,.2f}",
+                amount=f"{amount:,.2f}",
+            ),
             "amount",
         ) from None
     except wallet.ReferenceConflict:
         raise ClientAdminError(
-            "This form was already submitted with different values. Reload the page to make another adjustment."
+            _l("This form was already submitted with different values. Reload the page to make another adjustment.")
         ) from None
     return Adjustment(transaction=row, replayed=replayed)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from phonenumbers import PhoneMetadata
 
 from bulkapp.services.contacts import EMAIL, clean_text, field_key
@@ -36,14 +37,15 @@ NAME_HEADERS = {
 }
 # fmt: on
 DEPARTMENT_HEADERS = {"department", "dept", "group", "category", "branch", "list", "tag", "segment", "kikundi"}
-EXCEL_FILE = (
+EXCEL_FILE = _l(
     "This is an Excel workbook, not a CSV file. In Excel choose File › Save As › “CSV UTF-8 (Comma delimited)” "
     "and upload that file."
 )
 
 
 class ImportFileError(ValueError):
-    """The upload cannot be imported; ``message`` says why in a sentence for the user."""
+    """The upload cannot be imported; ``message`` says why in a sentence for the user (lazy: it is shown in the
+    viewer's language; an import that fails in the background stores an English sentence instead)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -99,7 +101,7 @@ class FileInfo:
 
 
 def _decode_problem(path: Path, encoding: str) -> str | None:
-    """None when the whole file decodes as ``encoding`` text, else what is wrong and on which line."""
+    """None when the whole file decodes as ``encoding`` text, else what is wrong and on which line (lazy text)."""
     decoder = codecs.getincrementaldecoder(encoding)()
     line = 1
     with open(path, "rb") as raw:
@@ -108,16 +110,16 @@ def _decode_problem(path: Path, encoding: str) -> str | None:
                 text = decoder.decode(block)
             except UnicodeDecodeError as exc:
                 where = line + block[: exc.start].count(b"\n")
-                return f"line {where} has bytes that are not {encoding} text"
+                return _l("line %(line)s has bytes that are not %(encoding)s text", line=where, encoding=encoding)
             bad = _CONTROL.search(text)
             if bad:
                 where = line + text[: bad.start()].count("\n")
-                return f"line {where} has control characters"
+                return _l("line %(line)s has control characters", line=where)
             line += text.count("\n")
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            return f"the file ends in the middle of a {encoding} character"
+            return _l("the file ends in the middle of a %(encoding)s character", encoding=encoding)
     return None
 
 
@@ -125,7 +127,7 @@ def _detect_encoding(path: Path) -> str:
     with open(path, "rb") as raw:
         head = raw.read(4096)
     if not head.strip():
-        raise ImportFileError("The file is empty.")
+        raise ImportFileError(_l("The file is empty."))
     if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
         raise ImportFileError(EXCEL_FILE)
     if head.startswith(codecs.BOM_UTF8):
@@ -133,7 +135,7 @@ def _detect_encoding(path: Path) -> str:
     elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         candidates = ["utf-16"]
     elif b"\x00" in head:
-        raise ImportFileError("This is not a text file. Upload the contacts as a CSV file (CSV UTF-8).")
+        raise ImportFileError(_l("This is not a text file. Upload the contacts as a CSV file (CSV UTF-8)."))
     else:
         candidates = ["utf-8", "cp1252"]  # cp1252: what Excel on Windows writes for a plain "CSV"
     first_problem = None
@@ -143,8 +145,11 @@ def _detect_encoding(path: Path) -> str:
             return encoding
         first_problem = first_problem or problem
     raise ImportFileError(
-        f"The file is not readable text ({first_problem}). In Excel use File › Save As › “CSV UTF-8”, then "
-        "upload it again."
+        _l(
+            "The file is not readable text (%(problem)s). In Excel use File › Save As › “CSV UTF-8”, then "
+            "upload it again.",
+            problem=first_problem,
+        )
     )
 
 
@@ -195,18 +200,22 @@ def inspect_file(path: Path) -> FileInfo:
                 if len(sample) < PREVIEW_ROWS:
                     sample.append(cells)
         except csv.Error as exc:
-            raise ImportFileError(f"Line {reader.line_num} is not valid CSV ({exc}).") from None
+            raise ImportFileError(
+                _l("Line %(line)s is not valid CSV (%(problem)s).", line=reader.line_num, problem=exc)
+            ) from None
     if header is None:
-        raise ImportFileError("The file is empty.")
+        raise ImportFileError(_l("The file is empty."))
     has_header = not any(looks_like_contact(cell) for cell in header)
     if not has_header:
         data_rows += 1
         sample = [header, *sample][:PREVIEW_ROWS]
     width = max(width, len(header))
     if data_rows == 0:
-        raise ImportFileError("The file has a header row but no contacts under it.")
+        raise ImportFileError(_l("The file has a header row but no contacts under it."))
     if width > MAX_COLUMNS:
-        raise ImportFileError(f"The file has {width} columns; at most {MAX_COLUMNS} can be imported.")
+        raise ImportFileError(
+            _l("The file has %(count)s columns; at most %(limit)s can be imported.", count=width, limit=MAX_COLUMNS)
+        )
     columns = _column_names(header if has_header else [], width)
     return FileInfo(encoding, delimiter, has_header, columns, data_rows, sample)
 

@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 import sqlalchemy as sa
+from flask_babel import gettext, ngettext
+from flask_babel import lazy_gettext as _l
 
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
+from bulkapp.i18n import N_, lazy_list, stored_sentences
 from bulkapp.models import ContactImport, ContactImportReportRow
 from bulkapp.services.contact_csv import (
     PREVIEW_ROWS,
@@ -38,15 +41,17 @@ CHUNK_ROWS = 2000
 INLINE_ROWS = 5000  # imports up to this many rows run in the request; bigger ones in a background job
 STALE_AFTER = timedelta(minutes=5)  # a running import with no heartbeat for this long is resumed
 ABANDONED_AFTER = timedelta(hours=24)  # uploads never mapped are removed after this
+# Why a running import stopped: stored in English on the import, shown in the reader's language (i18n).
+(FILE_GONE,) = stored_sentences(N_("The uploaded file is no longer on the server. Upload it again."))
 _STORED_NAME = re.compile(r"[0-9a-f]{32}\.csv")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class MappingError(ValueError):
-    """The chosen column roles cannot be used; ``messages`` are sentences for the user."""
+    """The chosen column roles cannot be used; ``messages`` are sentences for the user (lazy: in their language)."""
 
     def __init__(self, messages: list[str]) -> None:
-        super().__init__(" ".join(messages))
+        super().__init__(" ".join(map(str, messages)))
         self.messages = messages
 
 
@@ -150,16 +155,18 @@ def apply_mapping(client_id: int, import_id: int, roles: list[str]) -> tuple[Con
     if imp.status != "mapping":
         return imp, False
     if len(roles) != len(imp.columns) or any(role not in ROLES for role in roles):
-        raise MappingError(["The choices do not match the file's columns. Reload the page and try again."])
+        raise MappingError([_l("The choices do not match the file's columns. Reload the page and try again.")])
     errors = []
     phones = [imp.columns[i] for i, role in enumerate(roles) if role == "phone"]
     departments = [imp.columns[i] for i, role in enumerate(roles) if role == "department"]
     if not phones:
-        errors.append("Choose the column that holds the phone numbers (or email addresses).")
+        errors.append(_l("Choose the column that holds the phone numbers (or email addresses)."))
     elif len(phones) > 1:
-        errors.append(f"Only one column can be the phone number; you chose {' and '.join(phones)}.")
+        errors.append(_l("Only one column can be the phone number; you chose %(columns)s.", columns=lazy_list(phones)))
     if len(departments) > 1:
-        errors.append(f"Only one column can be the department; you chose {' and '.join(departments)}.")
+        errors.append(
+            _l("Only one column can be the department; you chose %(columns)s.", columns=lazy_list(departments))
+        )
     if errors:
         raise MappingError(errors)
     mapping = mapping_from_roles(imp.columns, roles)
@@ -241,7 +248,7 @@ def run_import(import_id: int, chunk_rows: int = CHUNK_ROWS) -> Iterator[Contact
     yield imp  # the claim is committed before any work
     path = stored_path(imp)
     if path is None or not path.exists():
-        raise ImportFileError("The uploaded file is no longer on the server. Upload it again.")
+        raise ImportFileError(FILE_GONE)
     writer = ChunkWriter(imp)
     rows = read_records(path, imp.encoding, imp.delimiter, imp.has_header)
     done = imp.processed_rows
@@ -269,11 +276,12 @@ def finish_import(imp: ContactImport) -> None:
     if imp.user_id is not None and imp.processed_rows > INLINE_ROWS:
         from bulkapp.services.notifications import notify
 
+        counts = {"added": imp.created_count, "updated": imp.updated_count, "merged": imp.merged_count}
         notify(
             imp.client_id,
             "contacts_imported",
-            f"Contacts imported from {imp.filename}",
-            summary(imp),
+            "contacts_imported",
+            {"filename": imp.filename, **counts, "failed": imp.failed_count},
             data={"import_id": imp.id},
             user_id=imp.user_id,
         )
@@ -281,11 +289,18 @@ def finish_import(imp: ContactImport) -> None:
 
 
 def summary(imp: ContactImport) -> str:
-    parts = [f"{imp.created_count:,} added", f"{imp.updated_count:,} updated"]
+    """The counts in one sentence, in the reader's language (the same words as the import's notification)."""
+    counts = {"added": imp.created_count, "updated": imp.updated_count, "failed": imp.failed_count}
+    shown = {key: f"{value:,}" for key, value in counts.items()}
     if imp.merged_count:
-        parts.append(f"{imp.merged_count:,} duplicate row{'s' if imp.merged_count != 1 else ''} merged")
-    parts.append(f"{imp.failed_count:,} failed")
-    return ", ".join(parts) + "."
+        return ngettext(
+            "%(added)s added, %(updated)s updated, %(merged)s duplicate row merged, %(failed)s failed.",
+            "%(added)s added, %(updated)s updated, %(merged)s duplicate rows merged, %(failed)s failed.",
+            imp.merged_count,
+            merged=f"{imp.merged_count:,}",
+            **shown,
+        )
+    return gettext("%(added)s added, %(updated)s updated, %(failed)s failed.", **shown)
 
 
 def mark_failed(import_id: int, message: str) -> None:

@@ -10,20 +10,33 @@ from typing import Any
 import sqlalchemy as sa
 
 from bulkapp.extensions import db
+from bulkapp.i18n import N_, stored_sentences
 from bulkapp.models import Contact, ContactImport, ContactImportReportRow
 from bulkapp.services.contact_csv import quick_msisdn
 from bulkapp.services.contacts import (
     DEPARTMENT_LIMIT,
+    DEPARTMENT_TOO_LONG,
     FIELD_VALUE_LIMIT,
     NAME_LIMIT,
+    NAME_TOO_LONG,
     ContactError,
     clean_text,
     normalise_contact,
 )
 
+# Report reasons are stored in English (the report rows and the downloadable report); the import page shows
+# them in the reader's language (i18n.stored_text). The number checks' sentences are registered where they are
+# written (services/phones.py, services/contacts.py).
+NO_PHONE, VALUE_TOO_LONG, SAME_NUMBER, ALREADY_THERE = stored_sentences(
+    N_("No phone number."),
+    N_("The %(column)s value is longer than %(limit)s characters."),
+    N_("Same number as line %(line)s; merged into one contact."),
+    N_("Already in your contacts; updated with this row's details."),
+)
+
 
 class _RowError(ValueError):
-    """A row that cannot be imported; the message is the report's reason."""
+    """A row that cannot be imported; the message is the report's reason (English, as stored)."""
 
 
 def _normalise(raw: str) -> str:
@@ -157,15 +170,15 @@ class ChunkWriter:
         row = _Parsed(line=line, raw=raw[:255], name=name[:NAME_LIMIT])
         try:
             if not raw:
-                raise _RowError("No phone number.")
+                raise _RowError(NO_PHONE)
             row.number = _normalise(raw)
             if len(name) > NAME_LIMIT:
-                raise _RowError(f"The name is longer than {NAME_LIMIT} characters.")
+                raise _RowError(NAME_TOO_LONG % {"limit": NAME_LIMIT})
             department = ""
             if self.department is not None and self.department < width:
                 department = clean_text(cells[self.department])
             if len(department) > DEPARTMENT_LIMIT:
-                raise _RowError(f"The department is longer than {DEPARTMENT_LIMIT} characters.")
+                raise _RowError(DEPARTMENT_TOO_LONG % {"limit": DEPARTMENT_LIMIT})
             row.department = department or None
             fields = {}
             for key, index in self.fields:
@@ -173,7 +186,7 @@ class ChunkWriter:
                 if value:
                     if len(value) > FIELD_VALUE_LIMIT:
                         column = self.imp.columns[index]
-                        raise _RowError(f"The {column} value is longer than {FIELD_VALUE_LIMIT} characters.")
+                        raise _RowError(VALUE_TOO_LONG % {"column": column, "limit": FIELD_VALUE_LIMIT})
                     fields[key] = value
             row.fields = fields
         except _RowError as exc:
@@ -206,7 +219,7 @@ class ChunkWriter:
                 new[row.number] = row
             else:
                 counts["merged"] += 1
-                report.append(self._report(row, "merged", f"Same number as line {earlier}; merged into one contact."))
+                report.append(self._report(row, "merged", SAME_NUMBER % {"line": earlier}))
             entry = batch.get(row.number)
             if entry is None:
                 batch[row.number] = {
@@ -221,9 +234,7 @@ class ChunkWriter:
                 entry["fields"] = {**entry["fields"], **row.fields}
         existing = self.contacts.existing(self.imp.client_id, list(new)) if new else set()
         for number in existing:
-            report.append(
-                self._report(new[number], "updated", "Already in your contacts; updated with this row's details.")
-            )
+            report.append(self._report(new[number], "updated", ALREADY_THERE))
         if batch:
             self.contacts.upsert(self.imp.client_id, list(batch.values()))
         if report:

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from bulkapp.extensions import db
+from bulkapp.i18n import N_, stored_sentences
 from bulkapp.models import Campaign, Contact, Conversation, Message
 from bulkapp.services.phones import InvalidNumber, normalise_msisdn
 
@@ -24,10 +25,29 @@ NO_DEPARTMENT = "__none__"  # the department filter's "no department" choice
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
 # Spreadsheets run cells starting with these as formulas; exports prefix them with ' and imports drop it.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Error sentences stay English (an import report stores them, the API answers in English); the contacts pages
+# show them in the reader's language through i18n.stored_text.
+(
+    ALREADY_IN_CONTACTS,
+    NOT_AN_EMAIL,
+    NAME_TOO_LONG,
+    DEPARTMENT_TOO_LONG,
+    FIELD_LINE_SHAPE,
+    FIELD_VALUE_TOO_LONG,
+    TOO_MANY_TO_DELETE,
+) = stored_sentences(
+    N_("%(contact)s is already in your contacts."),
+    N_("This is not a valid email address."),
+    N_("The name is longer than %(limit)s characters."),
+    N_("The department is longer than %(limit)s characters."),
+    N_("Line %(line)s: write it as “name: value”, e.g. “order_id: 1234”."),
+    N_("Line %(line)s: keep values under %(limit)s characters."),
+    N_("Delete at most %(limit)s contacts at a time."),
+)
 
 
 class ContactError(ValueError):
-    """Invalid contact input; ``field`` names the form field the ``message`` belongs to."""
+    """Invalid contact input; ``field`` names the form field the ``message`` (English) belongs to."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
@@ -39,7 +59,7 @@ class DuplicateContact(ContactError):
     """The number (or email) is already in this tenant's book; ``existing_id`` is that contact."""
 
     def __init__(self, existing_id: int | None, contact: str) -> None:
-        super().__init__("contact", f"{contact} is already in your contacts.")
+        super().__init__("contact", ALREADY_IN_CONTACTS % {"contact": contact})
         self.existing_id = existing_id
 
 
@@ -48,7 +68,7 @@ def normalise_contact(raw: str) -> str:
     text = (raw or "").strip()
     if "@" in text:
         if not EMAIL.fullmatch(text) or len(text) > 254:
-            raise ContactError("contact", "This is not a valid email address.")
+            raise ContactError("contact", NOT_AN_EMAIL)
         return text.lower()
     try:
         return normalise_msisdn(text)
@@ -73,14 +93,14 @@ def clean_text(value: Any) -> str:
 def clean_name(value: Any) -> str | None:
     name = clean_text(value)
     if len(name) > NAME_LIMIT:
-        raise ContactError("name", f"The name is longer than {NAME_LIMIT} characters.")
+        raise ContactError("name", NAME_TOO_LONG % {"limit": NAME_LIMIT})
     return name or None
 
 
 def clean_department(value: Any) -> str | None:
     department = clean_text(value)
     if len(department) > DEPARTMENT_LIMIT:
-        raise ContactError("department", f"The department is longer than {DEPARTMENT_LIMIT} characters.")
+        raise ContactError("department", DEPARTMENT_TOO_LONG % {"limit": DEPARTMENT_LIMIT})
     return department or None
 
 
@@ -100,10 +120,10 @@ def parse_fields_text(text: str) -> dict[str, str]:
         key, found, value = line.partition(separator)
         key = field_key(key)
         if not found or not key:
-            raise ContactError("fields", f"Line {number}: write it as “name: value”, e.g. “order_id: 1234”.")
+            raise ContactError("fields", FIELD_LINE_SHAPE % {"line": number})
         value = clean_text(value)
         if len(value) > FIELD_VALUE_LIMIT:
-            raise ContactError("fields", f"Line {number}: keep values under {FIELD_VALUE_LIMIT} characters.")
+            raise ContactError("fields", FIELD_VALUE_TOO_LONG % {"line": number, "limit": FIELD_VALUE_LIMIT})
         if value:
             fields[key] = value
     return fields
@@ -183,7 +203,7 @@ def delete_contacts(client_id: int, contact_ids: Iterable[int]) -> int:
     if not ids:
         return 0
     if len(ids) > BULK_LIMIT:
-        raise ContactError("ids", f"Delete at most {BULK_LIMIT} contacts at a time.")
+        raise ContactError("ids", TOO_MANY_TO_DELETE % {"limit": BULK_LIMIT})
     result = db.session.execute(
         sa.delete(Contact).where(Contact.client_id == client_id, Contact.id.in_(ids)),
         execution_options={"synchronize_session": False},

@@ -170,8 +170,9 @@ def _notify_failure(message: Message, campaign: tuple[int, str, int] | None) -> 
         notify(
             message.client_id,
             "message_failed",
-            f"Message to {message.recipient} was not delivered",
-            reason,
+            "message_not_delivered",
+            {"recipient": message.recipient},
+            message=reason,
             data={"message_id": message.id},
         )
         return
@@ -181,9 +182,8 @@ def _notify_failure(message: Message, campaign: tuple[int, str, int] | None) -> 
     notify(
         message.client_id,
         "message_failed",
-        f"Messages in campaign “{name}” are failing",
-        f"The message to {message.recipient} was not delivered: {reason} "
-        "The campaign page shows how many have failed so far.",
+        "campaign_failing",
+        {"name": name, "recipient": message.recipient, "reason": reason},
         data={"message_id": message.id, "campaign_id": campaign_id},
     )
 
@@ -199,6 +199,6 @@ def _refund_if_enabled(message: Message) -> None:
         message.client_id,
         cost,
         reference=refund_reference(message.id),
-        description=f"Refund: message to {message.recipient} was not delivered",
+        description=wallet.REFUND_NOT_DELIVERED % {"recipient": message.recipient},
         meta={"message_id": message.id, "campaign_id": message.campaign_id},
     )

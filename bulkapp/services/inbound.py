@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bulkapp.columns import utcnow
@@ -72,7 +73,7 @@ def record_web_reply(short_link: ShortLink, text: str) -> Message:
     if not body:
         raise InvalidReply("Write a message first.")
     if len(body) > MAX_WEB_REPLY:
-        raise InvalidReply(f"Keep the message under {MAX_WEB_REPLY} characters.")
+        raise InvalidReply(_l("Keep the message under %(limit)s characters.", limit=MAX_WEB_REPLY))
     original = None
     if short_link.message_id is not None:
         original = db.session.scalar(
@@ -120,7 +121,7 @@ def apply_keyword(message: Message, *, source: str, reply_channel: str, confirm:
         messaging.send_message(
             client.id,
             to=message.sender,
-            body=optouts.confirmation_text(client, kind),
+            body=optouts.confirmation_text(client, kind, message.body),
             channel=reply_channel,
             append_reply_link=False,
             idempotency_key=f"{kind.replace('_', '-')}-confirmation:{message.id}",
@@ -191,8 +192,9 @@ def _file_in_conversation(message: Message, sender_name: str | None, conversatio
     notify(
         message.client_id,
         "inbound_message",
-        f"New {'WhatsApp message' if message.channel == 'whatsapp' else 'message'} from {who}",
-        preview,
+        "new_whatsapp_message" if message.channel == "whatsapp" else "new_message",
+        {"sender": who},
+        message=preview,
         data={"message_id": message.id, "conversation_id": conversation.id, "contact_id": contact.id},
     )
     record_event(message.client_id, "message.received", _event_data(message, contact, now))

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
+from bulkapp.i18n import N_, stored_sentences
 from bulkapp.models import CHANNELS, Client, Contact, Conversation, Message, Template
 from bulkapp.services import channels, optouts, pricing, shortlinks, wallet
 from bulkapp.services.phones import InvalidNumber, normalise_msisdn
@@ -35,6 +36,40 @@ PREVIEW_LENGTH = 200
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
 # HTTP status the API answers for each error code; anything else is 422.
 ERROR_STATUS = {"insufficient_balance": 402, "not_found": 404, "idempotency_conflict": 409, "account_suspended": 403}
+# What a SendError says: English in the API and where it is kept (a campaign quote's invalid rows); pages show it in
+# the reader's language (i18n.stored_text). The longer "too long" sentence is registered first: it is tried first.
+(
+    NOT_AN_EMAIL,
+    NO_SUCH_CHANNEL,
+    NO_VALUE_FOR,
+    EMPTY_BODY,
+    TOO_LONG_WITH_LINK,
+    TOO_LONG,
+    SUBJECT_TOO_LONG,
+    BAD_IDEMPOTENCY_KEY,
+    SUSPENDED,
+    IDEMPOTENCY_CONFLICT,
+    OPTED_OUT,
+    NOT_ENOUGH_BALANCE,
+) = stored_sentences(
+    N_("This is not a valid email address (%(problem)s)."),
+    N_("Choose SMS, WhatsApp or email."),
+    N_("No value for %(names)s: give it in the variables or in the contact's fields."),
+    N_("Write a message, or choose a template."),
+    N_(
+        "A message on %(channel)s can be at most %(limit)s characters including the reply link; this one has %(count)s."
+    ),
+    N_("A message on %(channel)s can be at most %(limit)s characters; this one has %(count)s."),
+    N_("The subject can be at most %(limit)s characters."),
+    N_("An idempotency key is 1 to 255 characters."),
+    N_("This account is suspended, so it cannot send messages. Contact support."),
+    N_("This idempotency key was already used for a different message."),
+    N_(
+        "%(recipient)s has opted out of your messages (replied STOP), so nothing was sent. "
+        "They can reply START to subscribe again."
+    ),
+    N_("This message costs KSh %(cost)s but the balance is KSh %(balance)s. Top up to send it."),
+)
 
 
 class SendError(Exception):
@@ -77,7 +112,7 @@ def normalise_recipient(channel: str, to: str) -> str:
         try:
             return validate_email(to, check_deliverability=False).normalized
         except EmailNotValidError as exc:
-            raise SendError("invalid_recipient", f"This is not a valid email address ({exc}).", "to") from None
+            raise SendError("invalid_recipient", NOT_AN_EMAIL % {"problem": exc}, "to") from None
     try:
         return normalise_msisdn(to)
     except InvalidNumber as exc:
@@ -121,7 +156,7 @@ def compose(
     (``strict=False``) tolerates both: the recipient is None and ``missing`` names the placeholders.
     """
     if channel not in CHANNELS:
-        raise SendError("invalid_channel", "Choose SMS, WhatsApp or email.", "channel")
+        raise SendError("invalid_channel", NO_SUCH_CHANNEL, "channel")
     recipient = None
     if strict or (to or "").strip():
         try:
@@ -136,11 +171,9 @@ def compose(
     text, missing = fill_variables(raw.replace("\r\n", "\n").replace("\r", "\n").strip(), values)
     if missing and strict:
         names = ", ".join("{{" + name + "}}" for name in missing)
-        raise SendError(
-            "missing_variables", f"No value for {names}: give it in the variables or in the contact's fields.", "body"
-        )
+        raise SendError("missing_variables", NO_VALUE_FOR % {"names": names}, "body")
     if not text:
-        raise SendError("empty_body", "Write a message, or choose a template.", "body")
+        raise SendError("empty_body", EMPTY_BODY, "body")
     if channel != "sms":
         append_reply_link = bool(append_reply_link)
     try:
@@ -151,20 +184,16 @@ def compose(
         raise SendError("invalid_settings", str(exc), "channel") from None
     limit = MAX_CHARACTERS[channel]
     if quote.characters > limit:
-        suffix = " including the reply link" if quote.reply_link else ""
-        raise SendError(
-            "message_too_long",
-            f"A message on {channels.KIND_LABELS[channel]} can be at most {limit:,} characters{suffix}; "
-            f"this one has {quote.characters:,}.",
-            "body",
-        )
+        sentence = TOO_LONG_WITH_LINK if quote.reply_link else TOO_LONG
+        numbers = {"channel": channels.KIND_LABELS[channel], "limit": f"{limit:,}", "count": f"{quote.characters:,}"}
+        raise SendError("message_too_long", sentence % numbers, "body")
     subject = (subject or "").strip() or None
     if channel != "email":
         subject = None
     elif subject is None:
         subject = f"Message from {client.company_name or client.name}"
     elif len(subject) > MAX_SUBJECT:
-        raise SendError("invalid_subject", f"The subject can be at most {MAX_SUBJECT} characters.", "subject")
+        raise SendError("invalid_subject", SUBJECT_TOO_LONG % {"limit": MAX_SUBJECT}, "subject")
     whatsapp_template = None
     if channel == "whatsapp" and template is not None and template.whatsapp_template_id:
         params = [str(values.get(name, "")) for name in (template.variables or [])]
@@ -242,13 +271,13 @@ def send_message(
     if idempotency_key is not None:
         idempotency_key = idempotency_key.strip()
         if not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
-            raise SendError("invalid_idempotency_key", "An idempotency key is 1 to 255 characters.")
+            raise SendError("invalid_idempotency_key", BAD_IDEMPOTENCY_KEY)
         existing = _by_idempotency_key(client_id, idempotency_key)
         if existing is not None:
             return _replay(existing, fingerprint)
     client = db.session.get(Client, client_id)
     if client is None or not client.status:
-        raise SendError("account_suspended", "This account is suspended, so it cannot send messages. Contact support.")
+        raise SendError("account_suspended", SUSPENDED)
     draft = compose(
         client,
         to=to,
@@ -324,12 +353,12 @@ def _create_message(
         message.body = draft.text + pricing.reply_link_suffix(current_app.config["BASE_URL"], link.code)
     if draft.quote.cost > 0:
         units = draft.quote.total_units
-        label = channels.KIND_LABELS[draft.channel]
+        one, many = wallet.MESSAGE_CHARGES[draft.channel]
         wallet.debit(
             client.id,
             draft.quote.cost,
             reference=f"message:{message.id}",
-            description=f"{label} to {draft.recipient} ({units} unit{'s' * (units != 1)})",
+            description=(one if units == 1 else many) % {"recipient": draft.recipient, "units": units},
             meta={"message_id": message.id, "units": units},
         )
     conversation.last_message_preview = draft.text[:PREVIEW_LENGTH]
@@ -346,19 +375,12 @@ def _create_message(
 
 
 def _opted_out(recipient: str) -> SendError:
-    return SendError(
-        "recipient_opted_out",
-        f"{recipient} has opted out of your messages (replied STOP), so nothing was sent. "
-        "They can reply START to subscribe again.",
-        "to",
-    )
+    return SendError("recipient_opted_out", OPTED_OUT % {"recipient": recipient}, "to")
 
 
 def _insufficient(cost: Decimal, balance: Decimal) -> SendError:
-    return SendError(
-        "insufficient_balance",
-        f"This message costs KSh {cost:,.2f} but the balance is KSh {balance:,.2f}. Top up to send it.",
-    )
+    numbers = {"cost": f"{cost:,.2f}", "balance": f"{balance:,.2f}"}
+    return SendError("insufficient_balance", NOT_ENOUGH_BALANCE % numbers)
 
 
 def _fingerprint(*parts: Any) -> str:
@@ -371,9 +393,7 @@ def _by_idempotency_key(client_id: int, key: str) -> Message | None:
 
 def _replay(message: Message, fingerprint: str) -> Message:
     if (message.meta or {}).get("request_fingerprint") != fingerprint:
-        raise SendError(
-            "idempotency_conflict", "This idempotency key was already used for a different message.", "idempotency_key"
-        )
+        raise SendError("idempotency_conflict", IDEMPOTENCY_CONFLICT, "idempotency_key")
     return message
 
 

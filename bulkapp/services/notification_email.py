@@ -1,4 +1,4 @@
-"""Email copies of notifications, for the users who chose those types in their profile."""
+"""Email copies of notifications, for the users who chose those types in their profile, in each one's language."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ from datetime import datetime, timedelta
 from email.utils import parseaddr
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, render_template, url_for
+from flask_babel import force_locale
 
 from bulkapp.extensions import db
+from bulkapp.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from bulkapp.models import Notification, User
 from bulkapp.providers.base import OutboundMessage, ProviderError
 from bulkapp.providers.smtp import SmtpProvider
+from bulkapp.services.notifications import TYPE_LABELS, link_for, render
 
 log = logging.getLogger(__name__)
 LOOKBACK = timedelta(days=1)  # older notifications are never emailed (e.g. after mail was switched on)
@@ -67,24 +70,33 @@ def claim(note_id: int, now: datetime) -> bool:
 def send_copies(note_id: int) -> int:
     """Email a claimed notification to the users who asked for its type; returns emails accepted.
 
-    A mail server failure is logged, not retried: the notification itself is in the app.
+    Each email is written in its recipient's language. A mail server failure is logged, not retried: the
+    notification itself is in the app.
     """
     note = db.session.get(Notification, note_id)
-    messages = [
-        OutboundMessage(
-            id=f"{note.id}:{user.id}",
-            to=user.email,
-            channel="email",
-            subject=note.title,
-            body=f"{note.message}\n\n— Bulkapp",
-        )  # fmt: skip
-        for user in _recipients(note)
-    ]
-    if not messages:
+    recipients = _recipients(note)
+    if not recipients:
         return 0
+    # Links in an email are absolute: build them as a request to the public address would.
+    with current_app.test_request_context(base_url=current_app.config["BASE_URL"]):
+        messages = [_email(note, user) for user in recipients]
     try:
         results = _mailer().send_batch(messages)
     except ProviderError as exc:
         log.warning("notification %s not emailed: %s", note.id, exc.describe())
         return 0
     return sum(1 for result in results if result.status == "accepted")
+
+
+def _email(note: Notification, user: User) -> OutboundMessage:
+    with force_locale(user.language if user.language in LANGUAGES else DEFAULT_LANGUAGE):
+        text = render(note)
+        body = render_template(
+            "email/notification.txt",
+            user=user,
+            text=text,
+            link=link_for(note, external=True),
+            kind=TYPE_LABELS.get(note.type, note.type),
+            profile_url=url_for("settings.profile", _external=True),
+        )
+    return OutboundMessage(id=f"{note.id}:{user.id}", to=user.email, channel="email", subject=text.title, body=body)

@@ -7,11 +7,14 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
+from flask_babel import force_locale, gettext
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
-from bulkapp.models import Client, Contact, Suppression
+from bulkapp.i18n import DEFAULT_LANGUAGE, LANGUAGES
+from bulkapp.models import Client, Contact, Suppression, User
 
 OPT_OUT_KEYWORDS = ("STOP", "STOP ALL", "UNSUBSCRIBE", "ONDOKA", "TOKA")
 OPT_IN_KEYWORDS = ("START", "ANZA")
@@ -63,19 +66,20 @@ def classify(client: Client, text: str) -> str | None:
 
 
 def set_keywords(client: Client, opt_out: Iterable[str], opt_in: Iterable[str]) -> None:
-    """Replace the tenant's keyword lists; ValueError (a sentence for the user) for an unusable list."""
+    """Replace the tenant's keyword lists; ValueError (a sentence for the user, in their language when shown with
+    ``str()``) for an unusable list."""
     out = sorted({normalise_keyword(k) for k in opt_out if normalise_keyword(k)})
     back = sorted({normalise_keyword(k) for k in opt_in if normalise_keyword(k)})
     if not out:
-        raise ValueError("Keep at least one opt-out keyword.")
+        raise ValueError(_l("Keep at least one opt-out keyword."))
     if not back:
-        raise ValueError("Keep at least one opt-in keyword, so people can subscribe again.")
+        raise ValueError(_l("Keep at least one opt-in keyword, so people can subscribe again."))
     if set(out) & set(back):
-        raise ValueError("A keyword cannot both opt out and opt in.")
+        raise ValueError(_l("A keyword cannot both opt out and opt in."))
     if len(out) > MAX_KEYWORDS or len(back) > MAX_KEYWORDS:
-        raise ValueError(f"Use at most {MAX_KEYWORDS} keywords in each list.")
+        raise ValueError(_l("Use at most %(count)s keywords in each list.", count=MAX_KEYWORDS))
     if any(len(k) > MAX_KEYWORD for k in out + back):
-        raise ValueError(f"A keyword can be at most {MAX_KEYWORD} characters.")
+        raise ValueError(_l("A keyword can be at most %(count)s characters.", count=MAX_KEYWORD))
     client.settings = {**(client.settings or {}), "optout_keywords": out, "optin_keywords": back}
     db.session.flush()
 
@@ -161,7 +165,12 @@ def set_footer(client: Client, text: str | None) -> None:
     """Set the promotional opt-out footer; blank restores the default. ValueError when too long."""
     text = " ".join((text or "").split())
     if len(text) > MAX_FOOTER:
-        raise ValueError(f"Keep the footer under {MAX_FOOTER + 1} characters: it is added to every promotional SMS.")
+        raise ValueError(
+            _l(
+                "Keep the footer under %(count)s characters: it is added to every promotional SMS.",
+                count=MAX_FOOTER + 1,
+            )
+        )
     settings = {k: v for k, v in (client.settings or {}).items() if k != "optout_footer"}
     if text:
         settings["optout_footer"] = text
@@ -192,12 +201,41 @@ def business_name(client: Client) -> str:
     return client.company_name or client.name
 
 
-def confirmation_text(client: Client, kind: str) -> str:
-    """The one message confirming an opt-out (``kind="opt_out"``) or a re-subscription (``"opt_in"``)."""
+# The confirmation answers in the language of the keyword the customer used; a keyword the tenant added (of
+# unknown language) gets the language of the tenant's account owner (its first user).
+KEYWORD_LANGUAGES = {
+    **dict.fromkeys(("STOP", "STOP ALL", "UNSUBSCRIBE", "START"), "en"),
+    **dict.fromkeys(("ONDOKA", "TOKA", "ANZA"), "sw"),
+}
+SUGGESTED = {"en": ("STOP", "START"), "sw": ("TOKA", "ANZA")}  # the (opt-out, opt-in) keyword to mention
+
+
+def confirmation_language(client: Client, keyword: str | None = None) -> str:
+    """``en`` or ``sw``: the keyword's language when it is a known word, else the account owner's language."""
+    known = KEYWORD_LANGUAGES.get(normalise_keyword(keyword or ""))
+    if known:
+        return known
+    owner = db.session.scalar(sa.select(User.language).where(User.client_id == client.id).order_by(User.id).limit(1))
+    return owner if owner in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def confirmation_text(client: Client, kind: str, keyword: str | None = None) -> str:
+    """The one message confirming an opt-out (``kind="opt_out"``) or a re-subscription (``"opt_in"``), in the
+    language of the customer's ``keyword`` (see :func:`confirmation_language`); it names a keyword that works
+    for this tenant to undo it, in that language when the tenant kept it."""
     out, back = keywords(client)
     name = business_name(client)
-    if kind == "opt_out":
-        start = "START" if "START" in back else back[0]
-        return f"You will not receive more messages from {name}. Reply {start} to subscribe again."
-    stop = "STOP" if "STOP" in out else out[0]
-    return f"You are subscribed again to messages from {name}. Reply {stop} to stop them."
+    language = confirmation_language(client, keyword)
+    stop, start = SUGGESTED[language]
+    with force_locale(language):
+        if kind == "opt_out":
+            start = next((word for word in (start, "START") if word in back), back[0])
+            return gettext(
+                "You will not receive more messages from %(name)s. Reply %(start)s to subscribe again.",
+                name=name,
+                start=start,
+            )
+        stop = next((word for word in (stop, "STOP") if word in out), out[0])
+        return gettext(
+            "You are subscribed again to messages from %(name)s. Reply %(stop)s to stop them.", name=name, stop=stop
+        )

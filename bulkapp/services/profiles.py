@@ -9,6 +9,7 @@ from zoneinfo import available_timezones
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from PIL import Image, UnidentifiedImageError
 
@@ -44,11 +45,11 @@ def update_profile(
     from bulkapp.services.notifications import TYPES
 
     if set(email_notifications or ()) - set(TYPES):
-        raise AccountError("Choose notification types from the list.", "email_notifications")
+        raise AccountError(_l("Choose notification types from the list."), "email_notifications")
     if timezone not in available_timezones():
-        raise AccountError("Choose a timezone from the list.", "timezone")
+        raise AccountError(_l("Choose a timezone from the list."), "timezone")
     if language not in dict(LANGUAGES):
-        raise AccountError("Choose a language from the list.", "language")
+        raise AccountError(_l("Choose a language from the list."), "language")
     user.name, user.phone, user.bio = name.strip(), phone or None, (bio or "").strip() or None
     user.timezone, user.language = timezone, language
     user.preferences = {**(user.preferences or {}), "email_notifications": sorted(email_notifications or [])}
@@ -58,9 +59,9 @@ def update_profile(
 
 def change_password(user: User, current: str, new: str) -> None:
     if not verify_password(user.password, current):
-        raise AccountError("Your current password is not right.", "current_password")
+        raise AccountError(_l("Your current password is not right."), "current_password")
     if len(new) < 8:
-        raise AccountError("The new password needs at least 8 characters.", "new_password")
+        raise AccountError(_l("The new password needs at least 8 characters."), "new_password")
     user.password = hash_password(new)
     db.session.flush()
 
@@ -79,9 +80,9 @@ def save_avatar(user: User, data: bytes) -> str:
     The copy is re-encoded, so nothing but pixels from the upload is ever served back.
     """
     if not data:
-        raise AccountError("Choose a picture to upload.", "avatar")
+        raise AccountError(_l("Choose a picture to upload."), "avatar")
     if len(data) > AVATAR_MAX_BYTES:
-        raise AccountError("The picture is larger than 2 MB.", "avatar")
+        raise AccountError(_l("The picture is larger than 2 MB."), "avatar")
     try:
         with Image.open(io.BytesIO(data)) as probe:
             kind = probe.format
@@ -90,9 +91,11 @@ def save_avatar(user: User, data: bytes) -> str:
             image.thumbnail((AVATAR_SIZE, AVATAR_SIZE))
             picture = image.convert("RGBA")
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError):
-        raise AccountError("That file is not a picture we can read (use PNG, JPEG, WebP or GIF).", "avatar") from None
+        raise AccountError(
+            _l("That file is not a picture we can read (use PNG, JPEG, WebP or GIF)."), "avatar"
+        ) from None
     if kind not in AVATAR_FORMATS:
-        raise AccountError("Use a PNG, JPEG, WebP or GIF picture.", "avatar")
+        raise AccountError(_l("Use a PNG, JPEG, WebP or GIF picture."), "avatar")
     name = f"{user.id}-{secrets.token_hex(8)}.png"
     picture.save(avatar_dir() / name, format="PNG")
     old = user.avatar
@@ -122,9 +125,9 @@ def invite_teammate(client_id: int, *, email: str, name: str) -> str:
     """A signed invitation (valid 7 days) for ``email`` to join the tenant; returns the token."""
     email = (email or "").strip().lower()
     if "@" not in email:
-        raise AccountError("Enter a valid email address.", "email")
+        raise AccountError(_l("Enter a valid email address."), "email")
     if db.session.scalar(sa.select(User.id).where(User.email == email)):
-        raise AccountError("Someone already uses this email.", "email")
+        raise AccountError(_l("Someone already uses this email."), "email")
     return _serializer().dumps({"client_id": client_id, "email": email, "name": (name or "").strip()})
 
 
@@ -133,11 +136,11 @@ def read_invite(token: str) -> dict:
     try:
         data = _serializer().loads(token, max_age=INVITE_MAX_AGE)
     except SignatureExpired:
-        raise AccountError("This invitation has expired. Ask your teammate for a new one.") from None
+        raise AccountError(_l("This invitation has expired. Ask your teammate for a new one.")) from None
     except BadSignature:
-        raise AccountError("This invitation link is not valid.") from None
+        raise AccountError(_l("This invitation link is not valid.")) from None
     if db.session.scalar(sa.select(User.id).where(User.email == data["email"])):
-        raise AccountError("This invitation was already used. Sign in instead.")
+        raise AccountError(_l("This invitation was already used. Sign in instead."))
     return data
 
 

@@ -13,6 +13,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 
 from bulkapp.extensions import db
+from bulkapp.i18n import lazy_stored
 from bulkapp.models import Suppression
 from bulkapp.services import optouts
 from bulkapp.services.phones import InvalidNumber, normalise_msisdn
@@ -30,7 +31,8 @@ SOURCE_LABELS = {
 
 
 class InvalidContact(ValueError):
-    """A number or address that cannot go on the list; the message is a sentence for the user."""
+    """A number or address that cannot go on the list; the message is a sentence for the user, lazy (it reads in
+    the viewer's language when shown)."""
 
 
 @dataclass(frozen=True)
@@ -44,16 +46,16 @@ def normalise_contact(raw: str) -> str:
     """E.164 for a phone number, a normalised address for an email; :class:`InvalidContact` otherwise."""
     text = (raw or "").strip()
     if not text:
-        raise InvalidContact("Enter a phone number or an email address.")
+        raise InvalidContact(_l("Enter a phone number or an email address."))
     if "@" in text:
         try:
             return validate_email(text, check_deliverability=False).normalized
         except EmailNotValidError as exc:
-            raise InvalidContact(f"This is not a valid email address ({exc}).") from None
+            raise InvalidContact(_l("This is not a valid email address (%(problem)s).", problem=str(exc))) from None
     try:
         return normalise_msisdn(text)
     except InvalidNumber as exc:
-        raise InvalidContact(exc.reason) from None
+        raise InvalidContact(lazy_stored(exc.reason)) from None
 
 
 def _search(query: str) -> sa.ColumnElement[bool] | None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 
 from bulkapp.extensions import db
 from bulkapp.models import CHANNELS, Contact, Template
@@ -63,17 +64,21 @@ def detect_variables(content: str) -> list[str]:
 
 
 def placeholder_problems(content: str) -> list[str]:
-    """Sentences about ``{{...}}`` that are not valid variables (spaces, missing braces)."""
+    """Sentences about ``{{...}}`` that are not valid variables (spaces, missing braces), in the reader's language
+    when shown."""
     problems = []
     for match in _ANY_PLACEHOLDER.finditer(content or ""):
         if not VARIABLE.fullmatch(match.group(0)):
             problems.append(
-                f"“{match.group(0)}” is not a valid variable: use letters, digits, underscores, dots or dashes, "
-                "e.g. {{first_name}}."
+                _l(
+                    "“%(placeholder)s” is not a valid variable: use letters, digits, underscores, dots or dashes, "
+                    "e.g. {{first_name}}.",
+                    placeholder=match.group(0),
+                )
             )
     stripped = _ANY_PLACEHOLDER.sub("", content or "")
     if "{{" in stripped:
-        problems.append("A “{{” has no closing “}}”.")
+        problems.append(_l("A “{{” has no closing “}}”."))
     return problems
 
 
@@ -212,15 +217,18 @@ def save_template(
     name = _clean_name(name)
     content = (content or "").replace("\r\n", "\n")
     if channel not in CHANNELS:
-        raise TemplateError("channel", "Choose SMS, WhatsApp or email.")
+        raise TemplateError("channel", _l("Choose SMS, WhatsApp or email."))
     if not name:
-        raise TemplateError("name", "Give the template a name.")
+        raise TemplateError("name", _l("Give the template a name."))
     if len(name) > NAME_LIMIT:
-        raise TemplateError("name", f"Keep the name under {NAME_LIMIT} characters.")
+        raise TemplateError("name", _l("Keep the name under %(limit)s characters.", limit=NAME_LIMIT))
     if not content.strip():
-        raise TemplateError("content", "Write the message.")
+        raise TemplateError("content", _l("Write the message."))
     if len(content) > CONTENT_LIMITS[channel]:
-        raise TemplateError("content", f"A {channel} template holds at most {CONTENT_LIMITS[channel]:,} characters.")
+        limit = f"{CONTENT_LIMITS[channel]:,}"
+        raise TemplateError(
+            "content", _l("A %(channel)s template holds at most %(limit)s characters.", channel=channel, limit=limit)
+        )
     problems = placeholder_problems(content)
     if problems:
         raise TemplateError("content", problems[0])
@@ -229,7 +237,7 @@ def save_template(
         wa_id = None
     elif wa_id and not WHATSAPP_ID.fullmatch(wa_id):
         raise TemplateError(
-            "whatsapp_template_id", "Use the template name exactly as approved by WhatsApp (no spaces)."
+            "whatsapp_template_id", _l("Use the template name exactly as approved by WhatsApp (no spaces).")
         )
     duplicate = sa.select(Template.id).where(
         Template.client_id == client_id, Template.channel == channel, sa.func.lower(Template.name) == name.lower()
@@ -237,7 +245,14 @@ def save_template(
     if template_id is not None:
         duplicate = duplicate.where(Template.id != template_id)
     if db.session.scalar(duplicate.limit(1)) is not None:
-        raise TemplateError("name", f"You already have a template called “{name}” for {channel_label(channel)}.")
+        raise TemplateError(
+            "name",
+            _l(
+                "You already have a template called “%(name)s” for %(channel)s.",
+                name=name,
+                channel=channel_label(channel),
+            ),
+        )
 
     if template_id is None:
         template = Template(client_id=client_id)

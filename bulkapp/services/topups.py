@@ -19,9 +19,12 @@ from urllib.parse import quote
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import LazyString, gettext
+from flask_babel import lazy_gettext as _l
 
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
+from bulkapp.i18n import N_, lazy_stored, stored_sentences, stored_text
 from bulkapp.models import Client, WalletTransaction
 from bulkapp.providers import mpesa
 from bulkapp.services import wallet
@@ -39,28 +42,72 @@ REPEAT_PROMPT_SECONDS = 60  # a second prompt to a phone that is still showing o
 
 # Plain-words reasons for the STK result codes a customer can cause or fix.
 FAILURE_REASONS = {
-    1: "Your M-Pesa balance was not enough for this payment. Top up M-Pesa or choose a smaller amount.",
-    17: "M-Pesa was busy and could not take the payment. Nothing was charged; try again in a minute.",
-    26: "M-Pesa was busy and could not take the payment. Nothing was charged; try again in a minute.",
-    1001: "Another M-Pesa payment was in progress on your phone. Wait a minute, then try again.",
-    1019: "The M-Pesa prompt expired before it was answered. Nothing was charged; try again.",
-    1025: "M-Pesa could not send the prompt to your phone. Nothing was charged; try again.",
-    1032: "You cancelled the M-Pesa prompt. Nothing was charged; start again when you are ready.",
-    1037: "Your phone could not be reached, or the prompt timed out before the PIN was entered. Make sure "
-    "the phone is on and unlocked, then try again.",
-    2001: "The M-Pesa PIN entered was wrong. Nothing was charged; try again.",
-    9999: "M-Pesa could not send the prompt to your phone. Nothing was charged; try again.",
+    1: N_("Your M-Pesa balance was not enough for this payment. Top up M-Pesa or choose a smaller amount."),
+    17: N_("M-Pesa was busy and could not take the payment. Nothing was charged; try again in a minute."),
+    26: N_("M-Pesa was busy and could not take the payment. Nothing was charged; try again in a minute."),
+    1001: N_("Another M-Pesa payment was in progress on your phone. Wait a minute, then try again."),
+    1019: N_("The M-Pesa prompt expired before it was answered. Nothing was charged; try again."),
+    1025: N_("M-Pesa could not send the prompt to your phone. Nothing was charged; try again."),
+    1032: N_("You cancelled the M-Pesa prompt. Nothing was charged; start again when you are ready."),
+    1037: N_(
+        "Your phone could not be reached, or the prompt timed out before the PIN was entered. Make sure "
+        "the phone is on and unlocked, then try again."
+    ),
+    2001: N_("The M-Pesa PIN entered was wrong. Nothing was charged; try again."),
+    9999: N_("M-Pesa could not send the prompt to your phone. Nothing was charged; try again."),
 }
-EXPIRED_REASON = (
+EXPIRED_REASON = N_(
     "M-Pesa never confirmed this payment. If money left your M-Pesa account, contact support with the "
     "M-Pesa message you received."
+)
+(
+    PUSH_TIMEOUT,
+    PUSH_UNAVAILABLE,
+    PUSH_REFUSED,
+    PUSH_BROKEN,
+    NOT_COMPLETED,
+    AMOUNT_MISMATCH,
+    RECEIPT_TAKEN,
+    PAID_AFTER_FAILURE,
+) = (
+    N_(
+        "M-Pesa did not answer in time. If a payment prompt still reaches your phone, cancel it and start a new top-up."
+    ),
+    N_("M-Pesa is not available right now. Nothing was charged; try again in a few minutes."),
+    N_("M-Pesa refused the request (%(problem)s). Check the M-Pesa number and try again."),
+    N_("M-Pesa top-ups are not working right now because of a problem on our side. Nothing was charged."),
+    N_("M-Pesa did not complete the payment: %(problem)s."),
+    N_(
+        "M-Pesa reported KSh %(reported)s for this KSh %(requested)s request, so it was not "
+        "added automatically. Our team will review it."
+    ),
+    N_("M-Pesa receipt %(receipt)s was already credited to a wallet, so it was not added again."),
+    N_(
+        "M-Pesa reported this payment as made after the request had been closed as failed. It was not added "
+        "automatically; our team will review it and credit it if the money arrived."
+    ),
+)
+# A failed top-up's reason is stored in English (meta["reason"]); the wallet page shows it in the reader's
+# language (describe_topup).
+stored_sentences(
+    *FAILURE_REASONS.values(),
+    EXPIRED_REASON,
+    PUSH_TIMEOUT,
+    PUSH_UNAVAILABLE,
+    PUSH_REFUSED,
+    PUSH_BROKEN,
+    NOT_COMPLETED,
+    AMOUNT_MISMATCH,
+    RECEIPT_TAKEN,
+    PAID_AFTER_FAILURE,
 )
 
 
 class TopupError(ValueError):
-    """A top-up request that cannot be made; ``message`` is a sentence for the user, ``field`` the input."""
+    """A top-up request that cannot be made; ``message`` is a sentence for the user (lazy: it reads in the
+    viewer's language when shown), ``field`` the input."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: str | LazyString, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
@@ -119,13 +166,15 @@ def start_stk_topup(client_id: int, phone: str, amount: Any, user_id: int | None
     msisdn = _mpesa_phone(phone)
     client = db.session.get(Client, client_id)
     if client is None or not client.status:
-        raise TopupError("This account is suspended, so it cannot be topped up. Contact support.")
+        raise TopupError(_l("This account is suspended, so it cannot be topped up. Contact support."))
     daraja = mpesa.client_for(current_app)
     if daraja is None:
-        raise TopupError("M-Pesa top-ups are not set up on this installation yet.")
+        raise TopupError(_l("M-Pesa top-ups are not set up on this installation yet."))
     if _prompt_just_sent(client_id, msisdn):
         raise TopupError(
-            "A payment prompt was just sent to this number. Answer it on the phone, or wait a minute and try again.",
+            _l(
+                "A payment prompt was just sent to this number. Answer it on the phone, or wait a minute and try again."
+            ),
             "phone",
         )
     meta: dict[str, Any] = {"channel": "stk", "phone": msisdn, "user_id": user_id, "simulated": daraja.simulated}
@@ -134,7 +183,7 @@ def start_stk_topup(client_id: int, phone: str, amount: Any, user_id: int | None
         type="topup",
         amount=Decimal(shillings),
         reference=f"topup:{uuid.uuid4().hex}",
-        description="M-Pesa top-up",
+        description=wallet.MPESA_TOPUP,
     )
     try:
         push = daraja.stk_push(
@@ -185,11 +234,11 @@ def _whole_shillings(amount: Any) -> int:
     except (InvalidOperation, ValueError):
         value = None
     if isinstance(amount, bool) or value is None or not value.is_finite() or value != value.to_integral_value():
-        raise TopupError("Enter the amount in whole shillings, for example 500.", "amount")
+        raise TopupError(_l("Enter the amount in whole shillings, for example 500."), "amount")
     if value < low:
-        raise TopupError(f"The smallest top-up is KSh {low:,}.", "amount")
+        raise TopupError(_l("The smallest top-up is KSh %(amount)s.", amount=f"{low:,}"), "amount")
     if value > high:
-        raise TopupError(f"The largest top-up is KSh {high:,}.", "amount")
+        raise TopupError(_l("The largest top-up is KSh %(amount)s.", amount=f"{high:,}"), "amount")
     return int(value)
 
 
@@ -197,24 +246,23 @@ def _mpesa_phone(phone: str) -> str:
     try:
         msisdn = normalise_msisdn(phone)
     except InvalidNumber as exc:
-        raise TopupError(f"{exc.reason} Enter your M-Pesa number, for example 0712 345 678.", "phone") from None
+        reason = lazy_stored(exc.reason)
+        message = _l("%(reason)s Enter your M-Pesa number, for example 0712 345 678.", reason=reason)
+        raise TopupError(message, "phone") from None
     if not mpesa.MSISDN.fullmatch(msisdn.lstrip("+")):
-        raise TopupError("M-Pesa prompts only reach Kenyan mobile numbers, for example 0712 345 678.", "phone")
+        raise TopupError(_l("M-Pesa prompts only reach Kenyan mobile numbers, for example 0712 345 678."), "phone")
     return msisdn
 
 
 def _push_failure_reason(exc: mpesa.MpesaError) -> str:
     if isinstance(exc, mpesa.MpesaTimeout):
-        return (
-            "M-Pesa did not answer in time. If a payment prompt still reaches your phone, cancel it and "
-            "start a new top-up."
-        )
+        return PUSH_TIMEOUT
     if exc.transient:
-        return "M-Pesa is not available right now. Nothing was charged; try again in a few minutes."
+        return PUSH_UNAVAILABLE
     if exc.code == "400.002.02":  # Daraja's "invalid field": in practice the phone number
-        return f"M-Pesa refused the request ({exc.message}). Check the M-Pesa number and try again."
+        return PUSH_REFUSED % {"problem": exc.message}
     log.error("M-Pesa refused our STK push (configuration?): %s (%s)", exc.message, exc.code)
-    return "M-Pesa top-ups are not working right now because of a problem on our side. Nothing was charged."
+    return PUSH_BROKEN
 
 
 # -- STK results: callbacks and status queries ---------------------------------------------------------
@@ -286,21 +334,18 @@ def apply_stk_result(result: StkResult, *, source: str) -> Outcome:
     details = {"result_code": result.result_code, "result_desc": result.result_desc, "settled_by": source}
     if result.result_code != 0:
         reason = FAILURE_REASONS.get(result.result_code) or (
-            f"M-Pesa did not complete the payment: {result.result_desc or 'no reason given'}."
+            NOT_COMPLETED % {"problem": result.result_desc or "no reason given"}
         )
         _fail(row, reason, **details)
         return Outcome("failed", row)
     if result.amount is not None and result.amount != row.amount:
-        reason = (
-            f"M-Pesa reported KSh {_ksh(result.amount)} for this KSh {_ksh(row.amount)} request, so it was not "
-            "added automatically. Our team will review it."
-        )
+        reason = AMOUNT_MISMATCH % {"reported": _ksh(result.amount), "requested": _ksh(row.amount)}
         _fail(
             row, reason, flag="amount_mismatch", reported_amount=str(result.amount), receipt=result.receipt, **details
         )
         return Outcome("flagged", row)
     if result.receipt and _receipt_taken(result.receipt):
-        reason = f"M-Pesa receipt {result.receipt} was already credited to a wallet, so it was not added again."
+        reason = RECEIPT_TAKEN % {"receipt": result.receipt}
         _fail(row, reason, flag="duplicate_receipt", receipt=result.receipt, **details)
         return Outcome("flagged", row)
     if wallet.complete_pending(row.id, mpesa_reference=result.receipt, meta=details) is None:
@@ -335,12 +380,10 @@ def _flag_paid_after_failure(row: WalletTransaction, result: StkResult) -> Outco
     """M-Pesa says "paid" for a request already closed as failed: money may have moved, so a person
     looks at it. Nothing is credited automatically (a failed row stays failed)."""
     log.error("STK top-up %s reported paid after it failed (receipt %s)", row.id, result.receipt)
-    reason = (
-        "M-Pesa reported this payment as made after the request had been closed as failed. It was not added "
-        "automatically; our team will review it and credit it if the money arrived."
-    )
     previous = {"previous_reason": (row.meta or {}).get("reason")}
-    _fail(row, reason, flag="paid_after_failure", paid_after_failure=True, receipt=result.receipt, **previous)
+    _fail(
+        row, PAID_AFTER_FAILURE, flag="paid_after_failure", paid_after_failure=True, receipt=result.receipt, **previous
+    )
     return Outcome("flagged", row)
 
 
@@ -359,13 +402,11 @@ def _fail(row: WalletTransaction, reason: str, **details: Any) -> None:
 
 def _announce_topup(row: WalletTransaction, *, channel: str) -> None:
     receipt = row.mpesa_reference
-    via = f" (M-Pesa receipt {receipt})" if receipt else ""
     notify(
         row.client_id,
         "topup_success",
-        "Top-up received",
-        f"KSh {_ksh(row.amount)} from M-Pesa{via} was added to your wallet. "
-        f"Your balance is KSh {_ksh(row.balance_after)}.",
+        "topup_received_with_receipt" if receipt else "topup_received",
+        {"amount": _plain(row.amount), "balance": _plain(row.balance_after), "receipt": receipt},
         data={"transaction_id": row.id, "amount": _plain(row.amount), "mpesa_reference": receipt},
     )
     record_event(
@@ -384,16 +425,23 @@ def _announce_topup(row: WalletTransaction, *, channel: str) -> None:
 
 def describe_topup(tx: WalletTransaction) -> tuple[str, str]:
     """``(state, sentence)`` for the wallet page: state is ``pending`` (keep polling), ``completed`` or
-    ``failed``; the sentence says what happened in plain words."""
+    ``failed``; the sentence says what happened in plain words, in the reader's language."""
     amount = _ksh(tx.amount)
     meta = tx.meta or {}
     if tx.status == "completed":
-        receipt = f" M-Pesa receipt {tx.mpesa_reference}." if tx.mpesa_reference else ""
-        return "completed", f"KSh {amount} was added to your wallet.{receipt}"
+        added = gettext("KSh %(amount)s was added to your wallet.", amount=amount)
+        if tx.mpesa_reference:
+            added += " " + gettext("M-Pesa receipt %(receipt)s.", receipt=tx.mpesa_reference)
+        return "completed", added
     if tx.status == "failed":
-        return "failed", meta.get("reason") or "This top-up did not go through. Nothing was charged."
-    phone = meta.get("phone") or "your phone"
-    return "pending", f"Check {phone} and enter your M-Pesa PIN to pay KSh {amount}. This page updates by itself."
+        reason = stored_text(meta.get("reason"))
+        return "failed", reason or gettext("This top-up did not go through. Nothing was charged.")
+    phone = meta.get("phone") or gettext("your phone")
+    return "pending", gettext(
+        "Check %(phone)s and enter your M-Pesa PIN to pay KSh %(amount)s. This page updates by itself.",
+        phone=phone,
+        amount=amount,
+    )
 
 
 # -- reconciliation ------------------------------------------------------------------------------------
@@ -512,7 +560,7 @@ def confirm_c2b(payload: Any) -> Outcome:
             amount,
             reference=f"mpesa:{trans_id}",
             mpesa_reference=trans_id,
-            description=f"M-Pesa paybill payment {trans_id}",
+            description=wallet.PAYBILL_PAYMENT % {"receipt": trans_id},
             meta={
                 "channel": "c2b",
                 "bill_ref_number": fields["bill_ref"],

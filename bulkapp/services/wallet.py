@@ -12,6 +12,7 @@ from sqlalchemy.orm.util import identity_key
 
 from bulkapp.columns import to_decimal
 from bulkapp.extensions import db
+from bulkapp.i18n import N_, stored_sentences
 from bulkapp.models import Client, WalletTransaction
 from bulkapp.services.events import record_event
 from bulkapp.services.notifications import notify
@@ -19,6 +20,35 @@ from bulkapp.services.notifications import notify
 REFERENCE_MAX = 120  # wallet_transactions.reference
 RELEASE_SUFFIX = ":release"
 DEFAULT_LOW_BALANCE_THRESHOLD = Decimal("100.00")
+
+# What a ledger row says: stored in English (``description``), shown in the reader's language by the wallet
+# history and the admin ledger (i18n.stored_text). Each is the exact English its writer stores.
+(
+    MPESA_TOPUP,  # services/topups.py
+    PAYBILL_PAYMENT,  # services/topups.py
+    UNUSED_PART_OF_HOLD,  # settle_hold
+    REFUND_NOT_DELIVERED,  # services/delivery.py
+    REFUND_NOT_SENT,  # services/dispatch.py
+    CAMPAIGN_HOLD_ONE,  # services/campaign_launch.py
+    CAMPAIGN_HOLD,  # services/campaign_launch.py
+    CAMPAIGN_UNUSED_PART,  # services/campaign_launch.py
+) = stored_sentences(
+    N_("M-Pesa top-up"),
+    N_("M-Pesa paybill payment %(receipt)s"),
+    N_("Unused part of hold %(reference)s"),
+    N_("Refund: message to %(recipient)s was not delivered"),
+    N_("Refund: message to %(recipient)s was not sent"),
+    N_("Campaign “%(name)s”: 1 recipient"),
+    N_("Campaign “%(name)s”: %(count)s recipients"),
+    N_("Campaign “%(name)s”: unused part"),
+)
+# A single message's charge (services/messaging.py), by channel kind: one unit, several units.
+MESSAGE_CHARGES = {
+    "sms": (N_("SMS to %(recipient)s (1 unit)"), N_("SMS to %(recipient)s (%(units)s units)")),
+    "whatsapp": (N_("WhatsApp to %(recipient)s (1 unit)"), N_("WhatsApp to %(recipient)s (%(units)s units)")),
+    "email": (N_("email to %(recipient)s (1 unit)"), N_("email to %(recipient)s (%(units)s units)")),
+}
+stored_sentences(*(sentence for pair in MESSAGE_CHARGES.values() for sentence in pair))
 
 
 class WalletError(Exception):
@@ -179,8 +209,8 @@ def _alert_on_low_balance(
     notify(
         client_id,
         "low_balance",
-        "Low balance",
-        f"Your balance is KSH {balance}, below your alert level of KSH {level}. Top up to keep sending.",
+        "low_balance",
+        {"balance": balance, "threshold": level},
         data={"balance": balance, "threshold": level, "reference": reference},
     )
     record_event(
@@ -299,7 +329,7 @@ def settle_hold(client_id: int, hold_reference: str, spent, *, description: str 
             held - spent,
             type="release",
             reference=reference,
-            description=description or f"Unused part of hold {hold_reference}",
+            description=description or UNUSED_PART_OF_HOLD % {"reference": hold_reference},
             meta={"hold_reference": hold_reference, "held": str(held), "spent": str(spent)},
         )
     except ReferenceConflict:

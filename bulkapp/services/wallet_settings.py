@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 
 from bulkapp.extensions import db
 from bulkapp.models import Client
@@ -14,7 +15,7 @@ MAX_THRESHOLD = Decimal("1000000")
 
 
 class WalletSettingError(ValueError):
-    """A setting that cannot be saved; the message is a sentence for the user."""
+    """A setting that cannot be saved; the message is a sentence for the user (lazy: in their language)."""
 
 
 def current_threshold(client: Client) -> Decimal:
@@ -30,20 +31,20 @@ def set_low_balance_threshold(client_id: int, threshold: Decimal | str | int) ->
     is not lost. Flushes; the caller commits.
     """
     if isinstance(threshold, (bool, float)):
-        raise WalletSettingError("Enter the amount in shillings, for example 250 or 99.50.")
+        raise WalletSettingError(_l("Enter the amount in shillings, for example 250 or 99.50."))
     text = str(threshold).strip().replace(",", "")
     try:
         value = Decimal(text)
     except (InvalidOperation, ValueError):
-        raise WalletSettingError("Enter the amount in shillings, for example 250 or 99.50.") from None
+        raise WalletSettingError(_l("Enter the amount in shillings, for example 250 or 99.50.")) from None
     if not value.is_finite() or "e" in text.lower():
-        raise WalletSettingError("Enter the amount in shillings, for example 250 or 99.50.")
+        raise WalletSettingError(_l("Enter the amount in shillings, for example 250 or 99.50."))
     if value < 0:
-        raise WalletSettingError("The alert level cannot be negative. Use 0 to turn alerts off.")
+        raise WalletSettingError(_l("The alert level cannot be negative. Use 0 to turn alerts off."))
     if value > MAX_THRESHOLD:
-        raise WalletSettingError(f"The alert level can be at most KSh {MAX_THRESHOLD:,}.")
+        raise WalletSettingError(_l("The alert level can be at most KSh %(max)s.", max=f"{MAX_THRESHOLD:,}"))
     if value != value.quantize(Decimal("0.01")):
-        raise WalletSettingError("Use at most two decimal places (cents).")
+        raise WalletSettingError(_l("Use at most two decimal places (cents)."))
     client = db.session.scalars(
         sa.select(Client).where(Client.id == client_id).with_for_update().execution_options(populate_existing=True)
     ).one()

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import requests
 
+from bulkapp.i18n import N_, stored_sentences
 from bulkapp.models import Event
 from bulkapp.services.webhook_targets import TargetRefused, TargetUnreachable, post, resolve_target
 
@@ -22,6 +23,28 @@ DEFAULT_TIMEOUT = (5.0, 15.0)  # connect, read (seconds)
 MAX_RETRY_AFTER = timedelta(hours=6)  # a receiver's Retry-After is honoured up to this
 EXCERPT_BYTES = 1024
 EXCERPT_CHARS = 500
+
+# Why an attempt failed: stored in English (WebhookDelivery.error), shown in the reader's language by the delivery
+# log (i18n.stored_text). The redirect and 410 sentences come before "answered %(code)s", which would match them too.
+(
+    TLS_FAILED,
+    NO_CONNECTION_WITHIN,
+    NO_ANSWER_WITHIN,
+    NO_CONNECTION,
+    GONE,
+    REDIRECT_TO,
+    REDIRECT,
+    ANSWERED,
+) = stored_sentences(
+    N_("The TLS handshake failed (check the server's certificate)."),
+    N_("Could not connect within %(seconds)s s."),
+    N_("No answer within %(seconds)s s."),
+    N_("Could not connect to %(host)s:%(port)s."),
+    N_("The endpoint answered 410 Gone, so webhooks were turned off."),
+    N_("The endpoint answered %(code)s (a redirect to %(location)s); redirects are not followed."),
+    N_("The endpoint answered %(code)s (a redirect); redirects are not followed."),
+    N_("The endpoint answered %(code)s."),
+)
 
 
 @dataclass(frozen=True)
@@ -93,13 +116,15 @@ def send_attempt(prepared: PreparedDelivery) -> Outcome:
     try:
         response = post(target, prepared.body, signed_headers(prepared, int(time.time())), prepared.timeout)
     except requests.exceptions.SSLError:
-        return Outcome("failed", error="The TLS handshake failed (check the server's certificate).", retryable=True)
+        return Outcome("failed", error=TLS_FAILED, retryable=True)
     except requests.exceptions.ConnectTimeout:
-        return Outcome("failed", error=f"Could not connect within {prepared.timeout[0]:g} s.", retryable=True)
+        error = NO_CONNECTION_WITHIN % {"seconds": f"{prepared.timeout[0]:g}"}
+        return Outcome("failed", error=error, retryable=True)
     except requests.exceptions.Timeout:
-        return Outcome("failed", error=f"No answer within {prepared.timeout[1]:g} s.", retryable=True)
+        return Outcome("failed", error=NO_ANSWER_WITHIN % {"seconds": f"{prepared.timeout[1]:g}"}, retryable=True)
     except requests.exceptions.RequestException:
-        return Outcome("failed", error=f"Could not connect to {target.host}:{target.port}.", retryable=True)
+        error = NO_CONNECTION % {"host": target.host, "port": target.port}
+        return Outcome("failed", error=error, retryable=True)
     try:
         excerpt = _excerpt(response)
     finally:
@@ -123,18 +148,14 @@ def _classify(response: requests.Response, elapsed_ms: int, excerpt: str | None)
     if 200 <= code < 300:
         return Outcome("succeeded", **common)
     if code == 410:
-        return Outcome(
-            "failed", error="The endpoint answered 410 Gone, so webhooks were turned off.", gone=True, **common
-        )
+        return Outcome("failed", error=GONE, gone=True, **common)
     if 300 <= code < 400:
         where = response.headers.get("Location", "")[:200]
-        error = (
-            f"The endpoint answered {code} (a redirect{' to ' + where if where else ''}); redirects are not followed."
-        )
+        error = REDIRECT_TO % {"code": code, "location": where} if where else REDIRECT % {"code": code}
         return Outcome("failed", error=error, retryable=True, **common)
     return Outcome(
         "failed",
-        error=f"The endpoint answered {code}.",
+        error=ANSWERED % {"code": code},
         retryable=True,
         retry_after=_retry_after(response) if code in (429, 503) else None,
         **common,

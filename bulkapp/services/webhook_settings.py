@@ -8,9 +8,12 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
+
 from bulkapp.columns import utcnow
 from bulkapp.crypto import decrypt, encrypt
 from bulkapp.extensions import db
+from bulkapp.i18n import lazy_stored
 from bulkapp.models import Client
 from bulkapp.services.events import EVENT_TYPES
 from bulkapp.services.webhook_targets import TargetRefused, TargetUnreachable, resolve_target
@@ -22,7 +25,8 @@ PREVIOUS_SECRET_GRACE = timedelta(hours=24)
 
 
 class WebhookSettingsError(ValueError):
-    """Settings that cannot be saved; ``message`` is a sentence for the tenant, ``field`` the input at fault."""
+    """Settings that cannot be saved; ``message`` is a sentence for the tenant, ``field`` the input at fault.
+    The message is lazy: the settings page shows it in the user's language, the API (always English) in English."""
 
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
@@ -55,7 +59,7 @@ def clean_events(events: Iterable[str] | None) -> list[str]:
     chosen = set(events or ())
     unknown = sorted(chosen - set(EVENT_TYPES))
     if unknown:
-        raise WebhookSettingsError(f"Unknown event type: {', '.join(unknown)}.", "events")
+        raise WebhookSettingsError(_l("Unknown event type: %(types)s.", types=", ".join(unknown)), "events")
     return [name for name in EVENT_TYPES if name in chosen]
 
 
@@ -67,7 +71,7 @@ def validate_url(url: str | None, *, allow_private: bool) -> str | None:
     try:
         return resolve_target(url, allow_private=allow_private).url
     except (TargetRefused, TargetUnreachable) as exc:
-        raise WebhookSettingsError(str(exc), "url") from None
+        raise WebhookSettingsError(lazy_stored(str(exc)), "url") from None
 
 
 def configure_webhook(
@@ -78,9 +82,9 @@ def configure_webhook(
     clean_url = validate_url(url, allow_private=allow_private)
     chosen = clean_events(events)
     if active and not clean_url:
-        raise WebhookSettingsError("Add a URL before turning webhooks on.", "url")
+        raise WebhookSettingsError(_l("Add a URL before turning webhooks on."), "url")
     if active and not chosen:
-        raise WebhookSettingsError("Choose at least one event to receive.", "events")
+        raise WebhookSettingsError(_l("Choose at least one event to receive."), "events")
     client = db.session.get(Client, client_id)
     client.webhook_url = clean_url
     client.webhook_events = chosen

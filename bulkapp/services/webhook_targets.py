@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
+from bulkapp.i18n import N_, stored_sentences
+
 MAX_URL_LENGTH = 500
 STRICT_PORTS = (443, 8443)
 USER_AGENT = "Bulkapp-Webhooks/1.0"
@@ -21,8 +23,53 @@ _EXTRA_BLOCKED = tuple(
 )
 
 
+# Why a URL is refused: English in ``str(exc)`` (a delivery attempt stores it), shown in the reader's language
+# by the settings page and the delivery log (i18n.stored_text).
+(
+    NO_URL,
+    URL_TOO_LONG,
+    NOT_A_URL,
+    NOT_A_FULL_URL,
+    NOT_HTTPS,
+    HAS_CREDENTIALS,
+    HAS_FRAGMENT,
+    HAS_SPACES,
+    ODD_PORT,
+    DOES_NOT_RESOLVE,
+) = stored_sentences(
+    N_("Enter the URL we should POST events to."),
+    N_("The URL is too long (at most %(limit)s characters)."),
+    N_("That is not a valid URL."),
+    N_("Enter a full URL starting with https://."),
+    N_("The URL must start with https:// (events carry your customers' data)."),
+    N_("Leave the user name and password out of the URL."),
+    N_("Leave the #fragment out of the URL."),
+    N_("The URL must not contain spaces."),
+    N_("Use the standard https port (443) or 8443."),
+    N_("The host name %(host)s does not resolve."),
+)
+# One whole sentence per kind of address (refusal_reason), so that each reads naturally in Swahili too.
+_HOST_IS = {
+    "loopback": N_("%(host)s is a loopback address; webhooks only go to public servers."),
+    "link-local": N_("%(host)s is a link-local address; webhooks only go to public servers."),
+    "multicast": N_("%(host)s is a multicast address; webhooks only go to public servers."),
+    "unspecified": N_("%(host)s is an unspecified address; webhooks only go to public servers."),
+    "private": N_("%(host)s is a private address; webhooks only go to public servers."),
+    "reserved": N_("%(host)s is a reserved address; webhooks only go to public servers."),
+}
+_HOST_POINTS_TO = {
+    "loopback": N_("%(host)s points to a loopback address (%(address)s); webhooks only go to public servers."),
+    "link-local": N_("%(host)s points to a link-local address (%(address)s); webhooks only go to public servers."),
+    "multicast": N_("%(host)s points to a multicast address (%(address)s); webhooks only go to public servers."),
+    "unspecified": N_("%(host)s points to an unspecified address (%(address)s); webhooks only go to public servers."),
+    "private": N_("%(host)s points to a private address (%(address)s); webhooks only go to public servers."),
+    "reserved": N_("%(host)s points to a reserved address (%(address)s); webhooks only go to public servers."),
+}
+stored_sentences(*_HOST_IS.values(), *_HOST_POINTS_TO.values())
+
+
 class TargetRefused(ValueError):
-    """The URL may not be called: ``str(exc)`` says why, in words for the tenant."""
+    """The URL may not be called: ``str(exc)`` says why, in English words for the tenant (a stored sentence)."""
 
 
 class TargetUnreachable(Exception):
@@ -44,46 +91,46 @@ def check_url_shape(url: str, *, allow_private: bool) -> str:
     """Validate the URL without touching the network; return it trimmed. Raises TargetRefused."""
     url = (url or "").strip()
     if not url:
-        raise TargetRefused("Enter the URL we should POST events to.")
+        raise TargetRefused(NO_URL)
     if len(url) > MAX_URL_LENGTH:
-        raise TargetRefused(f"The URL is too long (at most {MAX_URL_LENGTH} characters).")
+        raise TargetRefused(URL_TOO_LONG % {"limit": MAX_URL_LENGTH})
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        raise TargetRefused("That is not a valid URL.") from None
+        raise TargetRefused(NOT_A_URL) from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise TargetRefused("Enter a full URL starting with https://.")
+        raise TargetRefused(NOT_A_FULL_URL)
     if parts.scheme != "https" and not allow_private:
-        raise TargetRefused("The URL must start with https:// (events carry your customers' data).")
+        raise TargetRefused(NOT_HTTPS)
     if parts.username is not None or parts.password is not None:
-        raise TargetRefused("Leave the user name and password out of the URL.")
+        raise TargetRefused(HAS_CREDENTIALS)
     if parts.fragment:
-        raise TargetRefused("Leave the #fragment out of the URL.")
+        raise TargetRefused(HAS_FRAGMENT)
     if any(ch.isspace() for ch in url):
-        raise TargetRefused("The URL must not contain spaces.")
+        raise TargetRefused(HAS_SPACES)
     if not allow_private and port is not None and port not in STRICT_PORTS:
-        raise TargetRefused("Use the standard https port (443) or 8443.")
+        raise TargetRefused(ODD_PORT)
     return url
 
 
 def refusal_reason(address: str) -> str | None:
-    """Why an address may not be called (private, loopback...), or None when it is a public address."""
+    """What kind of address may not be called (``"private"``, ``"loopback"``...), or None for a public one."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     if ip.is_loopback:
-        return "a loopback address"
+        return "loopback"
     if ip.is_link_local:
-        return "a link-local address"
+        return "link-local"
     if ip.is_multicast:
-        return "a multicast address"
+        return "multicast"
     if ip.is_unspecified:
-        return "an unspecified address"
+        return "unspecified"
     if ip.is_private:
-        return "a private address"
+        return "private"
     if ip.is_reserved or not ip.is_global or any(ip in net for net in _EXTRA_BLOCKED if ip.version == net.version):
-        return "a reserved address"
+        return "reserved"
     return None
 
 
@@ -110,16 +157,16 @@ def resolve_target(url: str, *, allow_private: bool) -> Target:
         try:
             addresses = _getaddrinfo(host, port)
         except (OSError, UnicodeError):
-            raise TargetUnreachable(f"The host name {host} does not resolve.") from None
+            raise TargetUnreachable(DOES_NOT_RESOLVE % {"host": host}) from None
     if not addresses:
-        raise TargetUnreachable(f"The host name {host} does not resolve.")
+        raise TargetUnreachable(DOES_NOT_RESOLVE % {"host": host})
     if not allow_private:
         for address in addresses:
             reason = refusal_reason(address)
             if reason and literal:
-                raise TargetRefused(f"{host} is {reason}; webhooks only go to public servers.")
+                raise TargetRefused(_HOST_IS[reason] % {"host": host})
             if reason:
-                raise TargetRefused(f"{host} points to {reason} ({address}); webhooks only go to public servers.")
+                raise TargetRefused(_HOST_POINTS_TO[reason] % {"host": host, "address": address})
     return Target(url=url, scheme=parts.scheme, host=host, port=port, ip=addresses[0])
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import joinedload
 
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
+from bulkapp.i18n import N_, stored_sentences
 from bulkapp.models import Client, Event, WebhookDelivery
 from bulkapp.services.notifications import notify
 from bulkapp.services.webhook_http import DEFAULT_TIMEOUT, Outcome, PreparedDelivery, event_body
@@ -33,6 +34,15 @@ REQUEUE_AFTER = timedelta(minutes=5)  # a queued attempt not claimed by then is 
 MAX_EVENT_AGE = timedelta(days=1)  # older undispatched events (e.g. from before webhooks existed) are skipped
 IN_FLIGHT = ("pending", "sending")
 TEST_DEDUP_WINDOW = timedelta(minutes=1)
+# Why an attempt was not made or did not finish: stored in English, shown translated by the delivery log.
+NO_URL, NO_SECRET, TURNED_OFF, UNSUBSCRIBED, INTERRUPTED, DELIVERED_BY = stored_sentences(
+    N_("No webhook URL is set."),
+    N_("There is no signing secret yet; save the webhook settings."),
+    N_("Webhooks were turned off."),
+    N_("No longer subscribed to %(event)s."),
+    N_("The attempt was interrupted before an answer was recorded."),
+    N_("Delivered by attempt %(attempt)s."),
+)
 
 
 # ------------------------------------------------------------------------------------------ dispatch
@@ -118,7 +128,7 @@ def recover_stuck_attempts(now: datetime | None = None) -> int:
             WebhookDelivery.status == "sending", WebhookDelivery.claimed_at < now - STUCK_AFTER
         )
     ).all()
-    interrupted = Outcome("failed", error="The attempt was interrupted before an answer was recorded.", retryable=True)
+    interrupted = Outcome("failed", error=INTERRUPTED, retryable=True)
     return sum(1 for delivery_id in stuck if record_outcome(delivery_id, interrupted, now=now) is not None)
 
 
@@ -163,15 +173,15 @@ def claim_attempt(delivery_id: int, now: datetime | None = None) -> PreparedDeli
 
 def _why_not_send(delivery: WebhookDelivery, event: Event, client: Client) -> str | None:
     if not client.webhook_url:
-        return "No webhook URL is set."
+        return NO_URL
     if not client.webhook_secret:
-        return "There is no signing secret yet; save the webhook settings."
+        return NO_SECRET
     if delivery.trigger != "auto":  # tests and resends are explicit requests
         return None
     if not client.webhook_active:
-        return "Webhooks were turned off."
+        return TURNED_OFF
     if event.type not in (client.webhook_events or ()):
-        return f"No longer subscribed to {event.type}."
+        return UNSUBSCRIBED % {"event": event.type}
     return None
 
 
@@ -228,7 +238,10 @@ def _cancel_pending_retries(delivery: WebhookDelivery, now: datetime) -> None:
             WebhookDelivery.trigger == "auto",
         )
         .values(
-            status="cancelled", error=f"Delivered by attempt {delivery.attempt}.", finished_at=now, next_attempt_at=None
+            status="cancelled",
+            error=DELIVERED_BY % {"attempt": delivery.attempt},
+            finished_at=now,
+            next_attempt_at=None,
         )
         .execution_options(synchronize_session=False)
     )
@@ -243,13 +256,7 @@ def _turn_webhooks_off(client_id: int, status_code: int | None) -> None:
     )
     if changed.rowcount != 1:  # already off (e.g. a test event while off): nothing new to tell
         return
-    notify(
-        client_id,
-        "webhook_disabled",
-        "Webhooks turned off",
-        f"Your webhook endpoint answered {status_code} Gone, so we stopped sending events. "
-        "Check the URL in Settings > Webhooks and turn webhooks on again.",
-    )
+    notify(client_id, "webhook_disabled", "webhook_disabled", {"status": str(status_code)})
 
 
 def _finish(delivery: WebhookDelivery, status: str, now: datetime, error: str) -> None:

@@ -36,8 +36,8 @@ def test_htmx_404_renders_an_alert_into_flash(login, user):
 
 
 def test_mark_all_read_swaps_the_list_and_the_bell_out_of_band(login, user):
-    notify(user.client_id, "low_balance", "Balance is low", "Top up soon")
-    notify(user.client_id, "inbound_message", "New reply", "From 0712...", user_id=user.id)
+    notify(user.client_id, "low_balance", "low_balance", {"balance": "99.20", "threshold": "100.00"})
+    notify(user.client_id, "inbound_message", "new_message", {"sender": "0712..."}, message="Hi", user_id=user.id)
     db.session.commit()
     client = login(user)
     assert 'aria-label="Notifications: 2 unread"' in client.get("/dashboard").get_data(as_text=True)

@@ -61,7 +61,7 @@ def test_notifications_mark_all_read_updates_the_bell(page, user):
     from bulkapp.services.notifications import notify
     from tests.conftest import PASSWORD
 
-    notify(user.client_id, "low_balance", "Balance below KSh 100", "Top up to keep sending.")
+    notify(user.client_id, "low_balance", "low_balance", {"balance": "99.20", "threshold": "100.00"})
     db.session.commit()
     page.goto("/login")
     page.get_by_label("Email").fill(user.email)
@@ -69,7 +69,7 @@ def test_notifications_mark_all_read_updates_the_bell(page, user):
     page.get_by_role("button", name="Sign in").click()
     expect(page.locator("#notification-bell .count")).to_have_text("1")
     page.locator("#notification-bell summary").click()
-    expect(page.locator("#notification-latest")).to_contain_text("Balance below KSh 100")
+    expect(page.locator("#notification-latest")).to_contain_text("Low balance")
     page.get_by_role("link", name="All notifications").click()
     page.get_by_role("button", name="Mark all read").click()
     expect(page.locator("#notification-bell .count")).to_have_count(0)

@@ -87,3 +87,33 @@ def test_campaign_composer_in_swahili(page, user):
     expect(page.get_by_test_id("quote-recipients")).to_have_text("2")
     expect(page.locator("#campaign-quote")).to_contain_text("Makadirio")
     screenshot(page, "swahili-campaign-compose")
+
+
+def test_swahili_user_reads_notifications_in_swahili_in_the_bell(page, user):
+    from decimal import Decimal
+
+    from bulkapp.extensions import db
+    from bulkapp.models import User
+    from bulkapp.services.notifications import notify
+
+    db.session.get(User, user.id).language = "sw"
+    params = {"name": "Ofa ya Jumamosi", "sent": 1200, "total": 1203, "failed": 3, "cost": Decimal("962.4")}
+    notify(user.client_id, "campaign_completed", "campaign_finished", params)  # stored in English
+    db.session.commit()
+    page.goto("/login")
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/dashboard$"))
+
+    bell = page.locator("#notification-bell")
+    expect(bell.locator(".count")).to_have_text("1")
+    bell.locator("summary").click()
+    item = bell.locator("#notification-latest .dropdown-item").first
+    expect(item).to_contain_text("Kampeni “Ofa ya Jumamosi” imekamilika")
+    screenshot(page, "swahili-notification-bell")
+    item.click()
+    expect(page).to_have_url(re.compile(r"/notifications/$"))
+    expect(page.locator("#notification-list")).to_contain_text(
+        "Jumbe 1,200 kati ya 1,203 zimetumwa; 3 hazikutumwa. Gharama: KSh 962.40."
+    )

@@ -15,6 +15,7 @@ def test_create_a_template_and_see_its_live_preview(page, user):
     page.get_by_role("link", name="Templates").click()
     expect(page.get_by_text("No templates yet.")).to_be_visible()
     page.get_by_role("link", name="New template").click()
+    page.wait_for_load_state()  # htmx binds the live preview when the document is ready; typing earlier is lost
 
     page.get_by_label("Name", exact=True).fill("Order ready")
     message = page.get_by_label("Message")

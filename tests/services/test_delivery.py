@@ -234,7 +234,8 @@ def test_failed_report_records_the_reason_an_event_and_one_notification(tenant):
     assert message.meta["delivery"]["error_code"] == "004"
     note = db.session.scalar(sa.select(Notification).where(Notification.client_id == tenant.id))
     assert note.type == "message_failed" and reason in note.message and "+254712345678" in note.title
-    assert note.data == {"message_id": message.id}
+    params = {"recipient": "+254712345678"}
+    assert note.data == {"message_id": message.id, "text": "message_not_delivered", "params": params}
     assert effects(tenant.id)[:2] == (("message.failed",), 1)
     event = db.session.scalar(sa.select(Event).where(Event.client_id == tenant.id))
     assert (event.data["error_code"], event.data["error_reason"]) == ("004", reason)

@@ -75,7 +75,10 @@ def test_a_first_message_creates_the_contact_conversation_message_notification_a
     assert conversation.contact_identifier == "+254712345678"
     note = db.session.scalar(sa.select(Notification).where(Notification.client_id == tenant.id))
     assert (note.type, note.title) == ("inbound_message", "New message from +254712345678")
-    assert note.data == {"message_id": message.id, "conversation_id": conversation.id, "contact_id": contact.id}
+    assert note.data == {
+        "message_id": message.id, "conversation_id": conversation.id, "contact_id": contact.id,
+        "text": "new_message", "params": {"sender": "+254712345678"},
+    }  # fmt: skip
     event = db.session.scalar(sa.select(Event).where(Event.client_id == tenant.id))
     assert event.type == "message.received"
     assert (event.data["from"], event.data["text"], event.data["conversation_id"]) == (

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from bulkapp.extensions import db
-from bulkapp.models import Channel, Client, Contact, Message, ShortLink, Suppression, WalletTransaction
+from bulkapp.models import Channel, Client, Contact, Message, ShortLink, Suppression, User, WalletTransaction
 from bulkapp.providers.base import DeliveryStatus, InboundMessage
 from bulkapp.services import dispatch, messaging, optouts
 from bulkapp.services.delivery import apply_delivery_report
@@ -81,7 +81,11 @@ def test_every_keyword_form_opts_out_and_sends_one_confirmation(tenant, text, ke
     assert opted_out_at(tenant.id) is not None
     (confirmation,) = outbound(tenant.id)
     assert confirmation.recipient == CUSTOMER and confirmation.channel == "sms"
-    assert confirmation.body == "You will not receive more messages from Tenant A. Reply START to subscribe again."
+    assert confirmation.body == (
+        "Hutapokea tena jumbe kutoka kwa Tenant A. Jibu ANZA kujiunga tena."  # a Swahili keyword: a Swahili answer
+        if keyword in ("ONDOKA", "TOKA")
+        else "You will not receive more messages from Tenant A. Reply START to subscribe again."
+    )
     assert "/x/" not in confirmation.body  # no reply link on a confirmation
     assert confirmation.idempotency_key == f"opt-out-confirmation:{inbound.id}"
     assert confirmation.status != "failed"
@@ -104,7 +108,11 @@ def test_start_or_anza_subscribes_again_with_one_confirmation(tenant, word):
 
     assert suppression(tenant.id) is None and opted_out_at(tenant.id) is None
     first, second = outbound(tenant.id)
-    assert second.body == "You are subscribed again to messages from Tenant A. Reply STOP to stop them."
+    assert second.body == (
+        "Umejiunga tena na jumbe za Tenant A. Jibu TOKA kuzisimamisha."
+        if "anza" in word.lower()
+        else "You are subscribed again to messages from Tenant A. Reply STOP to stop them."
+    )
     assert second.idempotency_key == f"opt-in-confirmation:{start.id}"
     # Subscribed again: an ordinary message goes out once more.
     messaging.send_message(tenant.id, to="0712345678", body="Offer")
@@ -141,6 +149,20 @@ def test_tenant_edited_keyword_lists_replace_the_defaults(tenant, other_tenant):
     # The other tenant keeps the defaults.
     receive(other_tenant.id, "STOP", "MO-B")
     assert suppression(other_tenant.id) is not None and suppression(tenant.id) is None
+
+
+def test_a_tenant_keyword_is_confirmed_in_the_account_owners_language(tenant):
+    """A keyword the tenant added has no known language: the confirmation follows the owner's profile."""
+    client = db.session.get(Client, tenant.id)
+    optouts.set_keywords(client, ["acha", "STOP"], ["rudi", "START"])
+    db.session.get(User, tenant.test_user.id).language = "sw"
+    db.session.commit()
+    receive(tenant.id, "acha", "MO-1")
+    assert outbound(tenant.id)[-1].body == "Hutapokea tena jumbe kutoka kwa Tenant A. Jibu START kujiunga tena."
+    receive(tenant.id, "START", "MO-2")  # an English keyword: an English answer, whatever the owner speaks
+    assert (
+        outbound(tenant.id)[-1].body == "You are subscribed again to messages from Tenant A. Reply STOP to stop them."
+    )
 
 
 @pytest.mark.parametrize(

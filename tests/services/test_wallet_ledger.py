@@ -203,7 +203,11 @@ def test_low_balance_alerts_once_per_crossing_and_rearms_after_a_top_up(tenant):
     note = db.session.scalar(sa.select(Notification).where(Notification.client_id == tenant.id))
     event = db.session.scalar(sa.select(Event).where(Event.client_id == tenant.id))
     assert note.user_id is None and note.title == "Low balance"
-    assert note.data == {"balance": "99.20", "threshold": "100.00", "reference": "sms:1"}
+    assert note.message == "Your balance is KSh 99.20, below your alert level of KSh 100.00. Top up to keep sending."
+    assert note.data == {
+        "balance": "99.20", "threshold": "100.00", "reference": "sms:1",
+        "text": "low_balance", "params": {"balance": "99.20", "threshold": "100.00"},
+    }  # fmt: skip
     assert event.data == {"balance": "99.20", "threshold": "100.00", "currency": "KES", "reference": "sms:1"}
     wallet.debit(tenant.id, "0.80", reference="sms:1")  # a replay does not alert again
     for i in range(2, 6):

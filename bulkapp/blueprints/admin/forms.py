@@ -35,7 +35,7 @@ class ClientCreateForm(FlaskForm):
 
     def validate_owner_password(self, field):
         if (self.owner_email.data or "").strip() and len(field.data or "") < 8:
-            raise ValidationError("Give the owner a first password of at least 8 characters.")
+            raise ValidationError(_l("Give the owner a first password of at least 8 characters."))
 
 
 class ClientEditForm(FlaskForm):

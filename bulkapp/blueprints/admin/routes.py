@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import abort, current_app, flash, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from bulkapp import htmx
@@ -93,10 +94,14 @@ def create_client():
             _attach(form, exc)
         else:
             db.session.commit()
-            owner = (
-                f" Its owner can sign in as {form.owner_email.data.strip().lower()}." if form.owner_email.data else ""
+            created = _(
+                "Client %(name)s created with paybill account %(account)s.",
+                name=client.name,
+                account=client.account_number,
             )
-            flash(f"Client {client.name} created with paybill account {client.account_number}.{owner}", "success")
+            if form.owner_email.data:
+                created += " " + _("Its owner can sign in as %(email)s.", email=form.owner_email.data.strip().lower())
+            flash(created, "success")
             return htmx.redirect(url_for("admin.client", client_id=client.id))
     return htmx.render_form_errors("admin/page.html", "admin/partials/create_client.html", **_index_context(form))
 
@@ -174,7 +179,7 @@ def edit_client(client_id: int):
             _attach(form, exc)
         else:
             db.session.commit()
-            return _client_saved(client, ("success", f"Saved the account settings of {client.name}."))
+            return _client_saved(client, ("success", _("Saved the account settings of %(name)s.", name=client.name)))
     client = _client_or_404(client_id)
     return htmx.render_form_errors(CLIENT_PAGE, CLIENT_PARTIAL, **_client_context(client, edit_form=form))
 
@@ -207,10 +212,11 @@ def adjust_client(client_id: int):
 def _adjustment_notice(done) -> tuple[str, str]:
     tx = done.transaction
     if done.replayed:
-        return "info", "This adjustment was already applied (the form was sent twice); nothing changed."
-    verb = "Added" if tx.amount > 0 else "Took off"
+        return "info", _("This adjustment was already applied (the form was sent twice); nothing changed.")
     amount, after = ledger_views.ksh_exact(abs(tx.amount)), ledger_views.ksh_exact(tx.balance_after)
-    return "success", f"{verb} {amount}. The balance is now {after}."
+    if tx.amount > 0:
+        return "success", _("Added %(amount)s. The balance is now %(balance)s.", amount=amount, balance=after)
+    return "success", _("Took off %(amount)s. The balance is now %(balance)s.", amount=amount, balance=after)
 
 
 def _client_saved(client: Client, notice: tuple[str, str]):

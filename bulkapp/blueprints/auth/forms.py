@@ -5,6 +5,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField, TelField
 from wtforms.validators import Email, InputRequired, Length, ValidationError
 
+from bulkapp.i18n import stored_text
 from bulkapp.services.phones import InvalidNumber, normalise_msisdn
 
 
@@ -22,7 +23,7 @@ class SignupForm(FlaskForm):
         try:
             field.data = normalise_msisdn(field.data)
         except InvalidNumber as exc:
-            raise ValidationError(exc.reason) from None
+            raise ValidationError(stored_text(exc.reason)) from None
 
 
 class LoginForm(FlaskForm):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Response, current_app, flash, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -49,11 +50,20 @@ def import_start():
 
 def _too_large() -> Response:
     form = UploadForm(formdata=None)
-    size = request.content_length
-    sent = f"The file is about {_human_size(size)}" if size else "The file is too large"
+    size, limit = request.content_length, _human_size(_upload_limit())
     form.file.errors = [
-        f"{sent}; the limit is {_human_size(_upload_limit())}. Split it into smaller files, or delete columns "
-        "you do not need, and upload each part."
+        _(
+            "The file is about %(size)s; the limit is %(limit)s. Split it into smaller files, or delete columns "
+            "you do not need, and upload each part.",
+            size=_human_size(size),
+            limit=limit,
+        )
+        if size
+        else _(
+            "The file is too large; the limit is %(limit)s. Split it into smaller files, or delete columns "
+            "you do not need, and upload each part.",
+            limit=limit,
+        )
     ]
     return htmx.render(UPLOAD_PAGE, UPLOAD_FORM, status=413, **_upload_context(form))
 
@@ -172,5 +182,5 @@ def import_discard(import_id: int):
     filename = imp.filename
     if contact_import.discard_import(current_client_id(), imp.id):
         db.session.commit()
-        flash(f"{filename} discarded.", "info")
+        flash(_("%(filename)s discarded.", filename=filename), "info")
     return htmx.redirect(url_for(".import_start"))

@@ -8,11 +8,14 @@ import re
 from datetime import date
 
 from flask import Response, current_app, flash, render_template, request, stream_with_context, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from bulkapp import htmx
 from bulkapp.blueprints.contacts import bp
 from bulkapp.blueprints.contacts.forms import ContactDetailsForm, ContactForm
 from bulkapp.extensions import db
+from bulkapp.i18n import stored_text
 from bulkapp.models import Contact
 from bulkapp.services import contacts
 from bulkapp.tenancy import current_client_id, get_owned_or_404, tenant_required
@@ -74,12 +77,12 @@ def create():
                 current_client_id(), contact=form.contact.data, name=form.name.data, department=form.department.data
             )
         except contacts.ContactError as exc:
-            form[exc.field].errors.append(exc.message)
+            form[exc.field].errors.append(stored_text(exc.message))
         else:
             db.session.commit()
             label = contact.name or contact.contact
             if not htmx.is_htmx():
-                flash(f"{label} added.", "success")
+                flash(_("%(name)s added.", name=label), "success")
                 return htmx.redirect(url_for(".index"))
             response = htmx.render(LIST_PAGE, NEW_FORM, form=ContactForm(prefix="new", formdata=None), added=label)
             return htmx.trigger(response, "contacts-changed")
@@ -118,7 +121,7 @@ def _save(contact: Contact, form: ContactForm, fields: dict | None = None) -> bo
         )
     except contacts.ContactError as exc:
         db.session.rollback()
-        form[exc.field].errors.append(exc.message)
+        form[exc.field].errors.append(stored_text(exc.message))
         return False
     db.session.commit()
     return True
@@ -153,7 +156,7 @@ def delete(contact_id: int):
             total=contacts.count_contacts(current_client_id(), **filters),
             query_args={key: value for key, value in filters.items() if value},
         )
-    flash(f"{label} deleted.", "success")
+    flash(_("%(name)s deleted.", name=label), "success")
     return htmx.redirect(url_for(".index"))
 
 
@@ -164,10 +167,14 @@ def bulk_delete():
     try:
         deleted = contacts.delete_contacts(current_client_id(), ids)
     except contacts.ContactError as exc:
-        notice = exc.message
+        notice = stored_text(exc.message)
     else:
         db.session.commit()
-        notice = f"Deleted {deleted:,} contact{'s' if deleted != 1 else ''}." if deleted else "Select contacts first."
+        notice = (
+            ngettext("Deleted %(count)s contact.", "Deleted %(count)s contacts.", deleted, count=f"{deleted:,}")
+            if deleted
+            else _("Select contacts first.")
+        )
     if not htmx.is_htmx():
         flash(notice, "success")
         return htmx.redirect(url_for(".index", **_filters()))
@@ -215,7 +222,7 @@ def update_details(contact_id: int):
         try:
             fields = contacts.parse_fields_text(form.fields.data)
         except contacts.ContactError as exc:
-            form.fields.errors.append(exc.message)
+            form.fields.errors.append(stored_text(exc.message))
         else:
             if _save(contact, form, fields=fields):
                 if not htmx.is_htmx():

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import abort, flash, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from bulkapp import htmx
 from bulkapp.blueprints.messages import bp
 from bulkapp.blueprints.messages.forms import SendMessageForm
 from bulkapp.extensions import db
+from bulkapp.i18n import stored_text
 from bulkapp.models import Template
 from bulkapp.services import channels, message_list, messaging
 from bulkapp.tenancy import current_client_id, tenant_required
+from bulkapp.web import format_ksh
 
 PAGE = "messages/page.html"
 LIST = "messages/partials/list.html"
@@ -108,13 +111,18 @@ def send():
 def _attach_error(form: SendMessageForm, error: messaging.SendError) -> None:
     field = getattr(form, error.field, None) if error.field else None
     if field is not None and field.name != "idempotency_key":
-        field.errors = [*field.errors, error.message]
+        field.errors = [*field.errors, stored_text(error.message)]
     else:
-        form.form_errors.append(error.message)
+        form.form_errors.append(stored_text(error.message))
 
 
 def _sent(message):
-    note = f"Message to {message.recipient} queued: {message.segments} segment(s), KSh {message.cost:,.2f}."
+    note = _(
+        "Message to %(recipient)s queued: %(segments)s segment(s), %(cost)s.",
+        recipient=message.recipient,
+        segments=message.segments,
+        cost=format_ksh(message.cost),
+    )
     if not htmx.is_htmx():
         flash(note, "success")
         return htmx.redirect(url_for("messages.index"))

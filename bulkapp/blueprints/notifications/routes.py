@@ -7,7 +7,7 @@ from bulkapp import htmx
 from bulkapp.blueprints.notifications import bp
 from bulkapp.extensions import db
 from bulkapp.models import Notification
-from bulkapp.services.notifications import TYPE_LABELS, link_for, mark_read, unread_count, visible_to
+from bulkapp.services.notifications import TYPE_LABELS, link_for, mark_read, render, unread_count, visible_to
 from bulkapp.tenancy import current_client_id, tenant_required
 
 PAGE_SIZE = 50
@@ -32,6 +32,7 @@ def _list_context() -> dict:
         "unread_only": unread_only,
         "type_labels": TYPE_LABELS,
         "link_for": link_for,
+        "note_text": render,
     }
 
 
@@ -55,7 +56,9 @@ def latest():
     notes = db.session.scalars(
         visible_to(current_client_id(), current_user.id).order_by(Notification.id.desc()).limit(6)
     ).all()
-    return render_template("notifications/partials/latest.html", notifications=notes, link_for=link_for)
+    return render_template(
+        "notifications/partials/latest.html", notifications=notes, link_for=link_for, note_text=render
+    )
 
 
 def _after_marking():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import abort
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, Field, PasswordField, SelectField, StringField
 from wtforms.validators import Length
@@ -11,7 +12,7 @@ from bulkapp.models import Channel
 from bulkapp.services import channel_validation as fields
 from bulkapp.services.channel_validation import ChannelSettingsError, FormField
 
-SAVED_SECRET = "•••••••• (saved)"
+SAVED_SECRET = _l("•••••••• (saved)")
 
 
 class ChannelForm(FlaskForm):
@@ -19,8 +20,8 @@ class ChannelForm(FlaskForm):
 
 
 class NewChannelForm(ChannelForm):
-    provider = StringField("Provider")
-    active = BooleanField("Make this the active channel of its kind", default=True)
+    provider = StringField(_l("Provider"))
+    active = BooleanField(_l("Make this the active channel of its kind"), default=True)
 
 
 def form_class(provider: str | None, base: type[ChannelForm], saved_secrets: set[str]) -> type[ChannelForm]:

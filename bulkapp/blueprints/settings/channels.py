@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, current_app, flash, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from bulkapp import htmx
 from bulkapp.blueprints.settings import bp
@@ -130,7 +131,7 @@ def channel_create():
     form = forms.new_form(provider)
     if not form.validate_on_submit() or provider is None:
         if provider is None:
-            form.provider.errors = [*form.provider.errors, "Choose a provider from the list."]
+            form.provider.errors = [*form.provider.errors, _("Choose a provider from the list.")]
         return _render_form(form, provider, None, failed=True)
     try:
         channel, switched_off = svc.create_channel(
@@ -145,9 +146,12 @@ def channel_create():
         forms.apply_errors(form, exc)
         return _render_form(form, provider, None, failed=True)
     db.session.commit()
-    message = f"{provider_label(provider)} channel added. Test the connection, then paste the webhook URLs."
+    message = _(
+        "%(provider)s channel added. Test the connection, then paste the webhook URLs.",
+        provider=provider_label(provider),
+    )
     if switched_off:
-        message += f" Switched off: {', '.join(switched_off)}."
+        message += " " + _("Switched off: %(channels)s.", channels=", ".join(switched_off))
     flash(message, "success")
     return htmx.redirect(url_for("settings.channels") + f"#channel-{channel.id}")
 
@@ -179,7 +183,7 @@ def channel_update(channel_id: int):
         forms.apply_errors(form, exc)
         return _render_form(form, channel.provider, channel, failed=True)
     db.session.commit()
-    flash(f"{provider_label(channel.provider)} settings saved.", "success")
+    flash(_("%(provider)s settings saved.", provider=provider_label(channel.provider)), "success")
     return htmx.redirect(url_for("settings.channels") + f"#channel-{channel.id}")
 
 
@@ -232,7 +236,11 @@ def channel_test(channel_id: int):
     check = checks.check_connection(snap)
     checks.record_test_result(client_id, snap.id, check)
     db.session.commit()
-    note = ("Connection OK: " if check.ok else "Connection failed: ") + check.message
+    note = (
+        _("Connection OK: %(message)s", message=check.message)
+        if check.ok
+        else _("Connection failed: %(message)s", message=check.message)
+    )
     return _after_action(CARD, _card_context(snap.id), [note], f"#channel-{snap.id}")
 
 
@@ -248,7 +256,11 @@ def channel_sync(channel_id: int):
     result = checks.fetch_channel_balance(snap, timeout=checks.TEST_TIMEOUT)
     checks.record_balance_result(client_id, snap.id, result)
     db.session.commit()
-    note = ("Balance synced. " if result.ok else "Balance sync failed: ") + result.message
+    note = (
+        _("Balance synced. %(message)s", message=result.message)
+        if result.ok
+        else _("Balance sync failed: %(message)s", message=result.message)
+    )
     return _after_action(CARD, _card_context(snap.id), [note], f"#channel-{snap.id}")
 
 
@@ -258,7 +270,7 @@ def channel_rotate_token(channel_id: int):
     channel = get_owned_or_404(Channel, channel_id)
     svc.rotate_webhook_token(current_client_id(), channel.id)
     db.session.commit()
-    note = "New webhook URLs: paste them in the vendor's portal now; the old ones no longer work."
+    note = _("New webhook URLs: paste them in the vendor's portal now; the old ones no longer work.")
     return _after_action(CARD, _card_context(channel.id, [note]), [note], f"#channel-{channel.id}")
 
 
@@ -268,5 +280,5 @@ def channel_auto_sync():
     enabled = request.form.get("enabled") == "1"
     svc.set_auto_sync(current_client_id(), enabled)
     db.session.commit()
-    note = "The Onfon balance now syncs every 15 minutes." if enabled else "Automatic balance sync is off."
+    note = _("The Onfon balance now syncs every 15 minutes.") if enabled else _("Automatic balance sync is off.")
     return _after_action(LIST, _list_context([note]), [note])

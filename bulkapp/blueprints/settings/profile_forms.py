@@ -8,6 +8,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Email, EqualTo, InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from bulkapp.i18n import stored_text
 from bulkapp.services.notifications import TYPE_LABELS
 from bulkapp.services.phones import InvalidNumber, normalise_msisdn
 from bulkapp.services.profiles import LANGUAGES
@@ -31,7 +32,7 @@ class ProfileForm(FlaskForm):
             try:
                 field.data = normalise_msisdn(field.data)
             except InvalidNumber as exc:
-                raise ValidationError(exc.reason) from None
+                raise ValidationError(stored_text(exc.reason)) from None
 
 
 class PasswordForm(FlaskForm):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import flash, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from bulkapp import htmx
@@ -83,7 +84,7 @@ def _save(form: TemplateForm, template: Template | None):
             form[exc.field].errors.append(exc.message)
         else:
             db.session.commit()
-            flash(f"Template “{saved.name}” saved.", "success")
+            flash(_("Template “%(name)s” saved.", name=saved.name), "success")
             return htmx.redirect(url_for(".index"))
     return htmx.render_form_errors(EDIT_PAGE, FORM, **_editor_context(form, template))
 
@@ -109,7 +110,7 @@ def delete(template_id: int):
     db.session.commit()
     if htmx.target() == f"template-row-{template_id}":
         return ""  # the row swaps itself out
-    flash(f"Template “{name}” deleted.", "success")
+    flash(_("Template “%(name)s” deleted.", name=name), "success")
     return htmx.redirect(url_for(".index"))
 
 

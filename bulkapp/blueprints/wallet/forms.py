@@ -45,10 +45,10 @@ class MoneyField(StringField):
             value = None
         if value is None or not value.is_finite() or "e" in text.lower():
             self.data = None
-            raise ValueError("Enter an amount in shillings, for example 1500 or 99.50.")
+            raise ValueError(_l("Enter an amount in shillings, for example 1500 or 99.50."))
         if value != value.quantize(Decimal(1).scaleb(-self.places)):
             self.data = None
-            raise ValueError(f"Use at most {self.places} decimal places.")
+            raise ValueError(_l("Use at most %(places)s decimal places.", places=self.places))
         self.data = value
 
     def _value(self) -> str:
@@ -94,9 +94,9 @@ class HistoryFilterForm(FlaskForm):
         choices=[SelectChoice("", _l("Any status"))] + [SelectChoice(s, STATUS_LABELS[s]) for s in WALLET_STATUSES],
         default="",
     )
-    date_from = DateField(_l("From"), validators=[Optional()], invalid_value_message="Use a date like 2026-03-31.")
-    date_to = DateField(_l("To"), validators=[Optional()], invalid_value_message="Use a date like 2026-03-31.")
+    date_from = DateField(_l("From"), validators=[Optional()], invalid_value_message=_l("Use a date like 2026-03-31."))
+    date_to = DateField(_l("To"), validators=[Optional()], invalid_value_message=_l("Use a date like 2026-03-31."))
 
     def validate_date_to(self, field):
         if field.data and self.date_from.data and field.data < self.date_from.data:
-            raise ValidationError("The end date is before the start date.")
+            raise ValidationError(_l("The end date is before the start date."))
