@@ -43,7 +43,7 @@ bench: $(VENV)/.dev
 	@for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
 
 worker: $(VENV)/.runtime
-	$(BIN)/rq worker --with-scheduler --url "$$REDIS_URL" high default low
+	$(BIN)/rq worker --with-scheduler --worker-class bulkapp.jobs.worker.PreloadedWorker --url "$$REDIS_URL" high default low
 
 # Re-extract the English strings, merge them into the Swahili catalog (translate the new, empty msgstrs in
 # bulkapp/translations/sw/LC_MESSAGES/messages.po), then compile the .mo the app loads.

@@ -8,7 +8,6 @@ functions return as ``ranges`` (first and last message id of each chunk).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -16,23 +15,20 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
-from bulkapp.models import Campaign, Client, Message, ShortLink, Template
-from bulkapp.services import channels, dispatch, optouts, pricing, quiet_hours, shortlinks, wallet
-from bulkapp.services.campaign_recipients import Recipient, Tally, candidates, resolve, retry_candidates
+from bulkapp.models import Campaign, Client, Message, Template
+from bulkapp.services import channels, dispatch, quiet_hours, wallet
+from bulkapp.services.campaign_messages import TextBuilder, campaign_content, insert_chunk
+from bulkapp.services.campaign_recipients import Tally, candidates, resolve, retry_candidates
 from bulkapp.services.events import record_event
 from bulkapp.services.notifications import notify
-from bulkapp.services.templates import render as render_text
 
 DISPATCH_CHUNK = 500  # messages per chunk job
 STALL_AFTER = timedelta(minutes=10)  # a sending campaign without progress this long has lost its chunk jobs
 SEND_SLICE = 200  # messages per dispatch call inside a chunk job (the status is re-checked between slices)
 OPEN_STATUSES = ("pending", "sending")
-_ALPHABET = shortlinks.ALPHABET.encode()
 
 
 class CampaignError(Exception):
@@ -43,6 +39,13 @@ class CampaignError(Exception):
         self.code = code
         self.message = message
         self.field = field
+
+
+def hold_description(name: str, count: int) -> str:
+    """The ledger's words for a campaign's hold (stored in English, shown in the reader's language)."""
+    if count == 1:
+        return wallet.CAMPAIGN_HOLD_ONE % {"name": name[:60]}
+    return wallet.CAMPAIGN_HOLD % {"name": name[:60], "count": f"{count:,}"}
 
 
 @dataclass
@@ -64,56 +67,6 @@ def get_campaign(client_id: int, campaign_id: int) -> Campaign:
     if campaign is None:
         raise CampaignError("not_found", "That campaign does not exist.")
     return campaign
-
-
-# ------------------------------------------------------------------------------------------ texts and prices
-
-
-def campaign_content(campaign: Campaign) -> str:
-    if (campaign.message or "").strip():
-        return campaign.message
-    if campaign.template_id is not None:
-        template = db.session.get(Template, campaign.template_id)
-        if template is not None and template.client_id == campaign.client_id:
-            return template.content or ""
-    return ""
-
-
-class TextBuilder:
-    """The text each recipient gets (variables filled, promotional SMS footer) and its price, cached by text."""
-
-    def __init__(self, client: Client, channel: str, kind: str, content: str) -> None:
-        self.client = client
-        self.channel = channel
-        self.content = content.replace("\r\n", "\n").replace("\r", "\n").strip()
-        self.suffix = f"\n{optouts.footer(client)}" if kind == "promotional" and channel == "sms" else ""
-        self.static = "{{" not in self.content
-        self.base_url = current_app.config["BASE_URL"]
-        self._quotes: dict[str, pricing.Quote] = {}
-        self.whatsapp_template: Template | None = None
-
-    def meta(self, quote: pricing.Quote, values: dict[str, str]) -> dict[str, Any]:
-        """The message's metadata: its units, and for WhatsApp the approved template with this recipient's values."""
-        meta: dict[str, Any] = {"units": quote.total_units}
-        template = self.whatsapp_template
-        if template is not None:
-            params = [str(values.get(name, values.get(str(name).lower(), ""))) for name in (template.variables or [])]
-            meta["whatsapp_template"] = {"name": template.whatsapp_template_id, "params": params}
-        return meta
-
-    def text(self, values: dict[str, str]) -> str:
-        body = self.content if self.static else render_text(self.content, values).text.strip()
-        return body + self.suffix
-
-    def quote(self, text: str) -> pricing.Quote:
-        cached = self._quotes.get(text)
-        if cached is None:
-            if len(self._quotes) > 5000:
-                self._quotes.clear()
-            cached = self._quotes[text] = pricing.quote_message(
-                self.client, self.channel, text, 1, append_reply_link=self.channel == "sms", base_url=self.base_url
-            )
-        return cached
 
 
 # ------------------------------------------------------------------------------------------ launch
@@ -175,7 +128,7 @@ def launch_campaign(client_id: int, campaign_id: int, *, now: datetime | None = 
     for chunk in resolve(client_id, campaign.channel, stream, tally):
         if not chunk:
             continue
-        ids, cost = _insert_chunk(client, campaign, run, route, sender, chunk, builder, now)
+        ids, cost = insert_chunk(client, campaign, run, route, sender, chunk, builder, now)
         skipped = len(chunk) - len(ids)  # already in this run (a duplicate from another chunk)
         tally.duplicates += skipped
         tally.valid -= skipped
@@ -193,7 +146,7 @@ def launch_campaign(client_id: int, campaign_id: int, *, now: datetime | None = 
                 client_id,
                 total,
                 reference,
-                f"Campaign “{campaign.name[:60]}”: {count:,} recipients",
+                hold_description(campaign.name, count),
                 meta={"campaign_id": campaign.id, "run": run},
             )
         except wallet.InsufficientBalance:
@@ -212,132 +165,6 @@ def launch_campaign(client_id: int, campaign_id: int, *, now: datetime | None = 
         campaign.total_recipients = count
     db.session.flush()
     return Launch(campaign.id, "sending", ranges, recipients=count, cost=total, tally=tally)
-
-
-def _dialect_insert(table):
-    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    return insert(table)
-
-
-def _random_codes(count: int) -> list[str]:
-    """``count`` distinct random base62 codes (rejection sampling over os.urandom: no modulo bias)."""
-    codes: set[str] = set()
-    size = pricing.REPLY_CODE_LENGTH
-    while len(codes) < count:
-        raw = [b for b in os.urandom((count - len(codes)) * size * 2) if b < 248]
-        for i in range(0, len(raw) - size + 1, size):
-            codes.add(bytes(_ALPHABET[b % 62] for b in raw[i : i + size]).decode())
-            if len(codes) == count:
-                break
-    return list(codes)
-
-
-def _free_codes(count: int) -> list[str]:
-    """Codes no existing short link uses (checked in the database; a race is handled at insert)."""
-    codes = _random_codes(count)
-    for _ in range(shortlinks.MAX_ATTEMPTS):
-        taken: set[str] = set()
-        for start in range(0, len(codes), 900):
-            taken |= set(
-                db.session.scalars(sa.select(ShortLink.code).where(ShortLink.code.in_(codes[start : start + 900])))
-            )
-        if not taken:
-            return codes
-        replacements = iter(c for c in _random_codes(len(taken) * 2) if c not in codes)
-        codes = [next(replacements) if code in taken else code for code in codes]
-    raise shortlinks.CodeSpaceExhausted("no free short-link codes for this campaign chunk")
-
-
-def _insert_chunk(
-    client: Client,
-    campaign: Campaign,
-    run: int,
-    route: channels.Route,
-    sender: str | None,
-    chunk: list[Recipient],
-    builder: TextBuilder,
-    now: datetime,
-) -> tuple[list[int], Decimal]:
-    sms = campaign.channel == "sms"
-    codes = _free_codes(len(chunk)) if sms else [None] * len(chunk)
-    rows, costs = [], {}
-    subject = f"Message from {client.company_name or client.name}" if campaign.channel == "email" else None
-    for recipient, code in zip(chunk, codes, strict=True):
-        text = builder.text(recipient.values)
-        quote = builder.quote(text)
-        body = text + pricing.reply_link_suffix(builder.base_url, code) if sms else text
-        costs[recipient.address] = (quote.cost, code)
-        rows.append(
-            {
-                "client_id": client.id,
-                "template_id": campaign.template_id,
-                "campaign_id": campaign.id,
-                "campaign_run": run,
-                "channel": campaign.channel,
-                "direction": "outbound",
-                "sender": sender,
-                "channel_id": route.channel_id,
-                "recipient": recipient.address,
-                "subject": subject,
-                "body": body,
-                "status": "pending",
-                "segments": quote.segments,
-                "cost": quote.cost,
-                "metadata": builder.meta(quote, recipient.values),  # the column behind Message.meta
-                "attempts": 0,
-                "is_read": False,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-    statement = (
-        _dialect_insert(Message.__table__)
-        .on_conflict_do_nothing(index_elements=["campaign_id", "campaign_run", "recipient"])
-        .returning(Message.__table__.c.id, Message.__table__.c.recipient)
-    )
-    inserted = db.session.execute(statement, rows).all()
-    inserted.sort()
-    if sms and inserted:
-        _insert_links(client.id, [(mid, costs[addr][1]) for mid, addr in inserted], now)
-    return [mid for mid, _ in inserted], sum((costs[addr][0] for _, addr in inserted), Decimal("0"))
-
-
-def _insert_links(client_id: int, pairs: list[tuple[int, str]], now: datetime) -> None:
-    expires = now + shortlinks.link_ttl()
-    base = current_app.config["BASE_URL"]
-    rows = [
-        {
-            "client_id": client_id,
-            "message_id": message_id,
-            "code": code,
-            "original_url": shortlinks.short_url(code, base),
-            "clicks": 0,
-            "expires_at": expires,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for message_id, code in pairs
-    ]
-    statement = (
-        _dialect_insert(ShortLink.__table__)
-        .on_conflict_do_nothing(index_elements=["code"])
-        .returning(ShortLink.__table__.c.message_id)
-    )
-    done = set(db.session.scalars(statement, rows).all())
-    for message_id, _ in pairs:
-        if message_id in done:
-            continue
-        # Another sender took this code between our check and our insert: give this message a new link.
-        link = shortlinks.create_short_link(client_id, message_id, base_url=base)
-        body = db.session.scalar(sa.select(Message.body).where(Message.id == message_id))
-        text = body[: -len(pricing.reply_link_suffix(base))]
-        _update_message(message_id, body=text + pricing.reply_link_suffix(base, link.code))
-
-
-def _update_message(message_id: int, **values: Any) -> None:
-    db.session.execute(
-        sa.update(Message).where(Message.id == message_id).values(**values).execution_options(synchronize_session=False)
-    )
 
 
 def _transition(campaign_id: int, from_statuses: tuple[str, ...], **values: Any) -> bool:
@@ -480,7 +307,10 @@ def finish_if_done(client_id: int, campaign_id: int, *, now: datetime | None = N
     spent = db.session.scalar(sa.select(sa.func.sum(Message.cost)).where(*in_run, charged_filter())) or Decimal("0")
     if campaign.hold_reference:
         wallet.settle_hold(
-            client_id, campaign.hold_reference, spent, description=f"Campaign “{campaign.name[:60]}”: unused part"
+            client_id,
+            campaign.hold_reference,
+            spent,
+            description=wallet.CAMPAIGN_UNUSED_PART % {"name": campaign.name[:60]},
         )
     db.session.execute(
         sa.update(Campaign)
@@ -503,12 +333,11 @@ def _announce(campaign: Campaign, run: int, spent: Decimal) -> None:
     )
     total = sum(counts.values())
     failed = counts.get("failed", 0)
-    verb = "was cancelled" if campaign.status == "cancelled" else "finished"
     notify(
         campaign.client_id,
         "campaign_completed",
-        f"Campaign “{campaign.name}” {verb}",
-        f"{total - failed:,} of {total:,} messages went out; {failed:,} did not. It cost KSh {spent:,.2f}.",
+        "campaign_cancelled" if campaign.status == "cancelled" else "campaign_finished",
+        {"name": campaign.name, "sent": total - failed, "total": total, "failed": failed, "cost": spent},
         data={"campaign_id": campaign.id, "run": run},
     )
     record_event(
@@ -612,8 +441,9 @@ def mark_failed(client_id: int, campaign_id: int, reason: str) -> None:
         notify(
             client_id,
             "campaign_completed",
-            f"Campaign “{campaign.name}” could not start",
-            reason,
+            "campaign_not_started",
+            {"name": campaign.name},
+            message=reason,
             data={"campaign_id": campaign_id},
         )
 

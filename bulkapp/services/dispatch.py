@@ -31,7 +31,7 @@ from bulkapp.providers.base import (
 from bulkapp.providers.sandbox import SandboxProvider
 from bulkapp.services import channels, optouts, wallet
 from bulkapp.services.delivery import refund_reference
-from bulkapp.services.events import record_event
+from bulkapp.services.events import record_events
 from bulkapp.services.notifications import notify
 
 # A message the provider keeps deferring (busy, rate limited) is failed and refunded after this many tries.
@@ -60,6 +60,27 @@ class DispatchOutcome:
     def defer(self, message_id: int, when: datetime) -> None:
         self.deferred.append(message_id)
         self.retry_at = when if self.retry_at is None else min(self.retry_at, when)
+
+
+# What a dispatch reads of each claimed message (read once, with the claim).
+_CLAIMED_COLUMNS = (
+    Message.id,
+    Message.client_id,
+    Message.campaign_id,
+    Message.conversation_id,
+    Message.channel,
+    Message.sender,
+    Message.recipient,
+    Message.subject,
+    Message.body,
+    Message.meta,
+    Message.attempts,
+    Message.segments,
+    Message.cost,
+    Message.provider,
+    Message.provider_message_id,
+)
+Claimed = sa.Row[Any]
 
 
 def dispatch_messages(
@@ -95,16 +116,18 @@ def dispatch_messages(
         except (channels.ChannelUnavailable, PermanentError) as exc:
             reason = exc.reason if isinstance(exc, channels.ChannelUnavailable) else exc.describe()
             for chunk in _chunks(ids, 500):
-                claimed = _claim(client_id, chunk, None)
-                _record_failures(client_id, claimed, reason, outcome)
+                claimed = _load(_claim(client_id, chunk, None))
+                _notify_failures(client_id, _mark_failed(client_id, [(m, reason) for m in claimed], outcome))
                 checkpoint()
             continue
         with provider:
             for chunk in _chunks(ids, max(1, provider.preferred_batch_size)):
-                claimed = _claim(client_id, chunk, route)
+                claimed = _load(_claim(client_id, chunk, route))
                 if not claimed:
                     continue
-                checkpoint()  # the claim is durable before the provider hears of these messages
+                # The claim is durable before the provider hears of these messages, and no transaction (on
+                # SQLite: no write lock) stays open while the provider answers.
+                checkpoint()
                 _send_claimed(client_id, claimed, route, provider, outcome)
                 checkpoint()
     return outcome
@@ -146,49 +169,57 @@ def _claim(client_id: int, message_ids: Sequence[int], route: channels.Route | N
     return sorted(claimed)
 
 
+def _load(ids: Sequence[int]) -> list[Claimed]:
+    """What sending and recording a batch need of its messages, as plain rows (they outlive the commit)."""
+    if not ids:
+        return []
+    return list(db.session.execute(sa.select(*_CLAIMED_COLUMNS).where(Message.id.in_(list(ids))).order_by(Message.id)))
+
+
 def _send_claimed(
-    client_id: int, ids: list[int], route: channels.Route, provider: Any, outcome: DispatchOutcome
+    client_id: int, messages: list[Claimed], route: channels.Route, provider: Any, outcome: DispatchOutcome
 ) -> None:
-    messages = db.session.scalars(
-        sa.select(Message).where(Message.id.in_(ids)).order_by(Message.id).execution_options(populate_existing=True)
-    ).all()
+    """Send one claimed batch and record every result with a few statements for the whole batch."""
     outbound = _outbound_messages(messages, route)
     try:
         results = provider.send_batch(outbound)
     except TransientError as exc:
-        for message in messages:
-            _defer(message, exc.describe(), exc.retry_after, outcome)
+        retry = [(message, exc.describe(), exc.retry_after) for message in messages]
+        _notify_failures(client_id, _defer(client_id, retry, outcome))
         return
     except PermanentError as exc:
-        _record_failures(client_id, ids, exc.describe(), outcome)
+        _notify_failures(client_id, _mark_failed(client_id, [(m, exc.describe()) for m in messages], outcome))
         return
     except ProviderError as exc:  # no usable answer after sending: it may have reached the vendor
-        for message in messages:
-            _mark_unknown(message, exc.describe(), outcome)
+        _mark_unknown([(message, exc.describe()) for message in messages], outcome)
         return
     by_id = {str(result.message_id): result for result in results}
-    failed: list[tuple[Message, str]] = []
+    accepted: list[tuple[Claimed, SendResult]] = []
+    rejected: list[tuple[Claimed, str]] = []
+    unclear: list[tuple[Claimed, str]] = []
+    retry: list[tuple[Claimed, str, float | None]] = []
     for message in messages:
         result = by_id.get(str(message.id))
         if result is None:
-            _mark_unknown(message, f"{provider.label} gave no result for this message.", outcome)
+            unclear.append((message, f"{provider.label} gave no result for this message."))
         elif result.status is SendStatus.ACCEPTED:
-            _mark_sent(message, route, result, outcome)
+            accepted.append((message, result))
         elif result.status is SendStatus.REJECTED:
-            reason = result.reason or f"{provider.label} refused the message."
             optouts.record_provider_opt_out(
                 client_id, message.recipient, route.provider_name, result.code, message.channel
             )
-            if _mark_failed(message, reason, outcome):
-                failed.append((message, reason))
+            rejected.append((message, result.reason or f"{provider.label} refused the message."))
         elif result.status is SendStatus.DEFERRED:
-            _defer(message, result.reason or "The provider asked to try again later.", result.retry_after, outcome)
+            retry.append((message, result.reason or "The provider asked to try again later.", result.retry_after))
         else:
-            _mark_unknown(message, result.reason or "The provider's answer was unclear.", outcome)
+            unclear.append((message, result.reason or "The provider's answer was unclear."))
+    _mark_sent(client_id, accepted, route, outcome)
+    _mark_unknown(unclear, outcome)
+    failed = _mark_failed(client_id, rejected, outcome) + _defer(client_id, retry, outcome)
     _notify_failures(client_id, failed)
 
 
-def _outbound_messages(messages: Sequence[Message], route: channels.Route) -> list[OutboundMessage]:
+def _outbound_messages(messages: Sequence[Claimed], route: channels.Route) -> list[OutboundMessage]:
     inbound_at = _last_inbound_at([m.conversation_id for m in messages if m.channel == "whatsapp"])
     callback_url = None
     if route.provider_name == "twilio":
@@ -226,80 +257,111 @@ def _last_inbound_at(conversation_ids: list[int | None]) -> dict[int, datetime]:
     return {cid: at for cid, at in rows if at is not None}
 
 
-def _transition(message_id: int, from_statuses: tuple[str, ...], **values: Any) -> bool:
-    """One conditional UPDATE; True when this call moved the row."""
-    result = db.session.execute(
+_BY_ID = Message.__table__.update().where(Message.__table__.c.id == sa.bindparam("_id"))
+
+
+def _move(own: dict[int, dict[str, Any]], from_statuses: tuple[str, ...], **values: Any) -> list[int]:
+    """The conditional state transition for a batch; returns the ids it moved, in order.
+
+    One UPDATE ... RETURNING moves those of the messages still in ``from_statuses`` (a delivery report or the
+    sweeper may have moved some meanwhile, and those are left alone), then one executemany keyed on id writes
+    each moved message's own columns (``own``: message id -> {table column name: value}). The caller's
+    transaction holds the moved rows until it commits, so nobody sees them half-written.
+    """
+    if not own:
+        return []
+    moved = db.session.scalars(
         sa.update(Message)
-        .where(Message.id == message_id, Message.status.in_(from_statuses))
+        .where(Message.id.in_(list(own)), Message.status.in_(from_statuses))
         .values(**values)
+        .returning(Message.id)
         .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1
-
-
-def _mark_sent(message: Message, route: channels.Route, result: SendResult, outcome: DispatchOutcome) -> None:
-    now = utcnow()
-    values: dict[str, Any] = {
-        "status": "sent",
-        "provider": route.provider_name,
-        "provider_message_id": result.provider_message_id,
-        "sent_at": now,
-        "error_message": None,
-    }
-    if result.cost is not None:
-        values["meta"] = {**(message.meta or {}), "provider_cost": str(result.cost)}
-    # "unknown" too: the stuck-message sweeper may have given up on a send that did go through.
-    if not _transition(message.id, ("sending", "unknown"), **values):
-        return
-    outcome.sent.append(message.id)
-    if route.is_sandbox:
-        outcome.sandbox.append(message.id)
-    record_event(
-        message.client_id,
-        "message.sent",
-        _event_data(message, "sent", provider=route.provider_name, provider_message_id=result.provider_message_id),
-    )
-
-
-def _mark_failed(message: Message, reason: str, outcome: DispatchOutcome) -> bool:
-    if not _transition(message.id, ("sending", "unknown"), status="failed", error_message=reason, failed_at=utcnow()):
-        return False
-    outcome.failed.append(message.id)
-    _refund(message, reason)
-    record_event(message.client_id, "message.failed", _event_data(message, "failed", error_reason=reason))
-    return True
-
-
-def _mark_unknown(message: Message, reason: str, outcome: DispatchOutcome) -> None:
-    reason = f"{reason} It was not sent again, so that nobody gets it twice."
-    if _transition(message.id, ("sending",), status="unknown", error_message=reason):
-        outcome.unknown.append(message.id)
-
-
-def _defer(message: Message, reason: str, retry_after: float | None, outcome: DispatchOutcome) -> None:
-    """Back to pending for a later attempt (the provider certainly did not take it), or failed when it has
-    been tried too often."""
-    attempts = message.attempts or 1
-    if attempts >= MAX_SEND_ATTEMPTS:
-        final = f"{reason} Gave up after {attempts} attempts."
-        if _mark_failed(message, final, outcome):
-            _notify_failures(message.client_id, [(message, final)])
-        return
-    delay = RETRY_BACKOFF_SECONDS[min(attempts, len(RETRY_BACKOFF_SECONDS)) - 1]
-    when = utcnow() + timedelta(seconds=max(float(delay), float(retry_after or 0)))
-    if _transition(message.id, ("sending",), status="pending", next_attempt_at=when, error_message=reason):
-        outcome.defer(message.id, when)
-
-
-def _record_failures(client_id: int, ids: Sequence[int], reason: str, outcome: DispatchOutcome) -> None:
-    messages = db.session.scalars(
-        sa.select(Message).where(Message.client_id == client_id, Message.id.in_(list(ids))).order_by(Message.id)
     ).all()
-    failed = [(message, reason) for message in messages if _mark_failed(message, reason, outcome)]
-    _notify_failures(client_id, failed)
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for message_id in moved:
+        if own[message_id]:
+            by_columns.setdefault(tuple(sorted(own[message_id])), []).append({"_id": message_id, **own[message_id]})
+    for rows in by_columns.values():
+        db.session.execute(_BY_ID, rows)
+    return sorted(moved)
 
 
-def _refund(message: Message, reason: str) -> None:
+def _mark_sent(
+    client_id: int, accepted: list[tuple[Claimed, SendResult]], route: channels.Route, outcome: DispatchOutcome
+) -> None:
+    own: dict[int, dict[str, Any]] = {}
+    for message, result in accepted:
+        own[message.id] = {"provider_message_id": result.provider_message_id}
+        if result.cost is not None:
+            own[message.id]["metadata"] = {**(message.meta or {}), "provider_cost": str(result.cost)}
+    # "unknown" too: the stuck-message sweeper may have given up on a send that did go through.
+    moved = set(
+        _move(
+            own,
+            ("sending", "unknown"),
+            status="sent",
+            provider=route.provider_name,
+            sent_at=utcnow(),
+            error_message=None,
+        )
+    )
+    sent = [(message, result) for message, result in accepted if message.id in moved]
+    outcome.sent += [message.id for message, _ in sent]
+    if route.is_sandbox:
+        outcome.sandbox += [message.id for message, _ in sent]
+    record_events(
+        client_id,
+        "message.sent",
+        [
+            _event_data(m, "sent", provider=route.provider_name, provider_message_id=result.provider_message_id)
+            for m, result in sent
+        ],
+    )
+
+
+def _mark_failed(
+    client_id: int, failures: list[tuple[Claimed, str]], outcome: DispatchOutcome
+) -> list[tuple[Claimed, str]]:
+    """sending/unknown -> failed with each message's reason, refunds and ``message.failed``; returns those
+    this call failed (for :func:`_notify_failures`)."""
+    own = {message.id: {"error_message": reason} for message, reason in failures}
+    moved = set(_move(own, ("sending", "unknown"), status="failed", failed_at=utcnow()))
+    failed = [(message, reason) for message, reason in failures if message.id in moved]
+    outcome.failed += [message.id for message, _ in failed]
+    for message, reason in failed:
+        _refund(message, reason)
+    record_events(client_id, "message.failed", [_event_data(m, "failed", error_reason=r) for m, r in failed])
+    return failed
+
+
+def _mark_unknown(unclear: list[tuple[Claimed, str]], outcome: DispatchOutcome) -> None:
+    suffix = " It was not sent again, so that nobody gets it twice."
+    own = {message.id: {"error_message": reason + suffix} for message, reason in unclear}
+    outcome.unknown += _move(own, ("sending",), status="unknown")
+
+
+def _defer(
+    client_id: int, retry: list[tuple[Claimed, str, float | None]], outcome: DispatchOutcome
+) -> list[tuple[Claimed, str]]:
+    """Back to pending for a later attempt (the provider certainly did not take them), or failed when tried
+    too often; returns those that failed."""
+    now = utcnow()
+    own: dict[int, dict[str, Any]] = {}
+    final: list[tuple[Claimed, str]] = []
+    for message, reason, retry_after in retry:
+        attempts = message.attempts or 1
+        if attempts >= MAX_SEND_ATTEMPTS:
+            final.append((message, f"{reason} Gave up after {attempts} attempts."))
+            continue
+        delay = RETRY_BACKOFF_SECONDS[min(attempts, len(RETRY_BACKOFF_SECONDS)) - 1]
+        when = now + timedelta(seconds=max(float(delay), float(retry_after or 0)))
+        own[message.id] = {"next_attempt_at": when, "error_message": reason}
+    for message_id in _move(own, ("sending",), status="pending"):
+        outcome.defer(message_id, own[message_id]["next_attempt_at"])
+    return _mark_failed(client_id, final, outcome)
+
+
+def _refund(message: Claimed, reason: str) -> None:
     """Give back what a message that never reached the provider cost. Campaign messages are paid from the
     campaign's hold, which the campaign settles for what was really sent."""
     if message.campaign_id is not None or not message.cost or message.cost <= 0:
@@ -308,27 +370,27 @@ def _refund(message: Message, reason: str) -> None:
         message.client_id,
         message.cost,
         reference=refund_reference(message.id),
-        description=f"Refund: message to {message.recipient} was not sent",
+        description=wallet.REFUND_NOT_SENT % {"recipient": message.recipient},
         meta={"message_id": message.id, "reason": reason},
     )
 
 
-def _notify_failures(client_id: int, failed: list[tuple[Message, str]]) -> None:
+def _notify_failures(client_id: int, failed: list[tuple[Claimed, str]]) -> None:
     """One ``message_failed`` notification per batch for single messages (campaigns report on their page)."""
     singles = [(m, reason) for m, reason in failed if m.campaign_id is None]
     if not singles:
         return
-    if len(singles) == 1:
-        message, reason = singles[0]
-        title = f"Message to {message.recipient} was not sent"
-        text = f"{reason} The charge was refunded."
-    else:
-        title = f"{len(singles)} messages were not sent"
-        text = f"For example, to {singles[0][0].recipient}: {singles[0][1]} The charges were refunded."
-    notify(client_id, "message_failed", title, text, data={"message_ids": [m.id for m, _ in singles]})
+    (message, reason), count = singles[0], len(singles)
+    notify(
+        client_id,
+        "message_failed",
+        "message_not_sent" if count == 1 else "messages_not_sent",
+        {"recipient": message.recipient, "reason": reason, "count": count},
+        data={"message_ids": [m.id for m, _ in singles]},
+    )
 
 
-def _event_data(message: Message, status: str, **extra: Any) -> dict[str, Any]:
+def _event_data(message: Claimed, status: str, **extra: Any) -> dict[str, Any]:
     data = {
         "message_id": message.id,
         "status": status,

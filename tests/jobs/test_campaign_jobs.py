@@ -98,7 +98,14 @@ def redis_url():
 
 
 @pytest.mark.redis
-def test_chunks_are_enqueued_at_once_and_run_in_a_real_worker(redis_url, tenant, monkeypatch):
+@pytest.mark.parametrize(
+    "options",
+    [(), ("--worker-class", "bulkapp.jobs.worker.PreloadedWorker")],
+    ids=["rq-worker", "procfile-preloaded-worker"],
+)
+def test_chunks_are_enqueued_at_once_and_run_in_a_real_worker(redis_url, tenant, monkeypatch, options):
+    """Each chunk job runs in its own forked work horse: RQ's plain worker builds the app in every one, the
+    Procfile's :class:`PreloadedWorker` forks them from a process that built it once."""
     monkeypatch.setattr(campaign_launch, "DISPATCH_CHUNK", 5)
     fund(tenant)
     campaign = make(tenant, body="Hi", kind="transactional", selection=clean_selection(numbers="\n".join(numbers(12))))
@@ -112,9 +119,10 @@ def test_chunks_are_enqueued_at_once_and_run_in_a_real_worker(redis_url, tenant,
         campaign_jobs.enqueue_chunks(tenant_id, campaign_id, result.ranges)
         assert len(rq.queue("default").jobs) == 3
     db.session.rollback()
-    outcome = run_worker(redis_url, "default")
+    outcome = run_worker(redis_url, "default", options=options)
     assert outcome.returncode == 0, outcome.stderr
     assert "Traceback" not in outcome.stderr, outcome.stderr[-3000:]
+    assert outcome.stdout.count("Job OK") == 3, outcome.stdout[-3000:]
     campaign = fresh(campaign)
     assert statuses(campaign) == {"sent": 12} and campaign.sent_count == 12
     # The sandbox reports were queued on "low"; the campaign settles when its last chunk finished sending.

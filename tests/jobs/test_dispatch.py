@@ -435,3 +435,44 @@ def test_campaign_messages_use_the_promotional_sender_and_single_ones_the_transa
     dispatch_job(live.id, [single, promo])
     senders = {s.recipient: s.sender for s in onfon_sim.submissions}
     assert senders == {"254712345600": "BULKAPP", "254712345611": "ACME"}
+
+
+def test_a_delivery_report_racing_the_batch_moves_its_message_once(app, live, onfon_sim, monkeypatch):
+    """The vendor's report for one message is applied (by another process) while the batch is in flight: the
+    batched mark-sent leaves that message delivered and records ``message.sent`` only for the others."""
+    from bulkapp.providers.base import DeliveryReport, DeliveryStatus
+    from bulkapp.providers.onfon import OnfonProvider
+    from bulkapp.services.delivery import apply_delivery_report
+
+    ids = [pending(live.id, f"07123456{n:02d}") for n in (10, 11, 12)]
+    send_batch = OnfonProvider.send_batch
+
+    def send_then_report(self, messages):
+        results = send_batch(self, messages)
+        first = results[0]
+        report = DeliveryReport(
+            first.provider_message_id, DeliveryStatus.DELIVERED, "DELIVRD", reference=str(first.message_id)
+        )
+        with app.app_context():  # the webhook, in its own session and transaction
+            apply_delivery_report("onfon", report)
+            db.session.commit()
+        return results
+
+    monkeypatch.setattr(OnfonProvider, "send_batch", send_then_report)
+    assert dispatch_job(live.id, ids) == {**IDLE, "sent": 2}
+    raced = fresh(ids[0])
+    assert raced.status == "delivered" and raced.provider_message_id is not None
+    assert [fresh(i).status for i in ids[1:]] == ["sent", "sent"]
+    assert events("message.sent") == 2 and events("message.delivered") == 1
+
+
+def test_results_are_recorded_per_message_in_one_batch(live, onfon_sim):
+    """Accepted, rejected and failing-request numbers in one provider request each get their own outcome."""
+    ids = [pending(live.id, n) for n in ("0712345600", "0712345699", "0712345611", "0712345688")]
+    assert dispatch_job(live.id, ids) == {**IDLE, "sent": 2, "failed": 2}
+    messages = [fresh(i) for i in ids]
+    assert [m.status for m in messages] == ["sent", "failed", "sent", "failed"]
+    assert len({m.provider_message_id for m in messages if m.status == "sent"}) == 2
+    assert messages[1].error_message != messages[3].error_message  # each keeps its own reason
+    assert events("message.sent") == 2 and events("message.failed") == 2
+    assert len(refunds(live.id)) == 2 and balanced(live.id)

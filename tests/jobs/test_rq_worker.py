@@ -33,7 +33,7 @@ def redis_url():
     return url
 
 
-def run_worker(redis_url: str, *queues: str) -> subprocess.CompletedProcess:
+def run_worker(redis_url: str, *queues: str, options: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     env = dict(
         os.environ,
         DATABASE_URL=database_url(),
@@ -44,7 +44,7 @@ def run_worker(redis_url: str, *queues: str) -> subprocess.CompletedProcess:
     )
     rq = Path(sys.executable).with_name("rq")
     return subprocess.run(
-        [str(rq), "worker", "--burst", "--url", redis_url, *queues],
+        [str(rq), "worker", "--burst", *options, "--url", redis_url, *queues],
         cwd=ROOT,
         env=env,
         capture_output=True,

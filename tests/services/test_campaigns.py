@@ -379,3 +379,56 @@ def test_whatsapp_campaign_carries_the_approved_template_with_each_recipients_va
     message = db.session.scalar(sa.select(Message).where(Message.campaign_id == campaign.id))
     assert message.body == "Hi Amina, your order is ready."  # no reply link or footer on WhatsApp
     assert message.meta["whatsapp_template"] == {"name": "order_ready", "params": ["Amina"]}
+
+
+def test_every_column_of_the_bulk_rows_round_trips_exactly(tenant):
+    """The bulk insert (unnest arrays on PostgreSQL, multi-row VALUES on SQLite) stores each recipient's own
+    text, price, units and link, and the chunk's shared columns, exactly."""
+    fund(tenant)
+    db.session.add(Contact(client_id=tenant.id, name="Amina", contact="+254711000055", fields={}))
+    db.session.commit()
+    long_text = "Habari {{name}}! " + "✓" * 80  # UCS-2: the longer name needs one more segment
+    campaign = make(tenant, body=long_text, selection=clean_selection(numbers="0711000055\n0711000066"))
+    result = launch(tenant, campaign)
+    rows = db.session.scalars(sa.select(Message).where(Message.campaign_id == campaign.id).order_by(Message.id)).all()
+    assert [m.recipient for m in rows] == ["+254711000055", "+254711000066"]
+    amina, other = rows
+    assert amina.body.startswith("Habari Amina! ✓") and other.body.startswith("Habari! ✓")
+    assert amina.segments > other.segments > 1  # each row keeps its own price
+    assert sum(m.cost for m in rows) == result.cost and amina.cost > other.cost > 0
+    for message in rows:
+        text = message.body.rsplit("\nReply:", 1)[0]
+        quote = pricing.quote_message(fresh(tenant), "sms", text, 1, append_reply_link=True)
+        assert isinstance(message.cost, Decimal) and message.cost == quote.cost
+        assert message.meta == {"units": message.segments}
+    assert {(m.status, m.direction, m.channel, m.campaign_run, m.attempts, m.is_read) for m in rows} == {
+        ("pending", "outbound", "sms", 1, 0, False)
+    }
+    assert all(m.created_at == m.updated_at == NOON for m in rows)
+    for message in rows:
+        link = db.session.scalar(sa.select(ShortLink).where(ShortLink.message_id == message.id))
+        assert message.body.endswith(f"/x/{link.code}") and link.original_url.endswith(f"/x/{link.code}")
+        assert link.client_id == tenant.id and link.clicks == 0 and link.expires_at > NOON
+
+
+def test_a_code_taken_between_the_check_and_the_insert_gets_a_new_link(tenant, monkeypatch):
+    """Another sender takes one of the chunk's codes after the free-code check: that message's link insert is
+    skipped by ON CONFLICT, and it gets a fresh code whose link its body names."""
+    from bulkapp.services import campaign_messages
+
+    fund(tenant)
+    other = Message(client_id=tenant.id, recipient="+254700000999", body="x", status="sent", meta={})
+    db.session.add(other)
+    db.session.flush()
+    db.session.add(ShortLink(client_id=tenant.id, message_id=other.id, code="Tkn1", original_url="u"))
+    db.session.commit()
+    monkeypatch.setattr(campaign_messages, "_random_codes", lambda count: ["Tkn1", "Fre2", "Fre3"][:count])
+    monkeypatch.setattr(campaign_messages, "_taken_codes", lambda codes: set())  # the race: checked as free
+    campaign = make(tenant, body="Hi")
+    launch(tenant, campaign)
+    rows = db.session.scalars(sa.select(Message).where(Message.campaign_id == campaign.id).order_by(Message.id)).all()
+    links = {link.message_id: link.code for link in db.session.scalars(sa.select(ShortLink))}
+    assert len(rows) == 3 and links[other.id] == "Tkn1"
+    codes = {links[m.id] for m in rows}
+    assert len(codes) == 3 and {"Fre2", "Fre3"} < codes and "Tkn1" not in codes
+    assert all(m.body.endswith(f"/x/{links[m.id]}") for m in rows)
