@@ -65,7 +65,9 @@ class Config:
 
         self.RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or self.REDIS_URL or "memory://"
         self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
-        self.RATELIMIT_HEADERS_ENABLED = True
+        # No X-RateLimit-* headers: they cost every limited request a storage read. The API's 429 still says
+        # Retry-After (blueprints/api/errors.py).
+        self.RATELIMIT_HEADERS_ENABLED = False
         self.LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
         # REST API requests per API key (per client IP when no key is sent).
         self.API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "120 per minute")
@@ -92,6 +94,8 @@ class Config:
         # Send pipeline: how long a reply link (/x/<code>) works, and when a send stuck in "sending" (its worker
         # died) is given up as "unknown" (never resent).
         self.SHORT_LINK_TTL_DAYS = int(os.environ.get("SHORT_LINK_TTL_DAYS", 90))
+        # How long each web process keeps a reply link's page (business name, expiry, form); 0 turns it off.
+        self.SHORTLINK_CACHE_SECONDS = float(os.environ.get("SHORTLINK_CACHE_SECONDS", 30))
         self.MESSAGE_SENDING_TIMEOUT_SECONDS = int(os.environ.get("MESSAGE_SENDING_TIMEOUT_SECONDS", 900))
         self.DEFAULT_TIMEZONE = os.environ.get("DEFAULT_TIMEZONE", "Africa/Nairobi")
         self.MAX_CONTENT_LENGTH = int(os.environ.get("MAX_UPLOAD_BYTES", 10 * 1024 * 1024))

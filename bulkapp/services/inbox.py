@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from bulkapp.extensions import db
-from bulkapp.models import CHANNELS, CONVERSATION_STATUSES, Campaign, Contact, Conversation, Message, Template
+from bulkapp.models import CHANNELS, CONVERSATION_STATUSES, Campaign, Client, Contact, Conversation, Message, Template
 from bulkapp.providers.whatsapp_cloud import CUSTOMER_SERVICE_WINDOW, customer_service_window_open
 from bulkapp.services import messaging
 
@@ -309,7 +309,10 @@ def reply_templates(client_id: int, channel: str, rules: ReplyRules) -> list[Tem
 
 
 def preview_reply(client_id: int, conversation: Conversation, body: str, template_id: int | None):
-    """The live cost quote of a reply (``messaging.Preview``)."""
+    """The live cost quote of a reply (``messaging.Preview``). An empty composer (every opened conversation)
+    has nothing to price: only the balance is read."""
+    if not body.strip() and template_id is None:
+        return messaging.Preview(None, db.session.get(Client, client_id).balance)
     return messaging.preview_message(
         client_id,
         to=conversation.contact_identifier,

@@ -1,13 +1,19 @@
-"""The public reply form behind ``/x/<code>``: finding a live link, counting clicks, and the signed form token
+"""The public reply form behind ``/x/<code>``: finding a live link and the signed form token
 that proves the page was loaded (and when) before a reply is accepted."""
 
 from __future__ import annotations
 
+import functools
 import re
+import threading
 import time
+from collections.abc import Hashable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from bulkapp.columns import utcnow
@@ -28,27 +34,76 @@ def find_link(code: str) -> ShortLink | None:
 
 @dataclass(frozen=True)
 class LinkPage:
-    """What the reply page needs, read in one query: the link, its business's display name, whether it is live."""
+    """What the reply page needs, read in one query: the link, its business's display name and state."""
 
     id: int
     business: str
-    live: bool
+    expires_at: datetime | None
+    account_active: bool
+
+    @property
+    def live(self) -> bool:
+        """False once expired or while the account is suspended."""
+        return self.account_active and (self.expires_at is None or self.expires_at > utcnow())
+
+
+_LINKS, _CLIENTS = ShortLink.__table__, Client.__table__
+# Built once: the page is public and hot (every SMS carries a link), so it skips the ORM and statement building.
+_OPEN_LINK = (
+    sa.select(_LINKS.c.id, _LINKS.c.expires_at, _CLIENTS.c.company_name, _CLIENTS.c.name, _CLIENTS.c.status)
+    .join(_CLIENTS, _CLIENTS.c.id == _LINKS.c.client_id)
+    .where(_LINKS.c.code == sa.bindparam("code"))
+)
+CACHE_SIZE = 10_000
+
+
+class TimedCache:
+    """A small per-process cache: entries live ``SHORTLINK_CACHE_SECONDS`` (default 30; 0 turns it off) and the
+    oldest goes when :data:`CACHE_SIZE` is reached. One per app and purpose, in ``app.extensions``."""
+
+    def __init__(self) -> None:
+        self._entries: dict[Hashable, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def of(name: str) -> TimedCache:
+        key = f"bulkapp_{name}"
+        return current_app.extensions.get(key) or current_app.extensions.setdefault(key, TimedCache())
+
+    def get(self, key: Hashable) -> Any | None:
+        entry = self._entries.get(key)
+        return entry[1] if entry is not None and entry[0] > time.monotonic() else None
+
+    def put(self, key: Hashable, value: Any) -> None:
+        seconds = current_app.config["SHORTLINK_CACHE_SECONDS"]
+        if seconds <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= CACHE_SIZE:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[key] = (time.monotonic() + seconds, value)
 
 
 def open_link(code: str) -> LinkPage | None:
-    """The link with exactly this (case-sensitive) code and its business (one query); None when unknown. A link
-    is not live once expired or while its account is suspended."""
+    """The link with exactly this (case-sensitive) code and its business; None when unknown.
+
+    Read with one indexed query on a connection of its own, given back at once (on SQLite a transaction holds
+    the write lock), and kept in a :class:`TimedCache`: a burst of views of one link (reloads, link-preview
+    fetchers, a forwarded message) reads the database once. Expiry is checked on every view; a suspension or a
+    new business name shows within the cache's lifetime, and a reply (POST) always reads the database."""
     if not CODE.fullmatch(code or ""):
         return None
-    row = db.session.execute(
-        sa.select(ShortLink.id, ShortLink.expires_at, Client.company_name, Client.name, Client.status)
-        .join(Client, Client.id == ShortLink.client_id)
-        .where(ShortLink.code == code)
-    ).first()
+    cache = TimedCache.of("link_pages")
+    page = cache.get(code)
+    if page is not None:
+        return page
+    with db.engine.connect() as conn:
+        row = conn.execute(_OPEN_LINK, {"code": code}).first()
     if row is None:
-        return None
-    live = bool(row.status) and (row.expires_at is None or row.expires_at > utcnow())
-    return LinkPage(row.id, row.company_name or row.name, live)
+        return None  # not cached: the code may be given to a new link any moment
+    page = LinkPage(row.id, row.company_name or row.name, row.expires_at, bool(row.status))
+    cache.put(code, page)
+    return page
 
 
 def accepts_replies(link: ShortLink) -> bool:
@@ -64,21 +119,15 @@ def business_name(link: ShortLink) -> str:
     return row.company_name or row.name
 
 
-def record_click(link_id: int) -> None:
-    """One more view of the form (an atomic increment, safe under concurrent clicks)."""
-    db.session.execute(
-        sa.update(ShortLink)
-        .where(ShortLink.id == link_id)
-        .values(clicks=ShortLink.clicks + 1, last_clicked_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+@functools.lru_cache(maxsize=4)
+def _serializer(secret: str) -> URLSafeSerializer:
+    """One per secret: making one derives its key, a cost every view of the form would pay again."""
+    return URLSafeSerializer(secret, salt=SALT)
 
 
 def issue_token(secret: str, code: str, issued_at: float | None = None) -> str:
     """A signed token naming the code and when the form was shown."""
-    return URLSafeSerializer(secret, salt=SALT).dumps(
-        [code, round(issued_at if issued_at is not None else time.time(), 3)]
-    )
+    return _serializer(secret).dumps([code, round(issued_at if issued_at is not None else time.time(), 3)])
 
 
 def token_problem(
@@ -87,7 +136,7 @@ def token_problem(
     """None when ``token`` was issued for ``code`` between ``min_seconds`` and a day ago; else ``invalid``,
     ``too_fast`` or ``stale``."""
     try:
-        token_code, issued_at = URLSafeSerializer(secret, salt=SALT).loads(token or "")
+        token_code, issued_at = _serializer(secret).loads(token or "")
     except (BadSignature, TypeError, ValueError):
         return "invalid"
     if token_code != code or not isinstance(issued_at, int | float):

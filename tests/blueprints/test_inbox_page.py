@@ -221,3 +221,50 @@ def test_foreign_conversations_answer_404_and_change_nothing(inbox_client, tenan
 def test_signed_out_htmx_gets_401(client):
     response = client.get("/inbox/", headers=HX)
     assert response.status_code == 401 and response.headers["HX-Redirect"] == "/login"
+
+
+@pytest.fixture
+def statements(app):
+    """The SQL statements the serving app runs, in order."""
+    seen: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def record(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    sa.event.remove(engine, "before_cursor_execute", record)
+
+
+def test_list_search_and_thread_run_as_many_queries_for_thirty_conversations_as_for_two(
+    inbox_client, tenant, statements
+):
+    """No query per conversation or per message (contacts, campaigns, badges are read once per page)."""
+
+    def counts() -> list[int]:
+        conversation_id = db.session.scalar(sa.select(sa.func.max(Conversation.id)))
+        found = []
+        for url in ("/inbox/", "/inbox/?q=order", f"/inbox/{conversation_id}"):
+            inbox_client.get(url)
+            statements.clear()
+            assert inbox_client.get(url).status_code == 200
+            found.append(len(statements))
+        return found
+
+    for n in range(2):
+        receive(tenant.id, f"+25471200{n:04d}", f"order {n} is ready?", name=f"Customer {n}")
+    few = counts()
+    for n in range(2, 30):
+        receive(tenant.id, f"+25471200{n:04d}", f"order {n} is ready?", name=f"Customer {n}")
+        receive(tenant.id, f"+25471200{n:04d}", f"and the order {n} again", name=f"Customer {n}")
+    assert counts() == few
+
+
+def test_opening_a_read_conversation_writes_nothing(inbox_client, tenant, statements):
+    conversation = receive(tenant.id, "+254712345678", "Habari")
+    inbox_client.get(f"/inbox/{conversation.id}")  # marks it read
+    statements.clear()
+    assert inbox_client.get(f"/inbox/{conversation.id}").status_code == 200
+    assert not [s for s in statements if s.lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE"))]

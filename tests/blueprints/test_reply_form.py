@@ -12,8 +12,9 @@ import sqlalchemy as sa
 
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
+from bulkapp.jobs.shortlinks import flush_link_clicks
 from bulkapp.models import Client, Contact, Conversation, Event, Message, Notification, ShortLink
-from bulkapp.services import reply_form
+from bulkapp.services import link_clicks, reply_form
 from bulkapp.services.messaging import send_message
 from tests.conftest import ledger_balance
 
@@ -40,11 +41,25 @@ def post(client, code: str, text: str = "Asante, I will come at 5", **extra):
     return client.post(f"/x/{code}", data=data, csrf=False)
 
 
+@pytest.fixture(autouse=True)
+def fresh_clicks(app):
+    """Clicks other tests left in the serving app's buffer are not this test's."""
+    with app.app_context(), link_clicks.taken_clicks():
+        pass
+
+
+def flush(app) -> None:
+    """Run the periodic click flush in the serving app, as its ticker would."""
+    with app.app_context():
+        flush_link_clicks()
+    db.session.expire_all()
+
+
 def inbound_count() -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(Message).where(Message.direction == "inbound"))
 
 
-def test_the_page_shows_the_business_and_a_form_and_nothing_of_the_recipient(client, link, other_tenant):
+def test_the_page_shows_the_business_and_a_form_and_nothing_of_the_recipient(app, client, link, other_tenant):
     response = client.get(f"/x/{link.code}")
     html = response.get_data(as_text=True)
     assert response.status_code == 200
@@ -53,12 +68,39 @@ def test_the_page_shows_the_business_and_a_form_and_nothing_of_the_recipient(cli
         assert secret not in html
     assert "<script" not in html  # works without JavaScript
     assert "Set-Cookie" not in response.headers  # no session at all
-    db.session.expire_all()
+    flush(app)
     clicked = db.session.get(ShortLink, link.id)
     assert clicked.clicks == 1 and clicked.last_clicked_at is not None
     client.get(f"/x/{link.code}")
-    db.session.expire_all()
+    flush(app)
     assert db.session.get(ShortLink, link.id).clicks == 2
+
+
+def test_each_view_gets_its_own_valid_token_and_its_language(client, link):
+    """The form is rendered once per URL and language; each view still carries a fresh token for its code."""
+    pages = [client.get(f"/x/{link.code}").get_data(as_text=True) for _ in range(2)]
+    tokens = [re.search(r'name="t" value="([^"]+)"', page).group(1) for page in pages]
+    assert pages[0].replace(tokens[0], "") == pages[1].replace(tokens[1], "")
+    for t in tokens:
+        assert reply_form.token_problem(SECRET, link.code, t, 0) is None
+    assert "token-slot" not in pages[0]
+    swahili = client.get(f"/x/{link.code}?lang=sw").get_data(as_text=True)
+    assert 'lang="sw"' in swahili and "Mama Mboga Grocers" in swahili and "?lang=sw" in swahili
+    assert 'lang="en"' in client.get(f"/x/{link.code}").get_data(as_text=True)
+
+
+def test_a_burst_of_views_reads_the_link_once(app, client, link):
+    statements = []
+    with app.app_context():
+        engine = db.engine
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    sa.event.listen(engine, "before_cursor_execute", listener)
+    try:
+        for _ in range(3):
+            assert client.get(f"/x/{link.code}").status_code == 200
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listener)
+    assert len([s for s in statements if "short_links" in s]) <= 1  # none when an earlier test view cached it
 
 
 def test_a_reply_lands_in_the_conversation_and_sends_nothing(client, link, tenant):
@@ -95,7 +137,8 @@ def test_unknown_wrong_case_and_malformed_codes_are_404(client, link):
     assert inbound_count() == 0
 
 
-def test_expired_links_and_suspended_accounts_show_a_friendly_page(client, link, tenant):
+def test_expired_links_and_suspended_accounts_show_a_friendly_page(app, client, link, tenant, monkeypatch):
+    monkeypatch.setitem(app.config, "SHORTLINK_CACHE_SECONDS", 0)  # each view reads the link again
     db.session.get(ShortLink, link.id).expires_at = utcnow() - timedelta(minutes=1)
     db.session.commit()
     response = client.get(f"/x/{link.code}")
@@ -106,8 +149,16 @@ def test_expired_links_and_suspended_accounts_show_a_friendly_page(client, link,
     db.session.commit()
     assert client.get(f"/x/{link.code}").status_code == 410
     assert inbound_count() == 0
-    db.session.expire_all()
+    flush(app)
     assert db.session.get(ShortLink, link.id).clicks == 0
+
+
+def test_an_expiry_shows_even_while_the_link_is_cached(client, link):
+    db.session.get(ShortLink, link.id).expires_at = utcnow() + timedelta(seconds=1)
+    db.session.commit()
+    assert client.get(f"/x/{link.code}").status_code == 200
+    time.sleep(1.1)
+    assert client.get(f"/x/{link.code}").status_code == 410
 
 
 def test_honeypot_pretends_success_and_records_nothing(client, link):
@@ -162,7 +213,7 @@ def test_views_are_rate_limited_per_ip_and_per_code(app, client, link):
         for code in [f"q{i:03d}" for i in range(61)]
     ]
     assert other_ip[:60] == [404] * 60 and other_ip[60] == 429  # 60 per minute for one IP, even on 404s
-    db.session.expire_all()
+    flush(app)
     assert db.session.get(ShortLink, link.id).clicks == 30
 
 

@@ -11,7 +11,7 @@ from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Campaign, Contact, Conversation, Message, Template
 from bulkapp.providers.base import InboundMessage
-from bulkapp.services import inbox
+from bulkapp.services import inbox, messaging
 from bulkapp.services.inbound import record_inbound
 from bulkapp.services.messaging import SendError
 from tests.conftest import ledger_balance
@@ -257,3 +257,12 @@ def test_the_unread_count_stops_at_the_badge_cap(tenant):
         receive(tenant.id, f"+2547123456{i:02d}", "hi")
     assert inbox.unread_conversations(tenant.id) == 4
     assert inbox.unread_conversations(tenant.id, cap=3) == 3
+
+
+@pytest.mark.parametrize("channel", ["sms", "whatsapp", "email"])
+def test_an_empty_reply_previews_like_the_full_pricing_without_running_it(tenant, channel):
+    to = {"sms": "+254712345678", "whatsapp": "+254712345678", "email": "mama@example.com"}[channel]
+    conversation = db.session.get(Conversation, receive(tenant.id, to, "Habari", channel=channel).id)
+    full = messaging.preview_message(tenant.id, to=to, body="  ", channel=channel, template_id=None)
+    assert inbox.preview_reply(tenant.id, conversation, "  ", None) == full
+    assert full.quote is None and full.error is None and full.balance == tenant.balance

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from flask import Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from bulkapp.blueprints.api import bp
+from bulkapp.extensions import limiter
 
 API_PREFIX = "/api/"
 # The code answered for an HTTP error raised by Flask itself (routing, size limit, rate limit...).
@@ -56,10 +58,7 @@ def http_error_response(error: HTTPException) -> Response:
     response = error_response(status, code, message)
     if status == 405 and getattr(error, "valid_methods", None):
         response.headers["Allow"] = ", ".join(error.valid_methods)
-    retry_after = dict(error.get_headers()).get("Retry-After")
-    if retry_after:
-        response.headers["Retry-After"] = retry_after
-    return response
+    return _with_retry_after(response)
 
 
 @bp.errorhandler(ApiError)
@@ -75,4 +74,12 @@ def _http_error(error: HTTPException):
 def status_error_response(status: int) -> Response:
     """The JSON answer for an error status outside an API view (routing, rate limit, server error)."""
     code, message = HTTP_CODES.get(status, ("http_error", "The request failed."))
-    return error_response(status, code, message)
+    return _with_retry_after(error_response(status, code, message))
+
+
+def _with_retry_after(response: Response) -> Response:
+    """A 429 says when to come back. Computed here rather than by Flask-Limiter's headers, which would cost
+    every limited request a storage read."""
+    if response.status_code == 429 and (limit := limiter.current_limit) is not None:
+        response.headers["Retry-After"] = str(max(1, limit.reset_at - int(time.time())))
+    return response

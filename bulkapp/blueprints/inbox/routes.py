@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, current_app, flash, make_response, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -13,6 +14,7 @@ from bulkapp.extensions import db
 from bulkapp.models import CONVERSATION_STATUSES
 from bulkapp.services import inbox, message_list, messaging
 from bulkapp.tenancy import current_client_id, tenant_required
+from bulkapp.web import format_ksh
 
 PAGE = "inbox/page.html"
 LIST = "inbox/partials/list.html"
@@ -21,6 +23,7 @@ MESSAGES = "inbox/partials/messages.html"
 COMPOSER = "inbox/partials/composer.html"
 QUOTE = "inbox/partials/quote.html"
 STATUS_LABELS = {"open": _l("Open"), "closed": _l("Closed"), "archived": _l("Archived")}
+CHANNEL_LABELS = {"sms": "SMS", "whatsapp": "WhatsApp", "email": _l("Email")}
 STATUS_CHANGED = {
     "open": _l("Conversation open."),
     "closed": _l("Conversation closed."),
@@ -61,6 +64,8 @@ def _list_context(filters: inbox.Filters, active_id: int | None = None) -> dict:
         "since": _stamp(inbox.latest_activity(client_id)),
         "poll_seconds": _poll_seconds(),
         "status_labels": STATUS_LABELS,
+        "channel_labels": CHANNEL_LABELS,
+        "filter_args": filters.as_args(),
     }
 
 
@@ -95,6 +100,7 @@ def _thread_context(conversation, form: ReplyForm | None = None) -> dict:
         "awaiting": any(m.direction == "outbound" and message_list.is_awaiting(m) for m in thread.messages),
         "poll_seconds": _poll_seconds(),
         "status_labels": STATUS_LABELS,
+        "channel_labels": CHANNEL_LABELS,
     }
 
 
@@ -123,7 +129,8 @@ def show(conversation_id: int):
     """A conversation's thread with the reply composer; opening it marks it read (the nav badge follows
     out-of-band on HTMX requests; a full page renders it fresh)."""
     conversation = _owned(conversation_id)
-    if inbox.mark_read(current_client_id(), conversation.id):
+    # Most opens are of read conversations: no UPDATE (a write transaction) for them.
+    if conversation.unread_count and inbox.mark_read(current_client_id(), conversation.id):
         db.session.commit()
         db.session.refresh(conversation)
     filters = inbox.Filters.parse(request.args)
@@ -201,7 +208,9 @@ def _attach_error(form: ReplyForm, error: messaging.SendError) -> None:
 
 
 def _replied(conversation, message):
-    note = f"Reply queued: {message.segments} segment(s), KSh {message.cost:,.2f}."
+    note = _(
+        "Reply queued: %(segments)s segment(s), %(cost)s.", segments=message.segments, cost=format_ksh(message.cost)
+    )
     if not htmx.is_htmx():
         flash(note, "success")
         return htmx.redirect(url_for("inbox.show", conversation_id=conversation.id))

@@ -11,6 +11,7 @@ here sends an SMS.
 from __future__ import annotations
 
 import logging
+import secrets
 
 from flask import abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -18,13 +19,16 @@ from flask_limiter.util import get_remote_address
 
 from bulkapp.blueprints.shortlinks import bp
 from bulkapp.extensions import csrf, db, limiter
-from bulkapp.services import reply_form
+from bulkapp.i18n import current_language
+from bulkapp.services import link_clicks, reply_form
 from bulkapp.services.inbound import MAX_WEB_REPLY, InvalidReply, record_web_reply
 
 log = logging.getLogger(__name__)
 
 HONEYPOT = "website"
 MAX_BODY_BYTES = 16 * 1024
+# Where each view of a cached form puts its token: random, so no business name can contain it.
+TOKEN_SLOT = f"token-slot-{secrets.token_hex(8)}"
 
 
 def _ip_key() -> str:
@@ -66,19 +70,42 @@ def _form(business: str, code: str, *, text: str = "", error: str | None = None,
     return page, status
 
 
+def _blank_form(business: str, code: str) -> str:
+    """The empty form as shown on a view. Rendering was most of a view's cost, and the page differs per view
+    only by its form token: it is rendered once per URL, language and business name (kept in a
+    reply_form.TimedCache, like the link) with a slot where each view puts a fresh token."""
+    cache = reply_form.TimedCache.of("link_forms")
+    key = (request.full_path, current_language(), business)
+    page = cache.get(key)
+    if page is None:
+        page = render_template(
+            "shortlinks/form.html",
+            code=code,
+            business=business,
+            token=TOKEN_SLOT,
+            text="",
+            error=None,
+            max_length=MAX_WEB_REPLY,
+            honeypot=HONEYPOT,
+        )
+        cache.put(key, page)
+    return page.replace(TOKEN_SLOT, reply_form.issue_token(current_app.config["SECRET_KEY"], code))
+
+
 @bp.get("/<code>")
 @limiter.limit(_config("SHORTLINK_RATE_LIMIT"), key_func=_ip_key)
 @limiter.limit(_config("SHORTLINK_CODE_RATE_LIMIT"), key_func=_code_key)
 def show(code: str):
-    """The reply form: the business's name and a text box. Each view counts a click."""
+    """The reply form: the business's name and a text box. Each view counts a click (buffered, written by the
+    periodic ``flush_link_clicks``)."""
     page = reply_form.open_link(code)
     if page is None:
         return _missing()
     if not page.live:
         return _expired()
-    reply_form.record_click(page.id)
-    db.session.commit()
-    return _form(page.business, code)
+    if link_clicks.record_click(page.id):
+        db.session.commit()  # the click buffer was unreachable, so the click went to the database
+    return _blank_form(page.business, code)
 
 
 @bp.post("/<code>")
@@ -103,13 +130,19 @@ def submit(code: str):
         current_app.config["SECRET_KEY"], code, request.form.get("t"), current_app.config["REPLY_FORM_MIN_SECONDS"]
     )
     if problem is not None:
-        return _form(link, code, text=text[:MAX_WEB_REPLY], error=_("Please press Send again."), status=422)
+        return _form(
+            reply_form.business_name(link),
+            code,
+            text=text[:MAX_WEB_REPLY],
+            error=_("Please press Send again."),
+            status=422,
+        )
     try:
         record_web_reply(link, text)
     except InvalidReply as exc:
         db.session.rollback()
         # The service says it in English; the known sentences are in i18n.SERVICE_MESSAGES and the catalog.
-        return _form(link, code, text=text[:MAX_WEB_REPLY], error=_(str(exc)), status=422)
+        return _form(reply_form.business_name(link), code, text=text[:MAX_WEB_REPLY], error=_(str(exc)), status=422)
     db.session.commit()
     return redirect(url_for("shortlinks.sent", code=code), 303)
 
