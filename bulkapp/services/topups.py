@@ -60,6 +60,9 @@ EXPIRED_REASON = N_(
     "M-Pesa never confirmed this payment. If money left your M-Pesa account, contact support with the "
     "M-Pesa message you received."
 )
+# A failed top-up's reason is stored in English (meta["reason"]); the wallet page shows it in the reader's
+# language (describe_topup).
+stored_sentences(*FAILURE_REASONS.values(), EXPIRED_REASON)
 (
     PUSH_TIMEOUT,
     PUSH_UNAVAILABLE,
@@ -69,7 +72,7 @@ EXPIRED_REASON = N_(
     AMOUNT_MISMATCH,
     RECEIPT_TAKEN,
     PAID_AFTER_FAILURE,
-) = (
+) = stored_sentences(
     N_(
         "M-Pesa did not answer in time. If a payment prompt still reaches your phone, cancel it and start a new top-up."
     ),
@@ -86,20 +89,6 @@ EXPIRED_REASON = N_(
         "M-Pesa reported this payment as made after the request had been closed as failed. It was not added "
         "automatically; our team will review it and credit it if the money arrived."
     ),
-)
-# A failed top-up's reason is stored in English (meta["reason"]); the wallet page shows it in the reader's
-# language (describe_topup).
-stored_sentences(
-    *FAILURE_REASONS.values(),
-    EXPIRED_REASON,
-    PUSH_TIMEOUT,
-    PUSH_UNAVAILABLE,
-    PUSH_REFUSED,
-    PUSH_BROKEN,
-    NOT_COMPLETED,
-    AMOUNT_MISMATCH,
-    RECEIPT_TAKEN,
-    PAID_AFTER_FAILURE,
 )
 
 
