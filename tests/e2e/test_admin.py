@@ -3,27 +3,18 @@ larger than the balance."""
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 
 from playwright.sync_api import expect
 
 from bulkapp.extensions import db
 from bulkapp.models import Client
-from tests.conftest import PASSWORD, ledger_balance
-from tests.e2e.conftest import screenshot
-
-
-def sign_in_as_admin(page, admin) -> None:
-    page.goto("/login")
-    page.get_by_label("Email").fill(admin.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/admin/$"))
+from tests.conftest import ledger_balance
+from tests.e2e.conftest import screenshot, sign_in
 
 
 def test_an_admin_adjusts_a_clients_balance_with_a_reason(page, admin_user, tenant):
-    sign_in_as_admin(page, admin_user)
+    sign_in(page, admin_user, r"/admin/$")
     page.get_by_role("link", name="Tenant A").click()
     expect(page.get_by_role("heading", name="Tenant A")).to_be_visible()
 
@@ -60,7 +51,7 @@ def test_an_admin_adjusts_a_clients_balance_with_a_reason(page, admin_user, tena
 
 
 def test_an_admin_creates_a_client_and_edits_it(page, admin_user):
-    sign_in_as_admin(page, admin_user)
+    sign_in(page, admin_user, r"/admin/$")
     page.get_by_text("New client").click()
     form = page.locator("#create-client-form")
     form.get_by_label("Business name").fill("Duka la Mama")

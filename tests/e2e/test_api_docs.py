@@ -11,8 +11,7 @@ from bulkapp.extensions import db
 from bulkapp.models import Campaign
 from bulkapp.services.messaging import send_message
 from tests.conftest import PASSWORD
-from tests.e2e.conftest import screenshot
-from tests.e2e.test_admin import sign_in_as_admin
+from tests.e2e.conftest import screenshot, sign_in
 
 
 def test_the_api_docs_are_linked_from_settings(page, tenant):
@@ -44,7 +43,7 @@ def test_an_admin_sees_platform_figures_and_a_clients_activity(page, admin_user,
     send_message(other_tenant.id, to="0712345605", body="Hello from B")
     db.session.add(Campaign(client_id=tenant.id, name="Easter promo", message="Hi", channel="sms", recipients=[]))
     db.session.commit()
-    sign_in_as_admin(page, admin_user)
+    sign_in(page, admin_user, r"/admin/$")
     platform = page.locator("#admin-platform")
     expect(platform).to_contain_text("Messages sent")
     expect(platform.locator("svg.chart rect.bar").first).to_be_visible()

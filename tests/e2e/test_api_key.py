@@ -8,8 +8,7 @@ from playwright.sync_api import expect
 
 from bulkapp.extensions import db
 from bulkapp.services.api_key_settings import authenticate_api_key
-from tests.e2e.conftest import screenshot
-from tests.e2e.test_webhooks_settings import sign_in
+from tests.e2e.conftest import screenshot, sign_in
 
 
 def test_create_an_api_key_and_see_it_once(page, user, tenant):

@@ -8,8 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import PASSWORD
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import screenshot, sign_in
 from tests.simulators.onfon import OnfonSimulator
 
 
@@ -23,14 +22,6 @@ def onfon():
 def private_urls(app, monkeypatch):
     """The simulator listens on loopback, which tenants may only use in development and tests."""
     monkeypatch.setitem(app.config, "WEBHOOK_ALLOW_PRIVATE_URLS", True)
-
-
-def sign_in(page, user) -> None:
-    page.goto("/login")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/dashboard$"))
 
 
 def test_add_onfon_channel_test_connection_and_webhook_urls(page, user, onfon):

@@ -11,8 +11,7 @@ from playwright.sync_api import expect
 
 from bulkapp.extensions import db
 from bulkapp.services import contacts
-from tests.conftest import PASSWORD
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import screenshot, sign_in
 
 CSV = """Full name,Mobile,Group,Order ID,Town
 Wanjiru Kamau,0712 345 678,Customers,A-100,Nyeri
@@ -24,14 +23,6 @@ Landline Person,020 123 4567,,A-104,Nairobi
 Wanjiru K.,254712345678,VIP,A-106,Nyeri
 Kiprop Kiptoo,0110 000 333,Suppliers,A-107,Eldoret
 """
-
-
-def sign_in(page, user) -> None:
-    page.goto("/login")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/dashboard$"))
 
 
 def test_import_a_csv_with_bad_rows_and_download_the_report(page, user, tmp_path):

@@ -1,6 +1,5 @@
 """The dashboard's range switch swaps the charts in place."""
 
-import re
 from datetime import timedelta
 
 from playwright.sync_api import expect
@@ -8,8 +7,7 @@ from playwright.sync_api import expect
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Message
-from tests.conftest import PASSWORD
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import screenshot, sign_in
 
 
 def test_dashboard_range_switch(page, user):
@@ -21,11 +19,7 @@ def test_dashboard_range_switch(page, user):
         for day in range(0, 60, 3) for i, status in enumerate(statuses)
     )  # fmt: skip
     db.session.commit()
-    page.goto("/login")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/dashboard$"))
+    sign_in(page, user)
     expect(page.locator("#dashboard-charts h2")).to_have_text("Last 30 days")
     thirty = page.locator("#dashboard-charts rect.bar").count()
     page.get_by_role("button", name="7 days").click()

@@ -9,17 +9,8 @@ import pytest
 from playwright.sync_api import expect
 
 from bulkapp.extensions import db
-from tests.conftest import PASSWORD
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import screenshot, sign_in
 from tests.services.test_inbox import receive
-
-
-def sign_in(page, user) -> None:
-    page.goto("/login")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/dashboard$"))
 
 
 @pytest.fixture

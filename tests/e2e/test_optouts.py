@@ -13,16 +13,7 @@ from bulkapp.models import Client
 from bulkapp.providers.base import InboundMessage
 from bulkapp.services import optouts
 from bulkapp.services.inbound import record_inbound
-from tests.conftest import PASSWORD
-from tests.e2e.conftest import screenshot
-
-
-def sign_in(page, user) -> None:
-    page.goto("/login")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/dashboard$"))
+from tests.e2e.conftest import screenshot, sign_in
 
 
 def stop_from(client_id: int, sender: str, text: str, mo_id: str) -> None:

@@ -11,8 +11,7 @@ from playwright.sync_api import expect
 from bulkapp.extensions import db
 from bulkapp.models import ShortLink
 from bulkapp.services.messaging import send_message
-from tests.e2e.conftest import screenshot
-from tests.e2e.test_inbox import sign_in
+from tests.e2e.conftest import screenshot, sign_in
 
 
 @pytest.fixture

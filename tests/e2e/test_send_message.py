@@ -9,8 +9,8 @@ import threading
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import PASSWORD, test_settings
-from tests.e2e.conftest import screenshot
+from tests.conftest import test_settings
+from tests.e2e.conftest import screenshot, sign_in
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +32,7 @@ def open_as(browser, base_url: str, user, **viewport):
     context = browser.new_context(base_url=base_url, viewport=viewport or {"width": 1280, "height": 860})
     page = context.new_page()
     page.set_default_timeout(10_000)
-    page.goto("/login")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/dashboard$"))
+    sign_in(page, user)
     return context, page
 
 

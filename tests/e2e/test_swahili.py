@@ -5,8 +5,7 @@ import re
 from playwright.sync_api import expect
 
 from tests.blueprints.test_reply_form import link  # noqa: F401 - the fixture
-from tests.conftest import PASSWORD
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import screenshot, sign_in
 
 
 def test_signed_out_visitor_switches_the_sign_in_page_to_swahili(page):
@@ -24,11 +23,7 @@ def test_signed_out_visitor_switches_the_sign_in_page_to_swahili(page):
 
 
 def test_profile_language_switches_navigation_and_dashboard_to_swahili(page, user):
-    page.goto("/login")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/dashboard$"))
+    sign_in(page, user)
     expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard")).to_be_visible()
 
     page.goto("/settings/profile")
@@ -75,11 +70,8 @@ def test_campaign_composer_in_swahili(page, user):
 
     db.session.get(User, user.id).language = "sw"
     db.session.commit()
-    page.goto("/login")
-    page.get_by_label("Email").fill(user.email)  # signed out, the page follows the (English) browser
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/dashboard$"))
+    # signed out, the sign-in page follows the (English) browser
+    sign_in(page, user)
     page.goto("/campaigns/new")
     expect(page.get_by_role("heading", name="Kampeni mpya")).to_be_visible()
     page.get_by_label("Ujumbe", exact=True).fill("Habari {{name}}, ofa ya leo: unga KSh 150.")
@@ -100,11 +92,7 @@ def test_swahili_user_reads_notifications_in_swahili_in_the_bell(page, user):
     params = {"name": "Ofa ya Jumamosi", "sent": 1200, "total": 1203, "failed": 3, "cost": Decimal("962.4")}
     notify(user.client_id, "campaign_completed", "campaign_finished", params)  # stored in English
     db.session.commit()
-    page.goto("/login")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/dashboard$"))
+    sign_in(page, user)
 
     bell = page.locator("#notification-bell")
     expect(bell.locator(".count")).to_have_text("1")

@@ -6,8 +6,7 @@ from playwright.sync_api import expect
 
 from bulkapp.extensions import db
 from bulkapp.models import Template
-from tests.e2e.conftest import screenshot
-from tests.e2e.test_contacts import sign_in
+from tests.e2e.conftest import screenshot, sign_in
 
 
 def test_create_a_template_and_see_its_live_preview(page, user):

@@ -11,16 +11,8 @@ from playwright.sync_api import expect
 from bulkapp.extensions import db
 from bulkapp.models import Client
 from bulkapp.services import wallet
-from tests.conftest import PASSWORD, ledger_balance
-from tests.e2e.conftest import screenshot
-
-
-def sign_in(page, user) -> None:
-    page.goto("/login")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/dashboard$"))
+from tests.conftest import ledger_balance
+from tests.e2e.conftest import screenshot, sign_in
 
 
 @pytest.fixture
