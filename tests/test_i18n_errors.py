@@ -522,3 +522,24 @@ def test_scheduling_in_the_past_is_refused_in_swahili(signed_in, user):  # noqa:
     set_language(user.id, "sw")
     past = form_data(action="schedule", scheduled_at="2001-01-01T10:00")
     assert "Chagua muda ujao." in signed_in.post("/campaigns/", data=past, headers=HX).get_data(as_text=True)
+
+
+def test_campaign_errors_read_in_swahili_on_the_page_and_stay_english_where_stored(signed_in, user):  # noqa: F811
+    from bulkapp.models import Campaign
+    from bulkapp.services import campaign_launch
+
+    set_language(user.id, "sw")
+    signed_in.post("/campaigns/", data=form_data(), headers=HX)
+    campaign = db.session.scalar(sa.select(Campaign))
+    refused = signed_in.post(f"/campaigns/{campaign.id}/resume", headers=HX)
+    assert refused.status_code == 409
+    assert "Ni kampeni iliyositishwa tu inayoweza kuendelezwa." in refused.get_data(as_text=True)
+
+    campaign.status = "failed"  # as a scheduled launch that found nobody to send to leaves it
+    campaign.stats = {"error": campaign_launch.NO_RECIPIENTS}
+    db.session.commit()
+    page = signed_in.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    assert "Hakuna wa kutumiwa: kila mpokeaji alikuwa si sahihi, amerudiwa au amejiondoa." in page
+    with pytest.raises(campaign_launch.CampaignError) as english:  # the API and the stored stats say it in English
+        campaign_launch.resume_campaign(campaign.client_id, campaign.id)
+    assert english.value.message == "Only a paused campaign can be resumed."

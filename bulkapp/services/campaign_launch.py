@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
+from bulkapp.i18n import N_, stored_sentences
 from bulkapp.models import Campaign, Client, Message, Template
 from bulkapp.services import channels, dispatch, quiet_hours, wallet
 from bulkapp.services.campaign_messages import TextBuilder, campaign_content, insert_chunk
@@ -29,6 +30,32 @@ DISPATCH_CHUNK = 500  # messages per chunk job
 STALL_AFTER = timedelta(minutes=10)  # a sending campaign without progress this long has lost its chunk jobs
 SEND_SLICE = 200  # messages per dispatch call inside a chunk job (the status is re-checked between slices)
 OPEN_STATUSES = ("pending", "sending")
+
+# Why a campaign action cannot happen: English here (the API, and a failed launch's stats), shown on pages in
+# the reader's language (i18n.stored_text).
+(
+    NOT_FOUND,
+    NOT_LAUNCHABLE,
+    STARTED_ALREADY,
+    SUSPENDED,
+    EMPTY_BODY,
+    NO_RECIPIENTS,
+    INSUFFICIENT_BALANCE,
+    NOT_PAUSED,
+    NOT_FINISHED,
+    NOTHING_TO_RETRY,
+) = stored_sentences(
+    N_("That campaign does not exist."),
+    N_("This campaign is %(status)s; it cannot be started again."),
+    N_("This campaign was started already."),
+    N_("This account is suspended, so it cannot send. Contact support."),
+    N_("Write a message or choose a template."),
+    N_("No one to send to: every recipient was invalid, a duplicate or opted out."),
+    N_("This campaign costs KSh %(cost)s but the balance is KSh %(balance)s. Top up to send it."),
+    N_("Only a paused campaign can be resumed."),
+    N_("Wait until the campaign has finished before retrying."),
+    N_("Every recipient got this campaign; there is nothing to retry."),
+)
 
 
 class CampaignError(Exception):
@@ -65,7 +92,7 @@ class Launch:
 def get_campaign(client_id: int, campaign_id: int) -> Campaign:
     campaign = db.session.scalar(sa.select(Campaign).where(Campaign.client_id == client_id, Campaign.id == campaign_id))
     if campaign is None:
-        raise CampaignError("not_found", "That campaign does not exist.")
+        raise CampaignError("not_found", NOT_FOUND)
     return campaign
 
 
@@ -86,12 +113,12 @@ def launch_campaign(client_id: int, campaign_id: int, *, now: datetime | None = 
     campaign = get_campaign(client_id, campaign_id)
     client = db.session.get(Client, client_id)
     if campaign.status not in ("draft", "scheduled"):
-        raise CampaignError("not_launchable", f"This campaign is {campaign.status}; it cannot be started again.")
+        raise CampaignError("not_launchable", NOT_LAUNCHABLE % {"status": campaign.status})
     if not client.status:
-        raise CampaignError("account_suspended", "This account is suspended, so it cannot send. Contact support.")
+        raise CampaignError("account_suspended", SUSPENDED)
     content = campaign_content(campaign)
     if not content.strip():
-        raise CampaignError("empty_body", "Write a message or choose a template.", "message")
+        raise CampaignError("empty_body", EMPTY_BODY, "message")
     if not quiet_hours.allowed(campaign.kind, client.settings, now):
         opening = quiet_hours.next_opening(client.settings, now)
         _transition(campaign.id, ("draft", "scheduled"), status="scheduled", scheduled_at=opening)
@@ -109,7 +136,7 @@ def launch_campaign(client_id: int, campaign_id: int, *, now: datetime | None = 
         .execution_options(synchronize_session=False)
     )
     if run is None:
-        raise CampaignError("not_launchable", "This campaign was started already.")
+        raise CampaignError("not_launchable", STARTED_ALREADY)
     db.session.expire(campaign)
     retry_of = campaign.retry_of_run
     builder = TextBuilder(client, campaign.channel, campaign.kind, content)
@@ -136,9 +163,7 @@ def launch_campaign(client_id: int, campaign_id: int, *, now: datetime | None = 
         total += cost
         count += len(ids)
     if count == 0:
-        raise CampaignError(
-            "no_recipients", "No one to send to: every recipient was invalid, a duplicate or opted out."
-        )
+        raise CampaignError("no_recipients", NO_RECIPIENTS)
     reference = f"campaign:{campaign.id}:run:{run}"
     if total > 0:
         try:
@@ -151,11 +176,8 @@ def launch_campaign(client_id: int, campaign_id: int, *, now: datetime | None = 
             )
         except wallet.InsufficientBalance:
             db.session.expire(client, ["balance"])
-            raise CampaignError(
-                "insufficient_balance",
-                f"This campaign costs KSh {total:,.2f} but the balance is KSh {client.balance:,.2f}. "
-                "Top up to send it.",
-            ) from None
+            shortfall = {"cost": f"{total:,.2f}", "balance": f"{client.balance:,.2f}"}
+            raise CampaignError("insufficient_balance", INSUFFICIENT_BALANCE % shortfall) from None
     campaign.hold_reference = reference if total > 0 else None
     campaign.estimated_cost = total
     campaign.stats = {**tally.as_dict(), "run": run}
@@ -374,7 +396,7 @@ def resume_campaign(client_id: int, campaign_id: int, *, now: datetime | None = 
     now = now or utcnow()
     campaign = get_campaign(client_id, campaign_id)
     if campaign.status != "paused":
-        raise CampaignError("not_paused", "Only a paused campaign can be resumed.")
+        raise CampaignError("not_paused", NOT_PAUSED)
     client = db.session.get(Client, client_id)
     if not quiet_hours.allowed(campaign.kind, client.settings, now):
         opening = quiet_hours.next_opening(client.settings, now)
@@ -382,7 +404,7 @@ def resume_campaign(client_id: int, campaign_id: int, *, now: datetime | None = 
         db.session.expire(campaign)
         return Launch(campaign_id, "paused", waiting_until=opening)
     if not _transition(campaign_id, ("paused",), status="sending", pause_reason=None, paused_at=None):
-        raise CampaignError("not_paused", "Only a paused campaign can be resumed.")
+        raise CampaignError("not_paused", NOT_PAUSED)
     db.session.expire(campaign)
     return Launch(campaign_id, "sending", pending_ranges(client_id, campaign_id, campaign.run))
 
@@ -418,18 +440,18 @@ def retry_failed(client_id: int, campaign_id: int, *, now: datetime | None = Non
     now = now or utcnow()
     campaign = get_campaign(client_id, campaign_id)
     if campaign.status not in ("sent", "cancelled", "failed") or campaign.settled_run < campaign.run:
-        raise CampaignError("not_finished", "Wait until the campaign has finished before retrying.")
+        raise CampaignError("not_finished", NOT_FINISHED)
     failed = db.session.scalar(
         sa.select(sa.func.count())
         .select_from(Message)
         .where(Message.campaign_id == campaign_id, Message.campaign_run == campaign.run, Message.status == "failed")
     )
     if not failed:
-        raise CampaignError("nothing_to_retry", "Every recipient got this campaign; there is nothing to retry.")
+        raise CampaignError("nothing_to_retry", NOTHING_TO_RETRY)
     if not _transition(
         campaign_id, ("sent", "cancelled", "failed"), status="scheduled", scheduled_at=now, retry_of_run=campaign.run
     ):
-        raise CampaignError("not_finished", "Wait until the campaign has finished before retrying.")
+        raise CampaignError("not_finished", NOT_FINISHED)
     db.session.expire(campaign)
     return launch_campaign(client_id, campaign_id, now=now)
 

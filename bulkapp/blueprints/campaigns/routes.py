@@ -17,6 +17,7 @@ from bulkapp import htmx
 from bulkapp.blueprints.campaigns import bp
 from bulkapp.blueprints.campaigns.forms import CampaignForm
 from bulkapp.extensions import db
+from bulkapp.i18n import stored_text
 from bulkapp.jobs.campaigns import enqueue_chunks
 from bulkapp.models import CAMPAIGN_STATUSES, Client, Contact, Template
 from bulkapp.services import campaign_launch, campaign_recipients, campaigns, channels, messaging
@@ -253,7 +254,7 @@ def _submit(campaign):
         return _compose(form, campaign, 422)
     except messaging.SendError as exc:
         db.session.rollback()
-        return _compose(form, campaign, 422, exc.message)
+        return _compose(form, campaign, 422, stored_text(exc.message))
     if action == "test":
         return _tested(form, campaign, note)
     flash(note, "success")
@@ -265,7 +266,7 @@ def _act(client_id: int, campaign, action: str, form: CampaignForm) -> str:
         return _send_test(client_id, campaign)
     if action == "schedule":
         if form.scheduled_at.data is None:
-            raise CampaignError("invalid_schedule", "Choose the date and time to send.", "scheduled_at")
+            raise CampaignError("invalid_schedule", _("Choose the date and time to send."), "scheduled_at")
         when = form.scheduled_at.data.replace(tzinfo=_user_zone()).astimezone(UTC)
         campaigns.schedule_campaign(client_id, campaign.id, when)
         db.session.commit()
@@ -301,11 +302,11 @@ def _launch(client_id: int, campaign_id: int) -> str:
 def _send_test(client_id: int, campaign) -> str:
     phone = (current_user.phone or "").strip()
     if not phone:
-        raise CampaignError("no_phone", "Add your phone number in Settings › Your profile to get a test message.")
+        raise CampaignError("no_phone", _("Add your phone number in Settings › Your profile to get a test message."))
     client = db.session.get(Client, client_id)
     builder = campaign_launch.TextBuilder(client, "sms", campaign.kind, campaign_launch.campaign_content(campaign))
     if not builder.content:
-        raise CampaignError("empty_body", "Write a message or choose a template.", "message")
+        raise CampaignError("empty_body", _("Write a message or choose a template."), "message")
     values = {"name": current_user.name, "first_name": (current_user.name or "").split(" ")[0], "phone": phone}
     message = messaging.send_message(
         client_id, to=phone, body="[TEST] " + builder.text(values), channel="sms", user_id=current_user.id
@@ -331,9 +332,9 @@ def _tested(form: CampaignForm, campaign, note: str):
 def _attach(form: CampaignForm, error: CampaignError) -> None:
     field = getattr(form, error.field, None) if error.field else None
     if field is not None:
-        field.errors = [*field.errors, error.message]
+        field.errors = [*field.errors, stored_text(error.message)]
     else:
-        form.form_errors.append(error.message)
+        form.form_errors.append(stored_text(error.message))
 
 
 # ------------------------------------------------------------------------------------------ campaign page
@@ -401,7 +402,9 @@ def _control(campaign_id: int, action):
         db.session.rollback()
         db.session.expire_all()
         campaign = _owned(campaign_id)
-        return htmx.render(SHOW_PAGE, PROGRESS, status=409, control_error=exc.message, **_show_context(campaign))
+        return htmx.render(
+            SHOW_PAGE, PROGRESS, status=409, control_error=stored_text(exc.message), **_show_context(campaign)
+        )
     db.session.expire_all()
     campaign = _owned(campaign_id)
     response = htmx.render(

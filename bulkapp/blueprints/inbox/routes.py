@@ -11,6 +11,7 @@ from bulkapp import htmx
 from bulkapp.blueprints.inbox import bp
 from bulkapp.blueprints.inbox.forms import ReplyForm
 from bulkapp.extensions import db
+from bulkapp.i18n import stored_text
 from bulkapp.models import CONVERSATION_STATUSES
 from bulkapp.services import inbox, message_list, messaging
 from bulkapp.tenancy import current_client_id, tenant_required
@@ -202,9 +203,9 @@ def _full_context(conversation, form: ReplyForm) -> dict:
 def _attach_error(form: ReplyForm, error: messaging.SendError) -> None:
     field = getattr(form, error.field, None) if error.field in ("body", "template_id") else None
     if field is not None:
-        field.errors = [*field.errors, error.message]
+        field.errors = [*field.errors, stored_text(error.message)]
     else:
-        form.form_errors.append(error.message)
+        form.form_errors.append(stored_text(error.message))
 
 
 def _replied(conversation, message):
