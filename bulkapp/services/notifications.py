@@ -19,6 +19,7 @@ from flask_babel.speaklater import LazyString
 
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
+from bulkapp.i18n import stored_text
 from bulkapp.models import Notification
 
 TYPES = ("low_balance", "message_failed", "campaign_completed", "topup_success", "inbound_message")
@@ -44,11 +45,14 @@ NO_ARGUMENT = {"messages.index", "wallet.index"}
 class Text:
     """How one kind of notification reads. ``message`` None shows the stored message as written (a customer's
     reply, a provider's reason); a callable (formatted params, raw params) builds sentences that need plurals.
-    ``money`` names the parameters that are KSh amounts; other whole numbers get the locale's digit grouping."""
+    ``money`` names the parameters that are KSh amounts; other whole numbers get the locale's digit grouping.
+    ``ours``: the stored message may be one of our own stored sentences (i18n.stored_sentences), shown
+    translated; anything else still shows as written."""
 
     title: LazyString
     message: LazyString | Callable[[dict[str, Any], dict[str, Any]], str] | None = None
     money: tuple[str, ...] = ()
+    ours: bool = False
 
 
 def _import_summary(shown: dict[str, Any], raw: dict[str, Any]) -> str:
@@ -93,7 +97,7 @@ TEXTS: dict[str, Text] = {
         _l("%(count)s messages were not sent"),
         _l("For example, to %(recipient)s: %(reason)s The charges were refunded."),
     ),
-    "message_not_delivered": Text(_l("Message to %(recipient)s was not delivered")),
+    "message_not_delivered": Text(_l("Message to %(recipient)s was not delivered"), ours=True),
     "campaign_failing": Text(
         _l("Messages in campaign “%(name)s” are failing"),
         _l(
@@ -103,7 +107,7 @@ TEXTS: dict[str, Text] = {
     ),
     "campaign_finished": Text(_l("Campaign “%(name)s” finished"), _FINISHED, money=("cost",)),
     "campaign_cancelled": Text(_l("Campaign “%(name)s” was cancelled"), _FINISHED, money=("cost",)),
-    "campaign_not_started": Text(_l("Campaign “%(name)s” could not start")),
+    "campaign_not_started": Text(_l("Campaign “%(name)s” could not start"), ours=True),
     "contacts_imported": Text(_l("Contacts imported from %(filename)s"), _import_summary),
     "webhook_disabled": Text(
         _l("Webhooks turned off"),
@@ -178,7 +182,7 @@ def _render(spec: Text, params: dict[str, Any], stored_message: str) -> Rendered
     }  # fmt: skip
     message = spec.message
     if message is None:
-        body = stored_message
+        body = stored_text(stored_message) if spec.ours else stored_message
     elif isinstance(message, LazyString):
         body = str(message) % shown
     else:

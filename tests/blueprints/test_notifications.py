@@ -132,6 +132,20 @@ def test_texts_with_plurals_and_stored_messages(tenant):
         assert render(reply) == ("Ujumbe mpya wa WhatsApp kutoka kwa Achieng", "Asante!")
 
 
+def test_our_own_stored_reasons_read_in_the_readers_language(tenant):
+    from flask_babel import force_locale
+
+    from bulkapp.services.campaign_launch import NO_RECIPIENTS
+
+    params = {"name": "Promo"}
+    ours = notify(tenant.id, "campaign_completed", "campaign_not_started", params, message=NO_RECIPIENTS)
+    vendor = notify(tenant.id, "campaign_completed", "campaign_not_started", params, message="Rejected by SMSC")
+    assert ours.message == "No one to send to: every recipient was invalid, a duplicate or opted out."
+    with force_locale("sw"):
+        assert render(ours).message == "Hakuna wa kutumiwa: kila mpokeaji alikuwa si sahihi, amerudiwa au amejiondoa."
+        assert render(vendor).message == "Rejected by SMSC"  # a provider's words stay as written
+
+
 SAMPLE = {
     "name": "Promo", "sent": 1, "total": 2, "failed": 1, "cost": "1.60", "recipient": "+254712345678",
     "reason": "Rejected.", "count": 2, "balance": "99.20", "threshold": "100.00", "amount": "500.00",
