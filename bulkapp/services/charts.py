@@ -64,7 +64,10 @@ def stacked_bars(
             chart.bars.append(Bar(round(x, 1), round(base, 1), round(bar_w, 1), round(h, 1), key,
                                   f"{day:%d %b}: {label(value)} {key}"))  # fmt: skip
             chart.empty = False
-    chart.y_ticks = [(round(PAD_TOP + plot_h * (1 - f), 1), label(top * f)) for f in (0, 0.5, 1)]
+    for f in (0, 0.5, 1):
+        text = label(top * f)
+        if all(text != shown for _, shown in chart.y_ticks):  # a half step that rounds to a whole one is left out
+            chart.y_ticks.append((round(PAD_TOP + plot_h * (1 - f), 1), text))
     every = max(1, math.ceil(len(days) / 8))
     chart.x_labels = [
         (round(PAD_LEFT + i * slot + slot / 2, 1), f"{day:%d %b}") for i, day in enumerate(days) if i % every == 0

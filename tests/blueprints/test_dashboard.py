@@ -87,3 +87,17 @@ def test_nice_axis_maximum():
     from bulkapp.services.charts import nice_max
 
     assert [nice_max(v) for v in (0, 0.3, 1, 7, 12, 180, 1001)] == [1.0, 0.5, 1, 10, 20, 200, 2000]
+
+
+def test_a_count_axis_never_labels_a_half_step_as_a_whole_number():
+    from datetime import date
+
+    from bulkapp.services.charts import stacked_bars
+
+    days = [date(2026, 11, 24), date(2026, 11, 25)]
+    empty = stacked_bars(days, [{}, {}], ("sent",))
+    assert [text for _, text in empty.y_ticks] == ["0", "1"]  # not 0, 0, 1
+    busy = stacked_bars(days, [{"sent": 7}, {"sent": 3}], ("sent",))
+    assert [text for _, text in busy.y_ticks] == ["0", "5", "10"]
+    money = stacked_bars(days, [{}, {}], ("spend",), label=lambda value: f"{value:,.2f}")
+    assert [text for _, text in money.y_ticks] == ["0.00", "0.50", "1.00"]
