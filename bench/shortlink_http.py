@@ -5,13 +5,15 @@ The server is gunicorn (sync workers, the Procfile's web process) on loopback; t
 process (this script's child) with a few threads, each opening a new connection per request as a phone would.
 Short phases alternate (healthz, link, healthz, link, ... ``--rounds`` pairs), so drift and other work on a shared
 machine hit both; the ratio is the median of the rounds' link/healthz ratios. The rate limits stay
-on (memory storage) with limits set high enough not to refuse the benchmark, so their cost is measured. Each
+on (memory storage, or with ``--redis URL`` Redis for them and the click buffer, as in production) with limits
+set high enough not to refuse the benchmark, so their cost is measured. Each
 link view counts a click (buffered; no ticker runs here, so the server writes them when it stops). With
 ``--links N`` the views go round N different links, as after a campaign, instead of one link over and over (which
 each web process serves from its short-lived page cache). SQLite file by default; BENCH_DATABASE_URL for
 PostgreSQL. Prints one JSON line.
 
     .venv/bin/python bench/shortlink_http.py [--seconds 2] [--rounds 5] [--threads 4] [--workers 2] [--links 1]
+        [--redis redis://127.0.0.1:6379/10]
 """
 
 from __future__ import annotations
@@ -120,6 +122,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--links", type=int, default=1, help="spread the views over this many links")
+    parser.add_argument("--redis", help="Redis URL for the rate limits and the click buffer (a db it may flush)")
     args = parser.parse_args()
 
     from bulkapp.config import normalise_database_url
@@ -133,11 +136,15 @@ def main() -> None:
         "SECRET_KEY": "bench",
         "FERNET_KEYS": os.environ.get("FERNET_KEYS") or "",
         "JOBS_MODE": "inline",
-        "RATELIMIT_STORAGE_URI": "memory://",
+        "RATELIMIT_STORAGE_URI": args.redis or "memory://",
         "SHORTLINK_RATE_LIMIT": high,
         "SHORTLINK_CODE_RATE_LIMIT": high,
         "BASE_URL": "http://localhost",
     }
+    if args.redis:
+        env["REDIS_URL"] = args.redis
+    else:
+        env.pop("REDIS_URL", None)
     if not env["FERNET_KEYS"]:
         from cryptography.fernet import Fernet
 
@@ -181,6 +188,7 @@ def main() -> None:
         "workers": args.workers,
         "client_threads": args.threads,
         "links": args.links,
+        "redis": bool(args.redis),
         "seconds_per_phase": args.seconds,
         "rounds": args.rounds,
         "healthz_rps": round(sum(health) / len(health), 1),
