@@ -60,6 +60,8 @@ def init_i18n(app: Flask) -> None:
 
 
 def _user():
+    if request.blueprint == "shortlinks":  # the customer's reply page follows the browser, whoever is signed in
+        return None
     user = current_user
     if user is not None and getattr(user, "is_authenticated", False):
         return user

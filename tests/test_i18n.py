@@ -376,6 +376,13 @@ def test_public_reply_form_follows_the_browser_and_sets_no_cookie(client, link):
     assert "Andika ujumbe kwanza." in refused.get_data(as_text=True)
 
 
+def test_the_reply_form_follows_the_browser_even_for_a_signed_in_swahili_user(client, login, user, link):  # noqa: F811
+    set_language(user.id, "sw")
+    signed_in = login(user)
+    assert html_lang(signed_in.get("/dashboard")) == "sw"
+    assert html_lang(signed_in.get(f"/x/{link.code}", headers=EN)) == "en"  # it is the customer's page
+
+
 def test_api_docs_in_swahili_keep_their_code_samples(client, login, user):
     body = client.get("/api/v1/docs", headers=SW).get_data(as_text=True)  # public: follows the browser
     assert "<title>Maelezo ya API" in body
