@@ -160,27 +160,25 @@ def test_malformed_answer_after_sending_is_unknown(onfon_sim, provider):
     assert result.status is SendStatus.UNKNOWN
 
 
-def test_connection_refused_is_transient():
+def unreachable(api_key: str = "b") -> OnfonProvider:
+    """An Onfon account whose server address has nothing listening."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    provider = OnfonProvider(
-        {"access_key": "a", "api_key": "b", "client_id": "c"},
+    return OnfonProvider(
+        {"access_key": "access-123", "api_key": api_key, "client_id": "c"},
         {"sender_id": "ACME", "base_url": f"http://127.0.0.1:{port}/v1/sms"},
     )
+
+
+def test_connection_refused_is_transient():
     with pytest.raises(TransientError, match="nothing was sent"):
-        provider.send_batch([sms(1, "+254712345600")])
+        unreachable().send_batch([sms(1, "+254712345600")])
 
 
 def test_transport_errors_never_carry_the_api_key():
     """The balance call puts ApiKey in the query string, and requests quotes the URL in its errors."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    provider = OnfonProvider(
-        {"access_key": "access-123", "api_key": "API/KEY+secret 42", "client_id": "c"},
-        {"sender_id": "ACME", "base_url": f"http://127.0.0.1:{port}/v1/sms"},
-    )
+    provider = unreachable(api_key="API/KEY+secret 42")
     with pytest.raises(TransientError) as caught:
         provider.fetch_balance()
     described = caught.value.describe()
