@@ -96,6 +96,8 @@ class Config:
         self.SHORT_LINK_TTL_DAYS = int(os.environ.get("SHORT_LINK_TTL_DAYS", 90))
         # How long each web process keeps a reply link's page (business name, expiry, form); 0 turns it off.
         self.SHORTLINK_CACHE_SECONDS = float(os.environ.get("SHORTLINK_CACHE_SECONDS", 30))
+        # With Redis: how often a web process adds the reply-link views it counted to Redis (0: at each view).
+        self.LINK_CLICK_PUSH_SECONDS = float(os.environ.get("LINK_CLICK_PUSH_SECONDS", 1))
         self.MESSAGE_SENDING_TIMEOUT_SECONDS = int(os.environ.get("MESSAGE_SENDING_TIMEOUT_SECONDS", 900))
         self.DEFAULT_TIMEZONE = os.environ.get("DEFAULT_TIMEZONE", "Africa/Nairobi")
         self.MAX_CONTENT_LENGTH = int(os.environ.get("MAX_UPLOAD_BYTES", 10 * 1024 * 1024))

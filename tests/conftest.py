@@ -54,6 +54,7 @@ def test_settings(**extra) -> dict:
         "RATELIMIT_STORAGE_URI": "memory://",
         "SERVER_NAME": None,
         "BASE_URL": "http://localhost",
+        "LINK_CLICK_PUSH_SECONDS": 0,  # with Redis, each view's click reaches it before the request ends
     }
     settings.update(extra)
     return settings

@@ -4,7 +4,9 @@ one write per flush interval instead of a write transaction per view."""
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -67,20 +69,77 @@ class MemoryBuffer:
 
 class RedisBuffer:
     """Counters in two Redis hashes shared by every web process; taking them is one MULTI/EXEC (read and delete),
-    so concurrent flushes never take the same click twice."""
+    so concurrent flushes never take the same click twice.
 
-    def __init__(self, url: str) -> None:
+    With ``push_seconds`` > 0 a view costs no Redis call: the process counts its views in memory and a thread of
+    its own adds them to Redis that often, in one round trip (a process that stops cleanly pushes what it holds;
+    one killed loses at most that interval; while Redis is unreachable the clicks wait in memory). With 0 each
+    view is added at once."""
+
+    def __init__(self, url: str, push_seconds: float = 0.0) -> None:
         from redis import Redis
 
         self.redis = Redis.from_url(url)
+        self.push_seconds = push_seconds
+        self.pending = MemoryBuffer()
+        self._pusher_pid: int | None = None
+        self._lock = threading.Lock()
+        if push_seconds > 0:
+            os.register_at_fork(after_in_child=self._forget_parent)
+            atexit.register(self._push_quietly)
 
     def add(self, link_id: int, at: float) -> None:
+        if self.push_seconds <= 0:
+            self._push(Clicks({link_id: 1}, {link_id: at}))
+            return
+        self.pending.add(link_id, at)
+        if self._pusher_pid != os.getpid():
+            self._start_pusher()
+
+    def push(self) -> int:
+        """Add the views this process has counted to Redis now; returns how many (kept for later on failure)."""
+        clicks = self.pending.take()
+        if clicks.counts:
+            try:
+                self._push(clicks)
+            except BaseException:
+                self.pending.put_back(clicks)
+                raise
+        return clicks.total
+
+    def _push(self, clicks: Clicks) -> None:
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hincrby(COUNTS_KEY, str(link_id), 1)
-        pipe.hset(LAST_KEY, str(link_id), repr(at))
+        for link_id, count in clicks.counts.items():
+            pipe.hincrby(COUNTS_KEY, str(link_id), count)
+        for link_id, at in clicks.last.items():
+            pipe.hset(LAST_KEY, str(link_id), repr(at))
         pipe.execute()
 
+    def _start_pusher(self) -> None:
+        with self._lock:
+            if self._pusher_pid != os.getpid():
+                self._pusher_pid = os.getpid()
+                threading.Thread(target=self._push_forever, name="link-click-pusher", daemon=True).start()
+
+    def _push_forever(self) -> None:
+        while True:
+            time.sleep(self.push_seconds)
+            self._push_quietly()
+
+    def _push_quietly(self) -> None:
+        try:
+            self.push()
+        except Exception as exc:  # redis.RedisError and socket errors alike: the clicks wait for the next push
+            log.warning("link clicks could not reach Redis (%s); they wait in memory", exc)
+
+    def _forget_parent(self) -> None:
+        """A forked child starts without the parent's counted views (the parent pushes those) or pusher."""
+        self.pending = MemoryBuffer()
+        self._pusher_pid = None
+        self._lock = threading.Lock()
+
     def take(self) -> Clicks:
+        self._push_quietly()  # this process's own counted views too
         pipe = self.redis.pipeline(transaction=True)
         pipe.hgetall(COUNTS_KEY)
         pipe.hgetall(LAST_KEY)
@@ -100,7 +159,8 @@ class RedisBuffer:
 def init_app(app: Flask) -> None:
     """Give the app its buffer: Redis when configured, else this process's memory."""
     url = app.config.get("REDIS_URL")
-    app.extensions[EXTENSION] = RedisBuffer(url) if url else MemoryBuffer()
+    push_seconds = app.config["LINK_CLICK_PUSH_SECONDS"]
+    app.extensions[EXTENSION] = RedisBuffer(url, push_seconds) if url else MemoryBuffer()
 
 
 def _buffer() -> MemoryBuffer | RedisBuffer:
@@ -108,8 +168,9 @@ def _buffer() -> MemoryBuffer | RedisBuffer:
 
 
 def record_click(link_id: int, at: float | None = None) -> bool:
-    """Count one view of a link's reply form in the buffer. With Redis unreachable it is written at once instead
-    (an atomic increment) and True says the caller must commit: an outage costs speed, not clicks."""
+    """Count one view of a link's reply form in the buffer. If that fails (Redis unreachable, when views go to it
+    at once) it is written to the database instead and True says the caller must commit: an outage costs speed,
+    not clicks."""
     at = time.time() if at is None else at
     try:
         _buffer().add(link_id, at)

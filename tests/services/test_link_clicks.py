@@ -143,6 +143,36 @@ def test_with_redis_views_are_counted_there_and_any_process_flushes_them(redis_u
     assert stored(link.id)[0] == 3
 
 
+@pytest.mark.redis
+def test_with_batched_pushes_a_view_costs_no_redis_call_and_every_click_arrives(redis_url, link):
+    web = create_app(test_settings(REDIS_URL=redis_url, LINK_CLICK_PUSH_SECONDS=2))
+    buffer = web.extensions[link_clicks.EXTENSION]
+    for _ in range(4):
+        assert web.test_client().get(f"/x/{link.code}").status_code == 200
+    assert buffer.redis.hget(link_clicks.COUNTS_KEY, str(link.id)) is None  # counted in memory, not yet pushed
+    deadline = time.monotonic() + 6
+    while buffer.redis.hget(link_clicks.COUNTS_KEY, str(link.id)) != b"4" and time.monotonic() < deadline:
+        time.sleep(0.02)  # the web process's own thread adds its counted views to Redis
+    assert buffer.redis.hget(link_clicks.COUNTS_KEY, str(link.id)) == b"4"
+    with web.app_context():
+        assert flush_link_clicks() == 4
+    assert stored(link.id)[0] == 4
+
+
+@pytest.mark.redis
+def test_batched_clicks_wait_in_memory_while_redis_is_unreachable(redis_url, link):
+    from redis import Redis
+
+    buffer = RedisBuffer("redis://127.0.0.1:9/0", push_seconds=3600)  # nothing listens; the pusher sleeps
+    buffer.add(link.id, 1_800_000_000.0)
+    buffer.add(link.id, 1_800_000_001.0)
+    with pytest.raises(Exception):  # noqa: B017 - redis.ConnectionError
+        buffer.push()
+    buffer.redis = Redis.from_url(redis_url)  # Redis is back
+    assert buffer.push() == 2 and buffer.push() == 0
+    assert buffer.take().counts == {link.id: 2}
+
+
 def test_an_unreachable_redis_costs_speed_not_clicks(link):
     app = create_app(test_settings(REDIS_URL="redis://127.0.0.1:9/0"))  # the discard port: nothing listens
     assert app.test_client().get(f"/x/{link.code}").status_code == 200
