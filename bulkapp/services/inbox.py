@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 
 from bulkapp.extensions import db
 from bulkapp.models import CHANNELS, CONVERSATION_STATUSES, Campaign, Client, Contact, Conversation, Message, Template
 from bulkapp.providers.whatsapp_cloud import CUSTOMER_SERVICE_WINDOW, customer_service_window_open
-from bulkapp.services import messaging
+from bulkapp.services import cursors, messaging
+from bulkapp.services.cursors import InvalidCursor  # noqa: F401 - raised from here, caught by the views
 
 PAGE_SIZE = 25
 THREAD_SIZE = 50
 MAX_SEARCH = 100
 BADGE_CAP = 100
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class InvalidCursor(ValueError):
-    """A pagination cursor that this code did not make."""
 
 
 @dataclass(frozen=True)
@@ -102,19 +98,6 @@ class ReplyRules:
 # ---------------------------------------------------------------------------------------------- lists
 
 
-def encode_cursor(conversation: Conversation) -> str:
-    delta = conversation.last_message_at - EPOCH
-    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-    return f"{micros}_{conversation.id}"
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    match = re.fullmatch(r"(\d{1,17})_(\d{1,18})", cursor or "")
-    if not match:
-        raise InvalidCursor(f"{cursor!r} is not a cursor")
-    return EPOCH + timedelta(microseconds=int(match.group(1))), int(match.group(2))
-
-
 def _like(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -168,7 +151,7 @@ def list_conversations(
     if filters.q:
         query = query.where(Conversation.id.in_(_search_ids(client_id, filters.q)))
     if cursor:
-        at, conversation_id = decode_cursor(cursor)
+        at, conversation_id = cursors.decode(cursor)
         query = query.where(
             sa.or_(
                 Conversation.last_message_at < at,
@@ -177,7 +160,7 @@ def list_conversations(
         )
     order = (Conversation.last_message_at.desc(), Conversation.id.desc())
     rows = db.session.scalars(query.order_by(*order).limit(limit + 1)).all()
-    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    next_cursor = cursors.encode(rows[limit - 1].last_message_at, rows[limit - 1].id) if len(rows) > limit else None
     return ConversationPage(list(rows[:limit]), next_cursor)
 
 

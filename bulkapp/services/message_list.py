@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Message
+from bulkapp.services import cursors
+from bulkapp.services.cursors import InvalidCursor  # noqa: F401 - raised from here, caught by the views
 
 # The recent-messages list keeps refreshing a sent message this long while its delivery report is due.
 AWAITING_REPORT = timedelta(minutes=10)
@@ -20,29 +21,6 @@ AWAITING_REPORT = timedelta(minutes=10)
 class MessagePage:
     messages: list[Message]
     next_cursor: str | None
-
-
-class InvalidCursor(ValueError):
-    """A pagination cursor that this code did not make."""
-
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def encode_cursor(message: Message) -> str:
-    delta = message.created_at - EPOCH
-    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-    return f"{micros}_{message.id}"
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    match = re.fullmatch(r"(\d{1,18})_(\d{1,18})", cursor or "")
-    if not match:
-        raise InvalidCursor(f"{cursor!r} is not a cursor")
-    try:
-        return EPOCH + timedelta(microseconds=int(match.group(1))), int(match.group(2))
-    except OverflowError:  # past the year 9999
-        raise InvalidCursor(f"{cursor!r} is not a cursor") from None
 
 
 def list_messages(
@@ -65,7 +43,7 @@ def list_messages(
     if campaign_id is not None:
         query = query.where(Message.campaign_id == campaign_id)
     if cursor:
-        created_at, message_id = decode_cursor(cursor)
+        created_at, message_id = cursors.decode(cursor)
         query = query.where(
             sa.or_(
                 Message.created_at < created_at,
@@ -73,7 +51,7 @@ def list_messages(
             )
         )
     rows = db.session.scalars(query.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit + 1)).all()
-    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    next_cursor = cursors.encode(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
     return MessagePage(list(rows[:limit]), next_cursor)
 
 

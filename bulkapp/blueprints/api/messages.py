@@ -14,7 +14,8 @@ from bulkapp.blueprints.api.serializers import message_json, money
 from bulkapp.extensions import db
 from bulkapp.models import MESSAGE_STATUSES, Message, Template
 from bulkapp.services import pricing
-from bulkapp.services.message_list import InvalidCursor, decode_cursor, list_messages
+from bulkapp.services.cursors import InvalidCursor, decode
+from bulkapp.services.message_list import list_messages
 from bulkapp.services.messaging import MAX_CHARACTERS, SendError, fill_variables, normalise_recipient, send_message
 
 MAX_QUOTE_RECIPIENTS = 10_000
@@ -177,7 +178,7 @@ def messages():
     args = request.args
     cursor = args.get("cursor") or None
     try:
-        if cursor is not None and decode_cursor(cursor)[1] > params.MAX_ID:
+        if cursor is not None and decode(cursor)[1] > params.MAX_ID:
             raise InvalidCursor(cursor)
         page = list_messages(
             current_api_client().id,
