@@ -55,9 +55,8 @@ def _expired():
     return render_template("shortlinks/expired.html"), 410
 
 
-def _form(business: str, code: str, *, text: str = "", error: str | None = None, status: int = 200):
-    token = reply_form.issue_token(current_app.config["SECRET_KEY"], code)
-    page = render_template(
+def _render_form(business: str, code: str, token: str, *, text: str = "", error: str | None = None) -> str:
+    return render_template(
         "shortlinks/form.html",
         code=code,
         business=business,
@@ -67,7 +66,14 @@ def _form(business: str, code: str, *, text: str = "", error: str | None = None,
         max_length=MAX_WEB_REPLY,
         honeypot=HONEYPOT,
     )
-    return page, status
+
+
+def _token(code: str) -> str:
+    return reply_form.issue_token(current_app.config["SECRET_KEY"], code)
+
+
+def _form(business: str, code: str, *, text: str, error: str, status: int):
+    return _render_form(business, code, _token(code), text=text, error=error), status
 
 
 def _blank_form(business: str, code: str) -> str:
@@ -78,18 +84,9 @@ def _blank_form(business: str, code: str) -> str:
     key = (request.full_path, current_language(), business)
     page = cache.get(key)
     if page is None:
-        page = render_template(
-            "shortlinks/form.html",
-            code=code,
-            business=business,
-            token=TOKEN_SLOT,
-            text="",
-            error=None,
-            max_length=MAX_WEB_REPLY,
-            honeypot=HONEYPOT,
-        )
+        page = _render_form(business, code, TOKEN_SLOT)
         cache.put(key, page)
-    return page.replace(TOKEN_SLOT, reply_form.issue_token(current_app.config["SECRET_KEY"], code))
+    return page.replace(TOKEN_SLOT, _token(code))
 
 
 @bp.get("/<code>")
