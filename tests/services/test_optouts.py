@@ -10,11 +10,12 @@ import pytest
 import sqlalchemy as sa
 
 from bulkapp.extensions import db
-from bulkapp.models import Channel, Client, Contact, Message, ShortLink, Suppression, User, WalletTransaction
+from bulkapp.models import Client, Contact, Message, ShortLink, Suppression, User, WalletTransaction
 from bulkapp.providers.base import DeliveryStatus, InboundMessage
 from bulkapp.services import dispatch, messaging, optouts
 from bulkapp.services.delivery import apply_delivery_report
 from bulkapp.services.inbound import apply_keyword, record_inbound, record_web_reply
+from tests.jobs.test_dispatch import live  # noqa: F401 - the fixture
 from tests.services.test_delivery import make_message, report
 
 pytest_plugins = ["tests.simulators.onfon"]
@@ -354,26 +355,7 @@ def test_provider_codes_that_mean_opted_out(provider, code, expected):
     assert optouts.is_provider_opt_out(provider, code) is expected
 
 
-@pytest.fixture
-def live(tenant, onfon_sim):
-    client = db.session.get(Client, tenant.id)
-    client.is_test_mode = False
-    db.session.add(
-        Channel(
-            client_id=tenant.id,
-            name="sms",
-            provider="onfon",
-            credentials=onfon_sim.credentials,
-            config=onfon_sim.config(),
-            active=True,
-            webhook_token="onfon-token",
-        )
-    )
-    db.session.commit()
-    return tenant
-
-
-def test_a_send_the_provider_refuses_as_opted_out_suppresses_the_number(live, onfon_sim):
+def test_a_send_the_provider_refuses_as_opted_out_suppresses_the_number(live, onfon_sim):  # noqa: F811
     opted, invalid = "+254712345688", "+254712345699"  # simulator magic: 88 opted out, 99 invalid
     ids = [messaging.send_message(live.id, to=n, body="Offer", append_reply_link=False).id for n in (opted, invalid)]
     db.session.commit()
