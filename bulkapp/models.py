@@ -320,7 +320,35 @@ class WalletTransaction(Timestamped, db.Model):
     checkout_request_id: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     description: Mapped[str | None] = mapped_column(sa.Text)
     status: Mapped[str] = mapped_column(sa.String(16), default="completed", index=True)
+    # A top-up "paid" through the simulated M-Pesa (MPESA_ENV=simulated): no money moved.
+    simulated: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+
+
+class UnmatchedPayment(db.Model):
+    """A paybill payment that was not credited automatically (unknown account, amount out of bounds,
+    suspended tenant...): kept for a platform admin, who may assign it to a tenant once."""
+
+    __tablename__ = "unmatched_payments"
+    __table_args__ = (sa.Index(None, "assigned_at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trans_id: Mapped[str] = mapped_column(sa.String(40), unique=True)  # M-Pesa's TransID
+    amount: Mapped[Decimal | None] = mapped_column(Money)  # None: not a usable amount (see raw_amount)
+    raw_amount: Mapped[str] = mapped_column(sa.String(64))
+    bill_ref: Mapped[str] = mapped_column(sa.String(64))  # the account number as the payer typed it
+    payer: Mapped[str] = mapped_column(sa.String(200), default="")
+    msisdn: Mapped[str] = mapped_column(sa.String(64), default="")
+    reason: Mapped[str] = mapped_column(sa.String(32))
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    assigned_client_id: Mapped[int | None] = mapped_column(sa.ForeignKey("clients.id", ondelete="SET NULL"))
+    assigned_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    assign_reason: Mapped[str | None] = mapped_column(sa.Text)
+    wallet_transaction_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("wallet_transactions.id", ondelete="SET NULL")
+    )
 
 
 class MessageStatsHourly(db.Model):
