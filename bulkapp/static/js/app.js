@@ -81,11 +81,82 @@
         list[next].focus();
       }
     } else if (evt.key === "r") {
-      var box = document.querySelector("#reply-form textarea, #reply-form select");
+      // The reply text, not the template picker above it; a template-only (WhatsApp) reply has just the picker.
+      var box = document.querySelector("#reply-form textarea") || document.querySelector("#reply-form select");
       if (box) { evt.preventDefault(); box.focus(); }
     } else if (evt.key === "e") {
       var archive = document.querySelector("#inbox-thread [data-inbox-archive]");
       if (archive) { evt.preventDefault(); archive.click(); }
     }
   });
+})();
+
+// ---- Top bar on a phone: the Menu button shows and hides the navigation (a disclosure with aria-expanded). ----
+(function () {
+  function toggle() { return document.querySelector(".nav-toggle[aria-controls]"); }
+  function setOpen(button, open) {
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    var menu = document.getElementById(button.getAttribute("aria-controls"));
+    if (menu) menu.classList.toggle("open", open);
+  }
+  document.addEventListener("click", function (evt) {
+    var button = evt.target.closest(".nav-toggle[aria-controls]");
+    if (button) setOpen(button, button.getAttribute("aria-expanded") !== "true");
+  });
+  document.addEventListener("keydown", function (evt) {
+    var button = toggle();
+    if (evt.key !== "Escape" || !button || button.getAttribute("aria-expanded") !== "true") return;
+    if (!evt.target.closest || !evt.target.closest("#site-menu, .nav-toggle")) return;
+    setOpen(button, false);
+    button.focus();
+  });
+})();
+
+// ---- Inline row editing (contacts): Enter saves, Escape cancels, and focus comes back to the row. ----
+(function () {
+  var rowId = null; // the row whose edit/save/cancel request is in flight
+  document.addEventListener("click", function (evt) {
+    var button = evt.target.closest("[data-inline-open], [data-inline-save], [data-inline-cancel]");
+    var row = button && button.closest("tr[id]");
+    if (row) rowId = row.id;
+  });
+  document.addEventListener("keydown", function (evt) {
+    var row = evt.target.closest && evt.target.closest("tr[data-inline-edit]");
+    if (!row || !/^(INPUT|SELECT)$/.test(evt.target.tagName)) return;
+    var button = evt.key === "Enter" ? row.querySelector("[data-inline-save]")
+      : evt.key === "Escape" ? row.querySelector("[data-inline-cancel]") : null;
+    if (button) { evt.preventDefault(); evt.stopPropagation(); button.click(); }
+  }, true);
+  document.addEventListener("htmx:afterSettle", function (evt) {
+    var row = evt.target;
+    if (!rowId || !row.matches || row.id !== rowId) return;
+    rowId = null;
+    var target = row.matches("[data-inline-edit]")
+      ? row.querySelector(".has-error input, .has-error select") || row.querySelector("input, select")
+      : row.querySelector("[data-inline-open]");
+    if (target) target.focus();
+  });
+})();
+
+// ---- Campaign composer: choosing a template copies its text into the message box, to edit there. ----
+// Runs in the capture phase, before htmx's change handler re-prices the form, so the quote sees the new text.
+(function () {
+  document.addEventListener("change", function (evt) {
+    var select = evt.target;
+    if (!select.matches || !select.matches("select[data-template-texts]")) return;
+    var data = document.getElementById(select.getAttribute("data-template-texts"));
+    var box = document.getElementById(select.getAttribute("data-fills"));
+    var previous = select.getAttribute("data-chosen") || "";
+    if (!data || !box || !select.value) { select.setAttribute("data-chosen", select.value); return; }
+    var text = JSON.parse(data.textContent)[select.value];
+    if (text === undefined) return;
+    var typed = box.value.trim() && box.value !== box.getAttribute("data-filled");
+    if (typed && box.value !== text && !window.confirm(select.getAttribute("data-confirm-replace"))) {
+      select.value = previous; // keep what was written, and the template it went with
+      return;
+    }
+    box.value = text;
+    box.setAttribute("data-filled", text);
+    select.setAttribute("data-chosen", select.value);
+  }, true);
 })();
