@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -42,16 +43,47 @@ SANDBOX_SHORTCODE = "174379"
 SANDBOX_PASSKEY = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"
 
 
+def parse_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """A comma- or space-separated list of addresses/CIDR blocks (``196.201.214.0/24, 10.0.0.1``)."""
+    networks = []
+    for part in text.replace(",", " ").split():
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise RuntimeError(f"MPESA_ALLOWED_IPS: {part!r} is not an IP address or CIDR block") from None
+    return tuple(networks)
+
+
+# What production needs (BULKAPP_ENV=production): each unset one is named in the start-up error.
+PRODUCTION_REQUIRED = (
+    ("SECRET_KEY", "signs sessions"),
+    ("FERNET_KEYS", "encrypts credentials at rest"),
+    ("DATABASE_URL", "the PostgreSQL database"),
+    ("BASE_URL", "the public address that reply links, callbacks and emails point to"),
+    ("MPESA_CALLBACK_TOKEN", "authenticates M-Pesa callbacks; without it anyone could credit a wallet"),
+)
+
+
+def check_production(environ) -> None:
+    """Refuse to start production with a missing secret or a setting that would move fake money: one error
+    that lists every problem, so one deploy fixes them all."""
+    problems = [f"{name} ({why})" for name, why in PRODUCTION_REQUIRED if not (environ.get(name) or "").strip()]
+    if (environ.get("MPESA_ENV") or "").strip().lower() == "simulated":
+        problems.append("MPESA_ENV=simulated (credits wallets without payment; never in production)")
+    if problems:
+        raise RuntimeError("BULKAPP_ENV=production cannot start: " + "; ".join(problems))
+
+
 class Config:
     """Settings read from the environment once, at app creation."""
 
     def __init__(self) -> None:
         self.ENV_NAME = os.environ.get("BULKAPP_ENV", "development")
         production = self.ENV_NAME == "production"
+        if production:
+            check_production(os.environ)
         secret = os.environ.get("SECRET_KEY")
         fernet_keys = os.environ.get("FERNET_KEYS")
-        if production and not (secret and fernet_keys and os.environ.get("DATABASE_URL")):
-            raise RuntimeError("production needs SECRET_KEY, FERNET_KEYS and DATABASE_URL in the environment")
         self.SECRET_KEY = secret or _local_secret("secret_key", lambda: os.urandom(32).hex())
         self.FERNET_KEYS = fernet_keys or _local_secret("fernet.key", lambda: Fernet.generate_key().decode())
 
@@ -68,12 +100,22 @@ class Config:
         # No X-RateLimit-* headers: they cost every limited request a storage read. The API's 429 still says
         # Retry-After (blueprints/api/errors.py).
         self.RATELIMIT_HEADERS_ENABLED = False
+        # Sign-in POSTs per client address (failed sign-ins also slow each account down: blueprints/auth/throttle.py).
         self.LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+        # Accepted sign-ups and confirmation resends per client address; resends per email address.
+        self.SIGNUP_RATE_LIMIT = os.environ.get("SIGNUP_RATE_LIMIT", "10 per hour")
+        self.RESEND_RATE_LIMIT = os.environ.get("RESEND_RATE_LIMIT", "3 per hour")
+        # API requests with a missing or unknown key, per client address (random keys are throttled too).
+        self.API_AUTH_FAILURE_RATE_LIMIT = os.environ.get("API_AUTH_FAILURE_RATE_LIMIT", "20 per minute")
         # REST API requests per API key (per client IP when no key is sent).
         self.API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "120 per minute")
         # The public reply link /x/<code>: page views per IP and per code; replies per IP, per code and in all.
         self.SHORTLINK_RATE_LIMIT = os.environ.get("SHORTLINK_RATE_LIMIT", "60 per minute")
         self.SHORTLINK_CODE_RATE_LIMIT = os.environ.get("SHORTLINK_CODE_RATE_LIMIT", "30 per minute")
+        # Unknown reply-link codes looked up from all addresses together; once spent, an address that looked up
+        # an unknown code within SHORTLINK_MISS_MEMORY gets 429 (blueprints/shortlinks/guard.py).
+        self.SHORTLINK_UNKNOWN_RATE_LIMIT = os.environ.get("SHORTLINK_UNKNOWN_RATE_LIMIT", "300 per minute")
+        self.SHORTLINK_MISS_MEMORY = os.environ.get("SHORTLINK_MISS_MEMORY", "1 per 10 minutes")
         self.REPLY_RATE_LIMIT = os.environ.get("REPLY_RATE_LIMIT", "10 per minute;60 per day")
         self.REPLY_CODE_RATE_LIMIT = os.environ.get("REPLY_CODE_RATE_LIMIT", "5 per minute;30 per day")
         self.REPLY_GLOBAL_RATE_LIMIT = os.environ.get("REPLY_GLOBAL_RATE_LIMIT", "600 per minute")
@@ -89,11 +131,15 @@ class Config:
         self.PERMANENT_SESSION_LIFETIME = int(os.environ.get("SESSION_LIFETIME_SECONDS", 12 * 3600))
         self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
 
-        self.BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+        # The public address links start with; unset in development: the address the app is served on
+        # (bulkapp/public_url.py). Production refuses to start without it.
+        self.BASE_URL = os.environ.get("BASE_URL", "").strip().rstrip("/") or None
         self.DEFAULT_PRICE_PER_UNIT = os.environ.get("DEFAULT_PRICE_PER_UNIT", "0.80")
         # Send pipeline: how long a reply link (/x/<code>) works, and when a send stuck in "sending" (its worker
         # died) is given up as "unknown" (never resent).
         self.SHORT_LINK_TTL_DAYS = int(os.environ.get("SHORT_LINK_TTL_DAYS", 90))
+        # How long a process reuses its count of live reply links (which sets the code length); 0: count each time.
+        self.SHORTLINK_COUNT_SECONDS = float(os.environ.get("SHORTLINK_COUNT_SECONDS", 60))
         # How long each web process keeps a reply link's page (business name, expiry, form); 0 turns it off.
         self.SHORTLINK_CACHE_SECONDS = float(os.environ.get("SHORTLINK_CACHE_SECONDS", 30))
         # With Redis: how often a web process adds the reply-link views it counted to Redis (0: at each view).
@@ -105,6 +151,7 @@ class Config:
         self.CONTACT_IMPORT_DIR = os.environ.get("CONTACT_IMPORT_DIR") or str(INSTANCE_DIR / "imports")
 
         self.MPESA_CALLBACK_TOKEN = os.environ.get("MPESA_CALLBACK_TOKEN") or None
+        self.MPESA_ALLOWED_IPS = parse_networks(os.environ.get("MPESA_ALLOWED_IPS", ""))
         self._mpesa(production)
         self.WEBHOOK_ALLOW_PRIVATE_URLS = _bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
         # Platform mail server for notification emails (unset: notifications stay in the app).
@@ -119,13 +166,12 @@ class Config:
         self.TESTING = False
 
     def _mpesa(self, production: bool) -> None:
-        """Daraja settings. Without consumer key and secret, top-ups run against an in-process simulated
-        M-Pesa (never in production, where they are then unavailable)."""
+        """Daraja settings. ``MPESA_ENV=simulated`` (the ``make run`` default; refused in production) runs
+        top-ups against an in-process simulated M-Pesa; otherwise, without consumer key and secret, top-ups
+        are not available."""
         env = os.environ.get("MPESA_ENV", "sandbox").strip().lower()
         if env not in MPESA_BASE_URLS and env != "simulated":
             raise RuntimeError("MPESA_ENV must be sandbox, production or simulated")
-        if env == "simulated" and production:
-            raise RuntimeError("MPESA_ENV=simulated credits wallets without payment; it is refused in production")
         live = env == "production"
         self.MPESA_ENV = env
         self.MPESA_BASE_URL = (os.environ.get("MPESA_BASE_URL") or MPESA_BASE_URLS.get(env, "")).rstrip("/")

@@ -18,7 +18,7 @@ from bulkapp.jobs.contacts import import_contacts
 from bulkapp.models import Client, Contact, ContactImport, ContactImportReportRow, WalletTransaction, WebhookDelivery
 from bulkapp.providers.base import ConfigurationError, DeliveryStatus
 from bulkapp.providers.onfon import OnfonProvider
-from bulkapp.services import channels, suppression_list, topups, wallet
+from bulkapp.services import channels, paybill, suppression_list, topups, wallet
 from bulkapp.services import contact_import as ci
 from bulkapp.services.channel_validation import KIND_LABELS
 from bulkapp.services.delivery import apply_delivery_report
@@ -378,7 +378,7 @@ def test_webhook_delivery_failures_are_stored_in_english_and_logged_in_swahili(l
 def test_ledger_descriptions_are_stored_in_english_and_shown_in_swahili(login, user, tenant):
     send_message(tenant.id, to="0712 345 678", body="Karibu!", user_id=user.id)
     send_message(tenant.id, to="0712345678", body="Habari", channel="whatsapp")
-    topups.confirm_c2b(c2b_payload(tenant.account_number, "250.00", trans_id="RKT1ABC2DE"))
+    paybill.confirm_c2b(c2b_payload(tenant.account_number, "250.00", trans_id="RKT1ABC2DE"))
     wallet.hold(tenant.id, "5", "hold:test")
     wallet.settle_hold(tenant.id, "hold:test", "2")
     db.session.get(Client, tenant.id).settings = {"refund_failed_delivery": True}

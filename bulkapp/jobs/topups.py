@@ -23,14 +23,14 @@ def reconcile_pending_topups() -> dict[str, int]:
     Each top-up is settled and committed on its own, so one failure does not hold back the others.
     Returns how many ended in each outcome (``credited``, ``failed``, ``pending``, ``expired``...).
     """
-    from bulkapp.services import topups
+    from bulkapp.services import topup_reconcile
 
-    due = topups.pending_topups_due()
+    due = topup_reconcile.pending_topups_due()
     db.session.commit()  # end the read: no transaction stays open while M-Pesa is asked
     counts: Counter[str] = Counter()
     for tx_id, checkout_request_id in due:
         try:
-            outcome = topups.reconcile_topup(tx_id, checkout_request_id)
+            outcome = topup_reconcile.reconcile_topup(tx_id, checkout_request_id)
             db.session.commit()
         except Exception:
             db.session.rollback()
@@ -50,7 +50,7 @@ def simulate_stk_callback(tx_id: int) -> str | None:
     development feature). The request row is committed by the web request that enqueued this job,
     possibly a moment after the job starts, so the job waits briefly for it to become visible.
     """
-    from bulkapp.services import topups
+    from bulkapp.services import topup_reconcile, topups
 
     delay = float(current_app.config.get("MPESA_SIMULATED_DELAY_SECONDS") or 0)
     if delay > 0:
@@ -59,7 +59,7 @@ def simulate_stk_callback(tx_id: int) -> str | None:
     while not _exists(tx_id) and time.monotonic() < deadline:
         db.session.rollback()  # a fresh snapshot on the next look
         time.sleep(0.2)
-    payload = topups.simulated_callback(tx_id)
+    payload = topup_reconcile.simulated_callback(tx_id)
     if payload is None:
         return None
     return topups.handle_stk_callback(payload).status

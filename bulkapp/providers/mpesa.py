@@ -296,7 +296,7 @@ def _error_from(response: requests.Response, data: dict[str, Any]) -> MpesaError
 
 
 class SimulatedDaraja:
-    """Stands in for Daraja when no credentials are configured (development, demos).
+    """Stands in for Daraja when ``MPESA_ENV=simulated`` (development, demos; never in production).
 
     It accepts every push; the ``simulate_stk_callback`` job then delivers a successful callback, and a
     status query reports success, so the whole top-up flow runs on a newcomer's machine.
@@ -347,15 +347,20 @@ def simulated_stk_callback(
 _cache_lock = threading.Lock()
 
 
+def is_simulated(config) -> bool:
+    """Top-ups run against the simulated M-Pesa: chosen explicitly, with ``MPESA_ENV=simulated``."""
+    return config.get("MPESA_ENV") == "simulated"
+
+
 def client_for(app) -> DarajaClient | SimulatedDaraja | None:
-    """The app's M-Pesa client: Daraja when credentials are set, the simulation when they are not
-    (outside production), ``None`` when top-ups are unavailable. One instance per configuration."""
+    """The app's M-Pesa client: the simulation when ``MPESA_ENV=simulated`` (never in production), Daraja
+    when its credentials are set, ``None`` when top-ups are not configured. One instance per configuration."""
     config = app.config
+    if is_simulated(config):
+        return None if config.get("ENV_NAME") == "production" else SimulatedDaraja()
     key, secret = config.get("MPESA_CONSUMER_KEY"), config.get("MPESA_CONSUMER_SECRET")
-    if config.get("MPESA_ENV") == "simulated" or not (key and secret):
-        if config.get("ENV_NAME") == "production":
-            return None
-        return SimulatedDaraja()
+    if not (key and secret):
+        return None
     settings = (
         config["MPESA_BASE_URL"],
         key,

@@ -1,18 +1,17 @@
-"""M-Pesa wallet top-ups: STK push requests, their callbacks and reconciliation, and paybill (C2B) payments.
+"""M-Pesa wallet top-ups by STK push: the requests, their callbacks and reconciliation (paybill: paybill.py).
 
 An STK top-up is one ``wallet_transactions`` row (type ``topup``): created ``pending`` (not counted in the
 balance), then completed exactly once (the balance is credited and the row gets before/after and the
-M-Pesa receipt) or marked ``failed`` with a reason in plain words. A paybill payment is a completed row
-written by ``wallet.credit`` with the receipt as its reference.
+M-Pesa receipt) or marked ``failed`` with a reason in plain words. A top-up through the simulated M-Pesa
+(``MPESA_ENV=simulated``, never in production) has ``simulated`` set: no money moved.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +26,7 @@ from bulkapp.extensions import db
 from bulkapp.i18n import N_, lazy_stored, stored_sentences, stored_text
 from bulkapp.models import Client, WalletTransaction
 from bulkapp.providers import mpesa
+from bulkapp.public_url import public_base_url
 from bulkapp.services import wallet
 from bulkapp.services.events import record_event
 from bulkapp.services.notifications import notify
@@ -35,9 +35,6 @@ from bulkapp.services.phones import InvalidNumber, normalise_msisdn
 log = logging.getLogger(__name__)
 
 CALLBACK_PATH = "/webhooks/mpesa/callback"
-C2B_ACCEPT = {"ResultCode": "0", "ResultDesc": "Accepted"}
-C2B_INVALID_ACCOUNT = "C2B00012"
-C2B_INVALID_AMOUNT = "C2B00013"
 REPEAT_PROMPT_SECONDS = 60  # a second prompt to a phone that is still showing one is a double submit
 
 # Plain-words reasons for the STK result codes a customer can cause or fix.
@@ -109,8 +106,8 @@ class MalformedPayload(ValueError):
 @dataclass(frozen=True)
 class Outcome:
     """What a callback, confirmation or status check did: ``credited``, ``failed``, ``flagged`` (money
-    reported but not credited automatically), ``duplicate`` (nothing new), ``unknown`` (no matching
-    request or account) or, for reconciliation, ``pending``/``expired``."""
+    reported but not credited automatically), ``kept`` (a paybill payment kept for an admin), ``duplicate``
+    (nothing new), ``unknown`` (no matching request) or, for reconciliation, ``pending``/``expired``."""
 
     status: str
     transaction: WalletTransaction | None = None
@@ -136,7 +133,7 @@ def topup_limits() -> tuple[int, int]:
 def callback_url() -> str:
     """The STK callback URL given to Daraja, carrying the install's token."""
     config = current_app.config
-    base = config.get("MPESA_CALLBACK_BASE_URL") or config["BASE_URL"]
+    base = config.get("MPESA_CALLBACK_BASE_URL") or public_base_url()
     token = config.get("MPESA_CALLBACK_TOKEN")
     return base.rstrip("/") + CALLBACK_PATH + (f"?token={quote(token, safe='')}" if token else "")
 
@@ -147,9 +144,9 @@ def start_stk_topup(client_id: int, phone: str, amount: Any, user_id: int | None
     Returns the ``topup`` row: ``pending`` (waiting for the customer's PIN; the callback or the
     reconciler completes it) or already ``failed`` when M-Pesa refused or did not answer (its reason is
     in ``describe_topup``). Raises :class:`TopupError` with a sentence for the user, and writes nothing,
-    for a bad phone number or amount, a suspended account, or when top-ups are not set up. Without
-    Daraja credentials (development) the simulated M-Pesa completes the row after
-    ``MPESA_SIMULATED_DELAY_SECONDS``. Flushes; the caller commits.
+    for a bad phone number or amount, a suspended account, or when top-ups are not set up (no Daraja
+    credentials and no ``MPESA_ENV=simulated``). The simulated M-Pesa completes the row after
+    ``MPESA_SIMULATED_DELAY_SECONDS`` and marks it ``simulated``. Flushes; the caller commits.
     """
     shillings = _whole_shillings(amount)
     msisdn = _mpesa_phone(phone)
@@ -173,6 +170,7 @@ def start_stk_topup(client_id: int, phone: str, amount: Any, user_id: int | None
         amount=Decimal(shillings),
         reference=f"topup:{uuid.uuid4().hex}",
         description=wallet.MPESA_TOPUP,
+        simulated=daraja.simulated,
     )
     try:
         push = daraja.stk_push(
@@ -311,7 +309,7 @@ def apply_stk_result(result: StkResult, *, source: str) -> Outcome:
     ).one_or_none()
     if found is None:
         return Outcome("unknown")
-    row = _lock_topup(*found)
+    row = lock_topup(*found)
     seen = row.meta or {}
     success_seen = seen.get("result_code") == 0 or seen.get("paid_after_failure")
     if row.status == "failed" and result.result_code == 0 and not success_seen:
@@ -325,25 +323,25 @@ def apply_stk_result(result: StkResult, *, source: str) -> Outcome:
         reason = FAILURE_REASONS.get(result.result_code) or (
             NOT_COMPLETED % {"problem": result.result_desc or "no reason given"}
         )
-        _fail(row, reason, **details)
+        fail_topup(row, reason, **details)
         return Outcome("failed", row)
     if result.amount is not None and result.amount != row.amount:
         reason = AMOUNT_MISMATCH % {"reported": _ksh(result.amount), "requested": _ksh(row.amount)}
-        _fail(
+        fail_topup(
             row, reason, flag="amount_mismatch", reported_amount=str(result.amount), receipt=result.receipt, **details
         )
         return Outcome("flagged", row)
     if result.receipt and _receipt_taken(result.receipt):
         reason = RECEIPT_TAKEN % {"receipt": result.receipt}
-        _fail(row, reason, flag="duplicate_receipt", receipt=result.receipt, **details)
+        fail_topup(row, reason, flag="duplicate_receipt", receipt=result.receipt, **details)
         return Outcome("flagged", row)
     if wallet.complete_pending(row.id, mpesa_reference=result.receipt, meta=details) is None:
         return Outcome("duplicate", row)
-    _announce_topup(row, channel="stk")
+    announce_topup(row, channel="stk")
     return Outcome("credited", row)
 
 
-def _lock_topup(tx_id: int, client_id: int) -> WalletTransaction:
+def lock_topup(tx_id: int, client_id: int) -> WalletTransaction:
     """Lock the tenant row, then the top-up row (the order every top-up path uses), and reload it.
 
     Concurrent deliveries for one tenant queue here, so each sees what the one before committed.
@@ -370,7 +368,7 @@ def _flag_paid_after_failure(row: WalletTransaction, result: StkResult) -> Outco
     looks at it. Nothing is credited automatically (a failed row stays failed)."""
     log.error("STK top-up %s reported paid after it failed (receipt %s)", row.id, result.receipt)
     previous = {"previous_reason": (row.meta or {}).get("reason")}
-    _fail(
+    fail_topup(
         row, PAID_AFTER_FAILURE, flag="paid_after_failure", paid_after_failure=True, receipt=result.receipt, **previous
     )
     return Outcome("flagged", row)
@@ -383,13 +381,14 @@ def _note_late_receipt(row: WalletTransaction, receipt: str) -> None:
         db.session.flush()
 
 
-def _fail(row: WalletTransaction, reason: str, **details: Any) -> None:
+def fail_topup(row: WalletTransaction, reason: str, **details: Any) -> None:
     row.status = "failed"
     row.meta = {**(row.meta or {}), **details, "reason": reason, "failed_at": utcnow().isoformat()}
     db.session.flush()
 
 
-def _announce_topup(row: WalletTransaction, *, channel: str) -> None:
+def announce_topup(row: WalletTransaction, *, channel: str) -> None:
+    """Tell the tenant (notification) and its webhooks (``wallet.topup``) that money was credited."""
     receipt = row.mpesa_reference
     notify(
         row.client_id,
@@ -431,156 +430,6 @@ def describe_topup(tx: WalletTransaction) -> tuple[str, str]:
         phone=phone,
         amount=amount,
     )
-
-
-# -- reconciliation ------------------------------------------------------------------------------------
-
-
-def pending_topups_due(now: datetime | None = None, limit: int = 200) -> list[tuple[int, str]]:
-    """``(id, CheckoutRequestID)`` of pending STK top-ups older than ``MPESA_RECONCILE_AFTER_SECONDS``."""
-    cutoff = (now or utcnow()) - timedelta(seconds=int(current_app.config["MPESA_RECONCILE_AFTER_SECONDS"]))
-    rows = db.session.execute(
-        sa.select(WalletTransaction.id, WalletTransaction.checkout_request_id)
-        .where(
-            WalletTransaction.status == "pending",
-            WalletTransaction.type == "topup",
-            WalletTransaction.checkout_request_id.is_not(None),
-            WalletTransaction.created_at <= cutoff,
-        )
-        .order_by(WalletTransaction.created_at)
-        .limit(limit)
-    )
-    return [(row.id, row.checkout_request_id) for row in rows]
-
-
-def reconcile_topup(tx_id: int, checkout_request_id: str, now: datetime | None = None) -> Outcome:
-    """Ask M-Pesa about one pending top-up and settle it through :func:`apply_stk_result`.
-
-    A final answer completes or fails the row; "still being processed" or an unreachable M-Pesa leaves
-    it pending, unless it is older than ``MPESA_PENDING_EXPIRY_SECONDS``: then it fails as expired.
-    Daraja is asked before any row is locked. Flushes; the caller commits.
-    """
-    daraja = mpesa.client_for(current_app)
-    answer = None
-    if daraja is not None and daraja.simulated and not _is_simulated(tx_id):
-        daraja = None  # the simulation must never vouch for a request that went to real Daraja
-    if daraja is not None:
-        try:
-            answer = daraja.stk_query(checkout_request_id)
-        except mpesa.MpesaError as exc:
-            log.warning("STK query for top-up %s failed: %s (%s)", tx_id, exc.message, exc.code)
-    if answer is not None and answer.state != "pending":
-        result = StkResult(checkout_request_id, int(answer.result_code), answer.result_desc)
-        return apply_stk_result(result, source="status_query")
-    row = db.session.get(WalletTransaction, tx_id)
-    if row is None or row.status != "pending":
-        return Outcome("duplicate", row)
-    expiry = timedelta(seconds=int(current_app.config["MPESA_PENDING_EXPIRY_SECONDS"]))
-    if row.created_at > (now or utcnow()) - expiry:
-        return Outcome("pending", row)
-    row = _lock_topup(row.id, row.client_id)
-    if row.status != "pending":
-        return Outcome("duplicate", row)
-    _fail(row, EXPIRED_REASON, flag="expired", settled_by="reconciler")
-    return Outcome("expired", row)
-
-
-def _is_simulated(tx_id: int) -> bool:
-    row = db.session.get(WalletTransaction, tx_id)
-    return bool(row is not None and (row.meta or {}).get("simulated"))
-
-
-def simulated_callback(tx_id: int) -> dict[str, Any] | None:
-    """The success callback the simulated M-Pesa sends for a top-up it accepted, or ``None`` when the row
-    is not (or no longer) a pending simulated request. Never for a request that went to real Daraja."""
-    row = db.session.get(WalletTransaction, tx_id)
-    meta = (row.meta or {}) if row is not None else {}
-    if row is None or row.status != "pending" or not meta.get("simulated") or not row.checkout_request_id:
-        return None
-    if current_app.config.get("ENV_NAME") == "production":
-        return None
-    return mpesa.simulated_stk_callback(
-        checkout_request_id=row.checkout_request_id,
-        merchant_request_id=meta.get("merchant_request_id", ""),
-        amount=int(row.amount),
-        phone=meta["phone"],
-        paid_at=utcnow(),
-    )
-
-
-# -- paybill (C2B) -------------------------------------------------------------------------------------
-
-
-def validate_c2b(payload: Any) -> dict[str, str]:
-    """Daraja's validation question: accept a payment to an active tenant's account number, else reject
-    with the documented code (C2B00012 unknown account, C2B00013 bad amount). Stores nothing."""
-    fields = _c2b_fields(payload)
-    client = find_client_by_account(fields["bill_ref"])
-    if client is None or not client.status:
-        return {"ResultCode": C2B_INVALID_ACCOUNT, "ResultDesc": "Rejected"}
-    if fields["amount"] is None or fields["amount"] <= 0:
-        return {"ResultCode": C2B_INVALID_AMOUNT, "ResultDesc": "Rejected"}
-    return dict(C2B_ACCEPT)
-
-
-def confirm_c2b(payload: Any) -> Outcome:
-    """Credit a completed paybill payment to the tenant whose account number it names (a suspended one
-    too: the money has arrived), once per TransID.
-
-    Duplicate confirmations (and a receipt already credited by an STK top-up) change nothing; a payment
-    to an unknown account is logged and not credited (``unknown``). Raises :class:`MalformedPayload`.
-    Flushes; the caller commits.
-    """
-    fields = _c2b_fields(payload)
-    trans_id, amount = fields["trans_id"], fields["amount"]
-    if not trans_id or len(trans_id) > 40 or amount is None or amount <= 0:
-        raise MalformedPayload("a C2B confirmation needs TransID and a positive TransAmount")
-    client = find_client_by_account(fields["bill_ref"])
-    if client is None:
-        log.warning("paybill payment %s of KSh %s to unknown account %r", trans_id, amount, fields["bill_ref"])
-        return Outcome("unknown")
-    db.session.execute(sa.select(Client.id).where(Client.id == client.id).with_for_update())
-    existing = db.session.scalar(sa.select(WalletTransaction).where(WalletTransaction.mpesa_reference == trans_id))
-    if existing is not None:
-        return Outcome("duplicate", existing)
-    try:
-        row = wallet.credit(
-            client.id,
-            amount,
-            reference=f"mpesa:{trans_id}",
-            mpesa_reference=trans_id,
-            description=wallet.PAYBILL_PAYMENT % {"receipt": trans_id},
-            meta={
-                "channel": "c2b",
-                "bill_ref_number": fields["bill_ref"],
-                "msisdn": str(payload.get("MSISDN") or ""),
-                "payer": str(payload.get("FirstName") or "").strip(),
-                "trans_time": str(payload.get("TransTime") or ""),
-            },
-        )
-    except wallet.WalletError as exc:  # the reference names a different change: not ours to credit
-        log.warning("paybill payment %s conflicts with the ledger: %s", trans_id, exc)
-        return Outcome("duplicate")
-    _announce_topup(row, channel="c2b")
-    return Outcome("credited", row)
-
-
-def find_client_by_account(account_number: str) -> Client | None:
-    """The tenant whose paybill account number this is (case, spaces and padding ignored)."""
-    wanted = re.sub(r"\s+", "", account_number or "").upper()
-    if not wanted:
-        return None
-    return db.session.scalar(sa.select(Client).where(sa.func.upper(Client.account_number) == wanted))
-
-
-def _c2b_fields(payload: Any) -> dict[str, Any]:
-    if not isinstance(payload, dict) or "BillRefNumber" not in payload or "TransAmount" not in payload:
-        raise MalformedPayload("not a C2B request: BillRefNumber and TransAmount are required")
-    return {
-        "trans_id": str(payload.get("TransID") or "").strip(),
-        "amount": _money(payload.get("TransAmount")),
-        "bill_ref": str(payload.get("BillRefNumber") or ""),
-    }
 
 
 def _money(value: Any) -> Decimal | None:

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from flask import current_app
 
 from bulkapp.extensions import db
-from bulkapp.models import Client, Event, Notification, WalletTransaction
+from bulkapp.models import Client, Event, Notification, UnmatchedPayment, WalletTransaction
 from bulkapp.providers import mpesa
-from bulkapp.services import topups
+from bulkapp.services import topups, wallet
 from tests.conftest import ledger_balance
 from tests.simulators.daraja import DarajaSimulator
 
@@ -206,6 +206,100 @@ def test_c2b_confirmation_with_a_wrong_token_or_bad_body_stores_nothing(app, cli
     assert post(client, CONFIRMATION, c2b(tenant.account_number), "nope").status_code == 403
     assert post(client, CONFIRMATION, {"TransID": "X"}, "install-secret").status_code == 400
     assert state(tenant.id) == before
+
+
+def kept_payments() -> list[tuple]:
+    db.session.expire_all()
+    rows = db.session.execute(
+        sa.select(UnmatchedPayment.trans_id, UnmatchedPayment.amount, UnmatchedPayment.reason).order_by(
+            UnmatchedPayment.id
+        )
+    ).all()
+    db.session.rollback()
+    return [tuple(row) for row in rows]
+
+
+@pytest.mark.parametrize(
+    ("amount", "reason", "kept_amount"),
+    [
+        ("99999999999999999999", "above_maximum", None),  # was a 500 on PostgreSQL: Daraja resent forever
+        ("900000000000000", "above_maximum", None),  # was credited on PostgreSQL
+        ("150001", "above_maximum", Decimal("150001")),
+        ("9", "below_minimum", Decimal("9")),
+        ("10.001", "invalid_amount", None),
+        ("-50", "invalid_amount", None),
+        ("0", "invalid_amount", None),
+        ("1e400", "above_maximum", None),
+        ("NaN", "invalid_amount", None),
+        ("abc", "invalid_amount", None),
+        ("9" * 5000, "invalid_amount", None),
+    ],
+)
+def test_c2b_amounts_that_cannot_be_credited_are_kept_and_acknowledged(client, tenant, amount, reason, kept_amount):
+    response = post(client, CONFIRMATION, c2b(tenant.account_number, amount))
+    assert (response.status_code, response.get_json()) == (200, {"ResultCode": 0, "ResultDesc": "Success"})
+    assert state(tenant.id)[0] == Decimal("100.00")
+    assert kept_payments() == [("RKT9XYZ123", kept_amount, reason)]
+    assert_ledger_invariant(tenant.id)
+    validation = post(client, VALIDATION, c2b(tenant.account_number, amount)).get_json()
+    assert validation == {"ResultCode": "C2B00013", "ResultDesc": "Rejected"}
+
+
+@pytest.mark.parametrize("amount", ["10", "150000", "1250.5", "1250.50", "1250.500", 1250])
+def test_c2b_amounts_within_the_limits_are_credited_exactly(client, tenant, amount):
+    response = post(client, CONFIRMATION, c2b(tenant.account_number, amount))
+    assert response.get_json() == {"ResultCode": 0, "ResultDesc": "Success"}
+    assert state(tenant.id)[0] == Decimal("100.00") + Decimal(str(amount))
+    assert kept_payments() == []
+
+
+def test_c2b_payment_to_a_suspended_tenant_is_kept_not_credited(client, tenant):
+    db.session.get(Client, tenant.id).status = False
+    db.session.commit()
+    assert post(client, CONFIRMATION, c2b(tenant.account_number)).get_json()["ResultCode"] == 0
+    assert post(client, CONFIRMATION, c2b(tenant.account_number)).get_json()["ResultCode"] == 0  # resent: once
+    assert kept_payments() == [("RKT9XYZ123", Decimal("250.00"), "suspended")]
+    assert state(tenant.id)[0] == Decimal("100.00")
+
+
+def test_a_paybill_reference_conflict_is_kept_not_credited(client, tenant):
+    """The ledger reference ``mpesa:<TransID>`` already names another change: nothing is credited, no 5xx."""
+    wallet.credit(tenant.id, "5.00", reference="mpesa:RKT9XYZ123", description="earlier manual entry")
+    db.session.commit()
+    response = post(client, CONFIRMATION, c2b(tenant.account_number, "250.00"))
+    assert (response.status_code, response.get_json()) == (200, {"ResultCode": 0, "ResultDesc": "Success"})
+    assert state(tenant.id)[0] == Decimal("105.00")
+    assert kept_payments() == [("RKT9XYZ123", Decimal("250.00"), "reference_conflict")]
+    assert_ledger_invariant(tenant.id)
+
+
+@pytest.fixture
+def proxied_app(app):
+    """The app behind one reverse proxy (PROXY_HOPS=1), accepting callbacks from Safaricom's addresses only."""
+    from bulkapp import create_app
+    from tests.conftest import CSRFClient, test_settings
+
+    proxied = create_app(test_settings(PROXY_HOPS=1, MPESA_ALLOWED_IPS="196.201.214.0/24, 2001:db8::/32"))
+    proxied.test_client_class = CSRFClient
+    return proxied
+
+
+def test_callbacks_only_from_mpesa_allowed_ips_as_seen_through_the_proxy(proxied_app, tenant):
+    client = proxied_app.test_client()
+    payload = c2b(tenant.account_number)
+    forged = post_from(client, payload, "203.0.113.9")
+    assert forged.status_code == 403 and forged.is_json
+    # A spoofed header in front of the proxy's own entry does not help: only the last hop counts.
+    assert post_from(client, payload, "196.201.214.200, 203.0.113.9").status_code == 403
+    assert state(tenant.id)[0] == Decimal("100.00") and kept_payments() == []
+    allowed = post_from(client, payload, "196.201.214.200")
+    assert allowed.get_json() == {"ResultCode": 0, "ResultDesc": "Success"}
+    assert post_from(client, c2b(tenant.account_number, trans_id="RKT9V6"), "2001:db8::7").status_code == 200
+    assert state(tenant.id)[0] == Decimal("600.00")
+
+
+def post_from(client, body, forwarded_for: str):
+    return client.post(CONFIRMATION, json=body, headers={"X-Forwarded-For": forwarded_for}, csrf=False)
 
 
 # -- end to end: the simulator calls the app over HTTP -------------------------------------------------

@@ -185,11 +185,15 @@ def test_register_c2b_urls(sim):
     assert sim.c2b_urls[sim.shortcode]["ValidationURL"] == "https://example.com/v"
 
 
-def test_client_for_picks_simulation_without_credentials_and_never_in_production(app, monkeypatch):
+def test_client_for_picks_simulation_only_when_chosen_and_never_in_production(app, monkeypatch):
     monkeypatch.setitem(app.config, "MPESA_CONSUMER_KEY", None)
+    monkeypatch.setitem(app.config, "MPESA_ENV", "sandbox")
+    assert mpesa.client_for(app) is None  # no credentials and no MPESA_ENV=simulated: not configured
+    monkeypatch.setitem(app.config, "MPESA_ENV", "simulated")
     assert mpesa.client_for(app).simulated
     monkeypatch.setitem(app.config, "ENV_NAME", "production")
     assert mpesa.client_for(app) is None
+    monkeypatch.setitem(app.config, "MPESA_ENV", "sandbox")
     monkeypatch.setitem(app.config, "MPESA_CONSUMER_KEY", "key")
     monkeypatch.setitem(app.config, "MPESA_CONSUMER_SECRET", "secret")
     client = mpesa.client_for(app)

@@ -14,8 +14,8 @@ from flask import current_app
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db, rq
 from bulkapp.jobs.topups import reconcile_pending_topups, simulate_stk_callback
-from bulkapp.models import Client, Event, Notification, WalletTransaction
-from bulkapp.services import topups
+from bulkapp.models import Client, Event, Notification, UnmatchedPayment, WalletTransaction
+from bulkapp.services import paybill, topup_reconcile, topups
 from tests.conftest import ledger_balance
 from tests.simulators.daraja import DarajaSimulator
 
@@ -39,8 +39,15 @@ def daraja(app, monkeypatch):
 
 @pytest.fixture
 def simulated_mpesa(app, monkeypatch):
-    """No Daraja credentials: the embedded simulated M-Pesa, answering at once."""
-    configure(app, monkeypatch, MPESA_CONSUMER_KEY=None, MPESA_CONSUMER_SECRET=None, MPESA_SIMULATED_DELAY_SECONDS=0)
+    """MPESA_ENV=simulated: the embedded simulated M-Pesa, answering at once."""
+    configure(
+        app,
+        monkeypatch,
+        MPESA_ENV="simulated",
+        MPESA_CONSUMER_KEY=None,
+        MPESA_CONSUMER_SECRET=None,
+        MPESA_SIMULATED_DELAY_SECONDS=0,
+    )
 
 
 def balance(client_id: int) -> Decimal:
@@ -325,7 +332,7 @@ def test_malformed_callbacks_are_refused(tenant, payload):
 
 
 def test_a_receipt_already_credited_by_paybill_is_not_credited_again(tenant, daraja):
-    topups.confirm_c2b(c2b_payload(tenant.account_number, "200.00", trans_id="SHARED0001"))
+    paybill.confirm_c2b(c2b_payload(tenant.account_number, "200.00", trans_id="SHARED0001"))
     db.session.commit()
     tx, payload = start(tenant, daraja, amount=200)
     payload["Body"]["stkCallback"]["CallbackMetadata"]["Item"][1]["Value"] = "SHARED0001"
@@ -363,24 +370,24 @@ def test_validation_accepts_a_tenants_account_number_in_any_case_and_padding(ten
         f"  {tenant.account_number.lower()} ",
         tenant.account_number[:4] + " " + tenant.account_number[4:],
     ):
-        assert topups.validate_c2b(c2b_payload(typed, "100.00")) == {"ResultCode": "0", "ResultDesc": "Accepted"}
+        assert paybill.validate_c2b(c2b_payload(typed, "100.00")) == {"ResultCode": "0", "ResultDesc": "Accepted"}
 
 
 def test_validation_rejects_unknown_or_suspended_accounts_and_bad_amounts(tenant):
     rejected_account = {"ResultCode": "C2B00012", "ResultDesc": "Rejected"}
-    assert topups.validate_c2b(c2b_payload("BKNOSUCH", "100.00")) == rejected_account
-    assert topups.validate_c2b(c2b_payload("", "100.00")) == rejected_account
-    assert topups.validate_c2b(c2b_payload(tenant.account_number, "0.00"))["ResultCode"] == "C2B00013"
+    assert paybill.validate_c2b(c2b_payload("BKNOSUCH", "100.00")) == rejected_account
+    assert paybill.validate_c2b(c2b_payload("", "100.00")) == rejected_account
+    assert paybill.validate_c2b(c2b_payload(tenant.account_number, "0.00"))["ResultCode"] == "C2B00013"
     db.session.get(Client, tenant.id).status = False
     db.session.commit()
-    assert topups.validate_c2b(c2b_payload(tenant.account_number, "100.00")) == rejected_account
+    assert paybill.validate_c2b(c2b_payload(tenant.account_number, "100.00")) == rejected_account
     with pytest.raises(topups.MalformedPayload):
-        topups.validate_c2b({"TransID": "X"})
+        paybill.validate_c2b({"TransID": "X"})
 
 
 def test_a_confirmation_credits_once_per_trans_id(tenant):
     payload = c2b_payload(f" {tenant.account_number.lower()}", "1250.00")
-    outcome = topups.confirm_c2b(payload)
+    outcome = paybill.confirm_c2b(payload)
     db.session.commit()
     assert outcome.status == "credited"
     row = reload(outcome.transaction)
@@ -396,7 +403,7 @@ def test_a_confirmation_credits_once_per_trans_id(tenant):
         "KSh 1,250.00 was added to your wallet. M-Pesa receipt RKT1ABC2DE.",
     )
     before = counts()
-    assert topups.confirm_c2b(copy.deepcopy(payload)).status == "duplicate"
+    assert paybill.confirm_c2b(copy.deepcopy(payload)).status == "duplicate"
     db.session.commit()
     assert counts() == before
     assert balance(tenant.id) == Decimal("1350.00") and topup_notifications(tenant.id) == 1
@@ -413,7 +420,7 @@ def test_concurrent_duplicate_confirmations_credit_once(app, tenant):
     def deliver():
         with app.app_context():
             barrier.wait()
-            outcome = topups.confirm_c2b(copy.deepcopy(payload))
+            outcome = paybill.confirm_c2b(copy.deepcopy(payload))
             db.session.commit()
             outcomes.append(outcome.status)
 
@@ -427,15 +434,22 @@ def test_concurrent_duplicate_confirmations_credit_once(app, tenant):
     assert_ledger_invariant(tenant_id)
 
 
-def test_a_payment_to_an_unknown_account_is_not_credited(tenant):
+def test_a_payment_to_an_unknown_account_is_not_credited_but_kept(tenant):
     before = counts()
-    assert topups.confirm_c2b(c2b_payload("BKNOSUCH", "100.00")).status == "unknown"
+    assert paybill.confirm_c2b(c2b_payload("BKNOSUCH", "100.00")).status == "kept"
     db.session.commit()
     assert counts() == before
+    kept = db.session.scalars(sa.select(UnmatchedPayment)).one()
+    assert (kept.trans_id, kept.amount, kept.bill_ref, kept.reason) == (
+        "RKT1ABC2DE",
+        Decimal("100.00"),
+        "BKNOSUCH",
+        "unknown_account",
+    )
 
 
 def test_a_confirmation_credits_the_right_tenant_only(tenant, other_tenant):
-    topups.confirm_c2b(c2b_payload(other_tenant.account_number, "50.00"))
+    paybill.confirm_c2b(c2b_payload(other_tenant.account_number, "50.00"))
     db.session.commit()
     assert balance(tenant.id) == Decimal("100.00") and balance(other_tenant.id) == Decimal("150.00")
     assert_ledger_invariant(tenant.id)
@@ -447,13 +461,13 @@ def test_a_confirmation_credits_the_right_tenant_only(tenant, other_tenant):
     [
         {"BillRefNumber": "BK1"},
         {"BillRefNumber": "BK1", "TransAmount": "10", "TransID": ""},
-        {"BillRefNumber": "BK1", "TransAmount": "1e30", "TransID": "RKT1"},
+        {"BillRefNumber": "BK1", "TransAmount": "10", "TransID": "R" * 41},
         "text",
     ],
 )
 def test_malformed_confirmations_are_refused(tenant, payload):
     with pytest.raises(topups.MalformedPayload):
-        topups.confirm_c2b(payload)
+        paybill.confirm_c2b(payload)
 
 
 # -- reconciliation ------------------------------------------------------------------------------------
@@ -470,7 +484,7 @@ def age(tx: WalletTransaction, **delta) -> None:
 
 def test_the_reconciler_leaves_young_requests_alone(tenant, daraja):
     tx, _ = start(tenant, daraja, suffix="99")
-    assert topups.pending_topups_due() == []
+    assert topup_reconcile.pending_topups_due() == []
     assert reconcile_pending_topups() == {}
     assert reload(tx).status == "pending"
 
@@ -533,14 +547,14 @@ def test_the_reconciler_keeps_requests_pending_while_m_pesa_is_unreachable(app, 
     assert reload(tx).status == "pending"
 
 
-# -- the simulated M-Pesa (no Daraja credentials) ------------------------------------------------------
+# -- the simulated M-Pesa (MPESA_ENV=simulated) ---------------------------------------------------------
 
 
-def test_without_credentials_the_simulated_m_pesa_completes_the_top_up(tenant, simulated_mpesa):
+def test_the_simulated_m_pesa_completes_the_top_up(tenant, simulated_mpesa):
     tx = topups.start_stk_topup(tenant.id, "0712 345 678", 1000)
     db.session.commit()
     tx = reload(tx)
-    assert tx.status == "completed" and tx.meta["simulated"] is True
+    assert tx.status == "completed" and tx.meta["simulated"] is True and tx.simulated is True
     assert tx.mpesa_reference.startswith("SIM") and tx.checkout_request_id.startswith("ws_CO_SIM_")
     assert balance(tenant.id) == Decimal("1100.00") and topup_notifications(tenant.id) == 1
     assert_ledger_invariant(tenant.id)
@@ -560,13 +574,41 @@ def test_the_simulated_m_pesa_runs_on_the_embedded_worker(app, tenant, simulated
 def test_the_simulation_never_settles_a_request_sent_to_real_daraja(app, tenant, daraja, monkeypatch):
     tx, _ = start(tenant, daraja, suffix="88")
     age(tx, minutes=5)
-    configure(app, monkeypatch, MPESA_CONSUMER_KEY=None, MPESA_SIMULATED_DELAY_SECONDS=0)  # credentials removed
+    configure(app, monkeypatch, MPESA_ENV="simulated", MPESA_CONSUMER_KEY=None, MPESA_SIMULATED_DELAY_SECONDS=0)
     assert simulate_stk_callback(tx.id) is None
     assert reconcile_pending_topups() == {"pending": 1}
     assert reload(tx).status == "pending" and balance(tenant.id) == Decimal("100.00")
 
 
-def test_without_credentials_in_production_top_ups_are_unavailable(app, tenant, simulated_mpesa, monkeypatch):
+def test_simulated_m_pesa_in_production_top_ups_are_unavailable(app, tenant, simulated_mpesa, monkeypatch):
     configure(app, monkeypatch, ENV_NAME="production")
     with pytest.raises(topups.TopupError, match="not set up"):
         topups.start_stk_topup(tenant.id, "0712345678", 100)
+
+
+def test_without_credentials_and_without_simulation_top_ups_say_they_are_not_set_up(app, tenant, monkeypatch):
+    configure(app, monkeypatch, MPESA_ENV="sandbox", MPESA_CONSUMER_KEY=None, MPESA_CONSUMER_SECRET=None)
+    with pytest.raises(topups.TopupError, match="not set up"):
+        topups.start_stk_topup(tenant.id, "0712345678", 100)
+    assert counts() == (1, 0, 0) and balance(tenant.id) == Decimal("100.00")  # only the opening balance row
+
+
+def test_the_simulated_callback_is_never_produced_in_production(app, tenant, simulated_mpesa, monkeypatch):
+    tx = WalletTransaction(
+        client_id=tenant.id,
+        type="topup",
+        amount=Decimal("100"),
+        reference="topup:sim-guard",
+        status="pending",
+        checkout_request_id="ws_CO_SIM_guard",
+        simulated=True,
+        meta={"simulated": True, "phone": "+254712345678", "merchant_request_id": "SIM-1"},
+    )
+    db.session.add(tx)
+    db.session.commit()
+    configure(app, monkeypatch, ENV_NAME="production")
+    assert topup_reconcile.simulated_callback(tx.id) is None
+    assert simulate_stk_callback(tx.id) is None
+    assert reload(tx).status == "pending" and balance(tenant.id) == Decimal("100.00")
+    configure(app, monkeypatch, ENV_NAME="development")
+    assert topup_reconcile.simulated_callback(tx.id) is not None  # the same row outside production: the guard decided

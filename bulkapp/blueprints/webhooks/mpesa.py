@@ -2,21 +2,43 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 
-from flask import current_app, jsonify
+from flask import current_app, jsonify, request
 
 from bulkapp.blueprints.webhooks import bp
 from bulkapp.blueprints.webhooks.common import WebhookRejected, json_object, require_token
+from bulkapp.config import parse_networks
 from bulkapp.extensions import db
-from bulkapp.services import topups
+from bulkapp.services import paybill, topups
 
 log = logging.getLogger(__name__)
 
+C2B_ACKNOWLEDGED = {"ResultCode": 0, "ResultDesc": "Success"}
+
 
 def _mpesa_payload() -> dict:
+    _require_allowed_address()
     require_token(current_app.config.get("MPESA_CALLBACK_TOKEN"))
     return json_object()
+
+
+def _require_allowed_address() -> None:
+    """With ``MPESA_ALLOWED_IPS`` set, only those networks may call: the client address is the one
+    ``PROXY_HOPS`` makes trustworthy (ProxyFix has already put it in ``remote_addr``)."""
+    allowed = current_app.config.get("MPESA_ALLOWED_IPS") or ()
+    if not allowed:
+        return
+    if isinstance(allowed, str):  # set as text by an override rather than read by Config
+        allowed = parse_networks(allowed)
+    try:
+        address = ipaddress.ip_address(request.remote_addr or "")
+    except ValueError:
+        address = None
+    if address is None or not any(address in network for network in allowed):
+        log.warning("M-Pesa callback from %s refused: not in MPESA_ALLOWED_IPS", request.remote_addr)
+        raise WebhookRejected(403, "forbidden", "This address may not send M-Pesa callbacks.")
 
 
 def _malformed(error: topups.MalformedPayload) -> WebhookRejected:
@@ -39,7 +61,7 @@ def mpesa_callback():
 def mpesa_c2b_validation():
     payload = _mpesa_payload()
     try:
-        answer = topups.validate_c2b(payload)
+        answer = paybill.validate_c2b(payload)
     except topups.MalformedPayload as exc:
         raise _malformed(exc) from None
     db.session.rollback()  # validation only reads
@@ -48,11 +70,18 @@ def mpesa_c2b_validation():
 
 @bp.post("/mpesa/c2b/confirmation")
 def mpesa_c2b_confirmation():
+    """Always acknowledged once authenticated and readable: the payment happened at Safaricom, and an error
+    here would only make Daraja resend it. What could not be credited is kept for an admin."""
     payload = _mpesa_payload()
     try:
-        outcome = topups.confirm_c2b(payload)
+        outcome = paybill.confirm_c2b(payload)
+        db.session.commit()
     except topups.MalformedPayload as exc:
+        db.session.rollback()
         raise _malformed(exc) from None
-    db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("paybill confirmation %r could not be recorded", str(payload.get("TransID"))[:40])
+        return jsonify(C2B_ACKNOWLEDGED)
     log.info("M-Pesa paybill confirmation: %s", outcome.status)
-    return jsonify({"ResultCode": 0, "ResultDesc": "Success"})
+    return jsonify(C2B_ACKNOWLEDGED)
