@@ -91,6 +91,10 @@ def _error_page(status: int, title: str, detail: str):
         from bulkapp.blueprints.api.errors import status_error_response
 
         return status_error_response(status)
+    if request.path.startswith("/webhooks/"):  # vendors get JSON or plain text as they expect, never a page
+        from bulkapp.blueprints.webhooks.common import status_response
+
+        return status_response(status)
     if htmx.is_htmx():
         response = make_response(render_template("partials/alert.html", kind="error", message=detail), status)
         return htmx.retarget(response, "#flash")

@@ -206,6 +206,7 @@ class InboundMessage:
     channel: ChannelKind
     sender_name: str | None = None
     kind: str = "text"  # the vendor's message type when it is not plain text (image, button, ...)
+    media_urls: tuple[str, ...] = ()  # links to attachments at the vendor (Twilio MMS), never fetched by us
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,14 @@ from bulkapp.services.phones import InvalidNumber, normalise_msisdn
 
 BASE_URL = "https://app.mobitechtechnologies.com"
 SUCCESS = "1000"
-DLR_STATES = {"1": DeliveryStatus.DELIVERED, "2": DeliveryStatus.FAILED, "3": DeliveryStatus.SENT}
+# dlrStatus as documented (one integration's model: 1 delivered, 2 failed, 3 pending). 0 has no documented
+# meaning: it is a valid report that moves nothing (unknown), like any value Mobitech may add later.
+DLR_STATES = {
+    "0": DeliveryStatus.UNKNOWN,
+    "1": DeliveryStatus.DELIVERED,
+    "2": DeliveryStatus.FAILED,
+    "3": DeliveryStatus.SENT,
+}
 
 
 def _first_record(data: Any) -> dict[str, Any] | None:
@@ -144,12 +151,15 @@ class MobitechProvider(HttpProvider):
 
     def parse_delivery_report(self, request: WebhookRequest) -> list[DeliveryReport]:
         """The one DLR shape seen in an integration (unconfirmed by Mobitech): messageId, dlrStatus (1 delivered,
-        2 failed, 3 pending), dlrDesc, dlrTime, destaddr; JSON or form."""
+        2 failed, 3 pending; 0 and others unknown, a number or a string), dlrDesc, dlrTime, destaddr; JSON or form."""
         reports = []
         for record in request.payload_records():
-            message_id = record.get("messageId") or record.get("message_id")
-            code = str(record.get("dlrStatus") or "").strip()
-            if not message_id or not code:
+            message_id = record.get("messageId")
+            if message_id in (None, ""):
+                message_id = record.get("message_id")
+            status = record.get("dlrStatus")
+            code = "" if status is None or isinstance(status, bool) else str(status).strip()  # 0 is a status
+            if message_id in (None, "") or not code:
                 raise MalformedPayload("A Mobitech delivery report needs messageId and dlrStatus.")
             state = DLR_STATES.get(code, DeliveryStatus.UNKNOWN)
             description = str(record.get("dlrDesc") or "").strip() or None

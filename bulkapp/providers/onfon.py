@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
 from flask_babel import lazy_gettext as _l
 
 from bulkapp.providers.base import (
+    NAIROBI,
     AuthenticationError,
     Balance,
     ConnectionCheck,
@@ -36,6 +38,7 @@ from bulkapp.providers.base import (
     utcnow,
 )
 from bulkapp.services.phones import InvalidNumber, normalise_msisdn
+from bulkapp.services.pricing import GSM7, detect_encoding
 
 BASE_URL = "https://api.onfonmedia.co.ke/v1/sms"
 
@@ -60,6 +63,8 @@ TOP_LEVEL_REASONS = {
 }
 AUTH_CODES = {"007", "008", "009", "010", "011"}
 TRANSIENT_CODES = {"006"}
+# Fields only Jasmin's pushes carry (a DLR, an incoming SMS): Onfon's REST service runs on Jasmin.
+JASMIN_FIELDS = ("message_status", "id_smsc", "origin-connector")
 MESSAGE_REASONS = {"401": "The sender ID is not approved for this Onfon account, so Onfon refused the message."}
 
 DLR_STATES = {
@@ -89,15 +94,11 @@ DLR_REASONS = {
     "FAILED": "The message could not be delivered.",
 }
 
-GSM7 = set(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿"
-    "abcdefghijklmnopqrstuvwxyzäöñüà\f^{}\\[~]|€"
-)
-
 
 def is_gsm7(text: str) -> bool:
-    """True when every character fits the GSM 03.38 alphabet (basic set or extension table)."""
-    return all(ch in GSM7 for ch in text)
+    """Whether Onfon should send ``text`` as GSM-7 (``IsUnicode: false``): the pricing rule itself, so what is
+    sent is what was quoted (a literal ESC, which only introduces an extension character, forces UCS-2)."""
+    return detect_encoding(text) == GSM7
 
 
 def _code(value: Any) -> str:
@@ -110,6 +111,46 @@ def _first(record: dict[str, Any], *keys: str) -> Any:
     for key in keys:
         if record.get(key) not in (None, ""):
             return record[key]
+    return None
+
+
+def is_jasmin_record(record: dict[str, Any]) -> bool:
+    """A push in Jasmin's shape (a DLR has ``message_status``; an incoming SMS ``origin-connector``)."""
+    return any(key in record for key in JASMIN_FIELDS)
+
+
+def _jasmin_report(record: dict[str, Any]) -> DeliveryReport:
+    """Jasmin's DLR: ``id`` is the message id Onfon returned on send; level 1 reports the SMS centre's answer
+    (``ESME_ROK`` = accepted, another ``ESME_*`` = refused), levels 2 and 3 the handset's (``DELIVRD`` ...)."""
+    message_id = str(record.get("id") or "").strip()
+    vendor_status = str(record.get("message_status") or "").strip().upper()
+    if not message_id or not vendor_status:
+        raise MalformedPayload("A Jasmin delivery report needs id and message_status.")
+    if vendor_status.startswith("ESME_"):
+        state = DeliveryStatus.SENT if vendor_status == "ESME_ROK" else DeliveryStatus.FAILED
+        reason = f"The SMS centre refused the message ({vendor_status})."
+    else:
+        state = DLR_STATES.get(vendor_status, DeliveryStatus.UNKNOWN)
+        reason = DLR_REASONS.get(vendor_status, "The message could not be delivered.")
+    error_code = str(record.get("err") or "").strip()
+    return DeliveryReport(
+        provider_message_id=message_id,
+        status=state,
+        vendor_status=vendor_status,
+        error_code=error_code if error_code.strip("0") else None,
+        error_reason=reason if state is DeliveryStatus.FAILED else None,
+        occurred_at=_jasmin_time(record.get("donedate")) or _jasmin_time(record.get("subdate")),
+    )
+
+
+def _jasmin_time(value: Any) -> datetime | None:
+    """Jasmin's ``YYMMDDhhmm`` (SMPP receipts; some SMS centres add seconds), Kenyan local time, as aware UTC."""
+    text = str(value or "").strip()
+    for fmt in ("%y%m%d%H%M", "%y%m%d%H%M%S"):
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=NAIROBI).astimezone(UTC)
+        except ValueError:
+            continue
     return None
 
 
@@ -271,10 +312,14 @@ class OnfonProvider(HttpProvider):
     # -- webhooks
 
     def parse_delivery_report(self, request: WebhookRequest) -> list[DeliveryReport]:
-        """Onfon's DLR push (GET query or POST form/JSON): messageId, mobile, status (DELIVRD, UNDELIV, ...),
-        errorCode, submitDate, doneDate. Times are read as Kenyan local time."""
+        """Onfon's DLR push (GET query or POST form/JSON) in either shape: Onfon's own (messageId, mobile, status
+        (DELIVRD, UNDELIV, ...), errorCode, submitDate, doneDate) or Jasmin's, the gateway Onfon runs on (id,
+        id_smsc, message_status, level, subdate, donedate, err, text). Times are read as Kenyan local time."""
         reports = []
         for record in request.payload_records():
+            if is_jasmin_record(record):
+                reports.append(_jasmin_report(record))
+                continue
             message_id = _first(record, "messageId", "MessageId", "messageid")
             vendor_status = str(_first(record, "status", "Status") or "").strip().upper()
             if message_id is None or not vendor_status:
@@ -300,16 +345,16 @@ class OnfonProvider(HttpProvider):
         return reports
 
     def parse_inbound(self, request: WebhookRequest) -> list[InboundMessage]:
-        """An incoming SMS, JSON or form, with any of from/mobile/msisdn, to/shortcode/sender_id,
-        message/text and id/messageId."""
+        """An incoming SMS (GET query, or POST JSON or form) with any of from/mobile/msisdn, to/shortcode/sender_id,
+        message/text/content (Jasmin's name) and id/messageId."""
         messages = []
         for record in request.payload_records():
             sender = _first(record, "from", "mobile", "msisdn")
             if sender is None:
                 raise MalformedPayload("An Onfon incoming message needs from, mobile or msisdn.")
-            text = next((record[k] for k in ("message", "text") if record.get(k) is not None), None)
+            text = next((record[k] for k in ("message", "text", "content") if record.get(k) is not None), None)
             if text is None:
-                raise MalformedPayload("An Onfon incoming message needs message or text.")
+                raise MalformedPayload("An Onfon incoming message needs message, text or content.")
             to = _first(record, "to", "shortcode", "sender_id")
             message_id = _first(record, "id", "messageId")
             messages.append(

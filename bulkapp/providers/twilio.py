@@ -43,6 +43,8 @@ from bulkapp.services.phones import InvalidNumber, normalise_msisdn
 
 BASE_URL = "https://api.twilio.com"
 MAX_BODY = 1600
+MAX_MEDIA = 10  # Twilio delivers at most 10 media items per MMS
+MAX_MEDIA_URL = 2048
 
 ERROR_REASONS = {
     "20003": "Twilio rejected the Account SID or Auth Token.",
@@ -272,24 +274,34 @@ class TwilioProvider(HttpProvider):
         ]
 
     def parse_inbound(self, request: WebhookRequest) -> list[InboundMessage]:
-        """An incoming SMS: From, To, Body, MessageSid (or SmsMessageSid/SmsSid), NumMedia."""
+        """An incoming SMS or MMS: From, To, Body, MessageSid (or SmsMessageSid/SmsSid), NumMedia and MediaUrl0..N
+        (an MMS may have an empty or no Body; its media URLs are kept as links, never fetched)."""
         form = request.form
         sender = form.get("From")
         sid = form.get("MessageSid") or form.get("SmsMessageSid") or form.get("SmsSid")
-        if not sender or not sid or "Body" not in form:
-            raise MalformedPayload("A Twilio incoming message needs From, Body and MessageSid.")
-        media = int(form.get("NumMedia") or 0) if (form.get("NumMedia") or "0").isdigit() else 0
+        count = form.get("NumMedia") or "0"
+        media = min(int(count), MAX_MEDIA) if count.isascii() and count.isdigit() else 0
+        urls = tuple(url for i in range(media) if _is_web_url(url := form.get(f"MediaUrl{i}") or ""))
+        if not sender or not sid or ("Body" not in form and not urls):
+            raise MalformedPayload("A Twilio incoming message needs From, Body (or media) and MessageSid.")
         return [
             InboundMessage(
                 sender=to_e164(sender.removeprefix("whatsapp:")),
                 to=form.get("To"),
-                text=form["Body"],
+                text=form.get("Body", ""),
                 provider_message_id=sid,
                 received_at=utcnow(),
                 channel="sms",
-                kind="media" if media else "text",
+                kind="media" if urls else "text",
+                media_urls=urls,
             )
         ]
+
+
+def _is_web_url(url: str) -> bool:
+    """Only http(s) links are kept: a ``javascript:`` or ``data:`` "media URL" would be a trap in the inbox."""
+    parts = urlsplit(url)
+    return parts.scheme in ("https", "http") and bool(parts.netloc) and len(url) <= MAX_MEDIA_URL
 
 
 def _price(value: Any) -> Decimal | None:

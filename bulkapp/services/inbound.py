@@ -37,11 +37,13 @@ def record_inbound(client_id: int, channel: str, provider: str, inbound: Inbound
     touched. Otherwise the sender (E.164) becomes a contact if new, the conversation (tenant, contact,
     ``channel``) is found or created and reopened, its unread count, preview and time move on, the contact's
     counters follow, and an ``inbound_message`` notification and a ``message.received`` event are recorded.
-    Flushes; the caller commits.
+    Media (an MMS's ``media_urls``) are kept as links in ``meta["media_urls"]``. Flushes; the caller commits.
     """
     meta: dict[str, Any] = {"received_at": inbound.received_at.isoformat(), "kind": inbound.kind}
     if inbound.sender_name:
         meta["sender_name"] = inbound.sender_name
+    if inbound.media_urls:
+        meta["media_urls"] = list(inbound.media_urls)  # shown as links in the thread, never fetched by us
     message = _insert_message(
         client_id,
         channel=channel,
@@ -257,6 +259,7 @@ def _event_data(message: Message, contact: Contact, received_at: datetime) -> di
         "to": message.recipient or None,
         "text": message.body,
         "kind": message.meta.get("kind", "text"),
+        "media_urls": message.meta.get("media_urls", []),
         "provider": message.provider,
         "received_at": received_at.isoformat(),
     }

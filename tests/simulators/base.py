@@ -41,8 +41,10 @@ MAGIC = {
 }
 FAULTS = ("timeout", "5xx", "429", "malformed_json", "empty_body", "auth_fail")
 
+# The GSM 03.38 basic set less ESC (0x1B), which only introduces an extension character: a literal ESC in a text
+# makes it UCS-2, as the app prices it.
 GSM7 = set(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿"
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿"
     "abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 GSM7_EXTENSION = set("\f^{}\\[~]|€")

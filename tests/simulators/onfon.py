@@ -46,6 +46,41 @@ def dlr_params(
     }
 
 
+def jasmin_dlr_params(
+    message_id: str,
+    status: str = "DELIVRD",
+    *,
+    level: int = 2,
+    err: str = "000",
+    smsc_id: str = "2567",
+    submit_date: str = "2604080930",
+    done_date: str = "2604080931",
+    text: str = "",
+) -> dict[str, str]:
+    """A delivery report in Jasmin's shape (the gateway under Onfon's REST service): level 1 carries only id,
+    message_status (``ESME_ROK`` or another ``ESME_*``) and level; levels 2 and 3 add the SMS centre's id, the
+    dates as ``YYMMDDhhmm``, sub/dlvrd counts, err and the first 20 characters of the text."""
+    if level == 1:
+        return {"id": message_id, "message_status": status, "level": "1"}
+    return {
+        "id": message_id,
+        "id_smsc": smsc_id,
+        "message_status": status,
+        "level": str(level),
+        "subdate": submit_date,
+        "donedate": done_date,
+        "sub": "001",
+        "dlvrd": "001" if status == "DELIVRD" else "000",
+        "err": err,
+        "text": text[:20],
+    }
+
+
+def jasmin_mo_params(message_id: str, sender: str, to: str, text: str) -> dict[str, str]:
+    """An incoming SMS as Jasmin forwards it to an HTTP connector."""
+    return {"id": message_id, "from": sender, "to": to, "origin-connector": "onfon", "coding": "0", "content": text}
+
+
 def _with_query(url: str, params: dict[str, str]) -> str:
     return url + ("&" if "?" in url else "?") + urlencode(params)
 
@@ -56,11 +91,18 @@ class OnfonSimulator(Simulator):
     ``senders`` is the sender-ID allowlist (others get per-message ``MessageErrorCode 401``), ``balance`` the
     KSh credit that each accepted message reduces by ``segments x price_per_unit`` (over it: ``021``),
     ``string_codes`` answers ``"000"`` instead of ``0``. Delivery reports go as GET to ``dlr_url`` (no retry,
-    as Onfon); incoming SMS as a JSON POST to ``inbound_url``.
+    as Onfon); incoming SMS as a JSON POST to ``inbound_url``. With ``shape="jasmin"`` both follow Jasmin's
+    push instead (``id, id_smsc, message_status, level, subdate, donedate, err, text`` for a report; ``id, from,
+    to, origin-connector, content`` for an incoming SMS) by ``jasmin_method`` (GET query or POST form), and an
+    answer other than 200 with the body ``ACK/Jasmin`` is retried, as Jasmin does. ``unicode_flags`` records the
+    ``IsUnicode`` each accepted text was sent with.
     """
 
     vendor = "onfon"
-    configurable = (*Simulator.configurable, "balance", "price_per_unit", "string_codes", "dlr_url", "inbound_url")
+    configurable = (
+        *Simulator.configurable,
+        *("balance", "price_per_unit", "string_codes", "dlr_url", "inbound_url", "shape", "jasmin_method"),
+    )
 
     def __init__(
         self,
@@ -74,9 +116,13 @@ class OnfonSimulator(Simulator):
         string_codes: bool = False,
         dlr_url: str | None = None,
         inbound_url: str | None = None,
+        shape: str = "onfon",
+        jasmin_method: str = "GET",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.shape, self.jasmin_method = shape, jasmin_method
+        self.unicode_flags: dict[str, Any] = {}  # text -> the IsUnicode it was sent with
         self.access_key, self.api_key, self.client_id = access_key, api_key, client_id
         self.senders = set(senders)
         self.balance = balance
@@ -148,6 +194,8 @@ class OnfonSimulator(Simulator):
             return self._answer(19, "Invalid schedule date")
         numbers = [str(p.get("Number") or "") if isinstance(p, dict) else "" for p in params]
         texts = [str(p.get("Text") or "") if isinstance(p, dict) else "" for p in params]
+        with self.lock:
+            self.unicode_flags.update(dict.fromkeys(texts, body.get("IsUnicode")))
         if any(not text.strip() for text in texts):
             return self._answer(4, "Message can not be blank")
         if any(not number for number in numbers):
@@ -218,8 +266,38 @@ class OnfonSimulator(Simulator):
             }
         if self.dlr_url and status != "ENROUTE":
             error_code = "000" if status == "DELIVRD" else "001"
-            params = dlr_params(message_id, number, status, error_code, now, now, text[:20])
-            self.queue_callback(Callback("GET", _with_query(self.dlr_url, params), {}, b""))
+            if self.shape == "jasmin":
+                stamp = datetime.now().strftime("%y%m%d%H%M")
+                jasmin = jasmin_dlr_params(
+                    message_id, status, err=error_code, submit_date=stamp, done_date=stamp, text=text
+                )
+                self.queue_callback(self._jasmin_callback(self.dlr_url, jasmin))
+            else:
+                params = dlr_params(message_id, number, status, error_code, now, now, text[:20])
+                self.queue_callback(Callback("GET", _with_query(self.dlr_url, params), {}, b""))
+
+    def _jasmin_callback(self, url: str, params: dict[str, str]) -> Callback:
+        if self.jasmin_method == "POST":
+            headers = {"Content-Type": "application/x-www-form-urlencoded"}
+            return Callback("POST", url, headers, urlencode(params).encode())
+        return Callback("GET", _with_query(url, params), {}, b"")
+
+    def deliver_callbacks(self) -> list[int]:
+        """Onfon's own pushes are sent once; Jasmin's are resent (up to ``callback_retries``) until the answer is
+        200 with the body exactly ``ACK/Jasmin``. The final status of each (0 when never acknowledged)."""
+        if self.shape != "jasmin":
+            return super().deliver_callbacks()
+        statuses = []
+        for callback in self.take_callbacks():
+            status = 0
+            for _ in range(self.callback_retries + 1):
+                if jasmin_acknowledged(callback):
+                    status = 200
+                    break
+            with self.lock:
+                self.delivered.append((callback, status))
+            statuses.append(status)
+        return statuses
 
     def _balance(self, request: SimRequest) -> SimResponse:
         if not self._authorised(request, request.query):
@@ -238,9 +316,17 @@ class OnfonSimulator(Simulator):
     # -- inbound
 
     def inject_inbound(self, **kwargs: Any) -> list[Callback]:
-        """``inject_inbound(sender="254712345678", text="STOP", to="22384")`` -> a JSON POST to ``inbound_url``."""
+        """``inject_inbound(sender="254712345678", text="STOP", to="22384")`` -> a JSON POST to ``inbound_url``
+        (in Jasmin's shape: a GET query or form POST, see ``shape``)."""
         if not self.inbound_url:
             raise NotImplementedError("set inbound_url first")
+        if self.shape == "jasmin":
+            params = jasmin_mo_params(
+                f"MO{self.next_id()}", str(kwargs["sender"]), kwargs.get("to", "22384"), kwargs.get("text", "")
+            )
+            callback = self._jasmin_callback(self.inbound_url, params)
+            self.queue_callback(callback)
+            return [callback]
         payload = {
             "from": str(kwargs["sender"]).lstrip("+"),
             "to": kwargs.get("to", "22384"),
@@ -276,6 +362,17 @@ class OnfonSimulator(Simulator):
             for message_id in set(self.messages) - saved_ids:
                 del self.messages[message_id]
         return total / elapsed
+
+
+def jasmin_acknowledged(callback: Callback, timeout: float = 10.0) -> bool:
+    """Send ``callback`` as Jasmin does: acknowledged only by a 200 whose body is exactly ``ACK/Jasmin``."""
+    try:
+        response = requests.request(
+            callback.method, callback.url, headers=callback.headers, data=callback.body, timeout=timeout
+        )
+    except requests.RequestException:
+        return False
+    return response.status_code == 200 and response.text == "ACK/Jasmin"
 
 
 def _valid_schedule(value: str) -> bool:

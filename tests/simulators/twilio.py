@@ -212,10 +212,12 @@ class TwilioSimulator(Simulator):
 
     def inject_inbound(self, **kwargs: Any) -> list[Callback]:
         """``inject_inbound(sender="+254712345678", text="STOP")`` -> a signed POST to ``inbound_url``; a STOP
-        keyword opts the sender out, as Twilio's default opt-out handling does."""
+        keyword opts the sender out, as Twilio's default opt-out handling does. ``media=[url, ...]`` makes it an
+        MMS (``NumMedia``, ``MediaUrl0..N``, ``MediaContentType0..N``)."""
         if not self.inbound_url:
             raise NotImplementedError("set inbound_url first")
         sender, text = str(kwargs["sender"]), str(kwargs.get("text", ""))
+        media = list(kwargs.get("media", ()))  # MMS: media URLs on Twilio's side (MediaUrl0..N)
         if text.strip().upper() in STOP_WORDS:
             self.opted_out.add(sender)
         sid = f"SM{self.next_id():032x}"
@@ -227,12 +229,15 @@ class TwilioSimulator(Simulator):
             "From": sender,
             "To": str(kwargs.get("to", self.from_number)),
             "Body": text,
-            "NumMedia": "0",
-            "NumSegments": str(segments(text)),
+            "NumMedia": str(len(media)),
+            "NumSegments": str(segments(text) if text else 1),
             "SmsStatus": "received",
             "FromCountry": "KE",
             "ApiVersion": API_VERSION,
         }
+        for i, url in enumerate(media):
+            params[f"MediaUrl{i}"] = url
+            params[f"MediaContentType{i}"] = "image/jpeg"
         callback = signed_form_callback(self.inbound_url, self.auth_token, params)
         self.queue_callback(callback)
         return [callback]

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import fields, replace
 from functools import cached_property
 
 import sqlalchemy as sa
-from flask import Response, current_app, jsonify, request
+from flask import Response, jsonify, request
 
 from bulkapp.blueprints.webhooks import bp
-from bulkapp.blueprints.webhooks.common import WebhookRejected
+from bulkapp.blueprints.webhooks.common import WebhookRejected, is_jasmin_call
 from bulkapp.extensions import db
 from bulkapp.models import Channel, Client
 from bulkapp.providers import whatsapp_cloud
@@ -27,29 +29,32 @@ from bulkapp.providers.base import (
     WebhookRequest,
 )
 from bulkapp.providers.registry import get_provider, provider_class
+from bulkapp.public_url import public_base_url
 from bulkapp.services import delivery, inbound
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_MAX_BYTES = 1024 * 1024  # Meta batches statuses; nothing a vendor sends us comes near this
+JASMIN_ACK = "ACK/Jasmin"
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL, and surrogates (in a str only ever lone ones)
 TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
 # ----------------------------------------------------------------------------------------------- routes
 
 
-@bp.post("/onfon/inbound")
+@bp.route("/onfon/inbound", methods=["GET", "POST"])
 def onfon_inbound():
     req, channel = _token_call("onfon")
     _record_inbound(SharedAccount(channel), _parse(channel, req, inbound=True))
-    return _ok()
+    return _onfon_ok()
 
 
 @bp.route("/onfon/dlr", methods=["GET", "POST"])
 def onfon_dlr():
     req, channel = _token_call("onfon")
     _apply_reports(SharedAccount(channel), _parse(channel, req, inbound=False))
-    return _ok()
+    return _onfon_ok()
 
 
 @bp.post("/mobitech/dlr")
@@ -116,12 +121,12 @@ def _webhook_request() -> WebhookRequest:
     cover it, and behind a TLS-terminating proxy ``request.url`` would say http:// and the wrong host."""
     request.max_content_length = WEBHOOK_MAX_BYTES
     query = request.query_string.decode("latin-1")
-    url = current_app.config["BASE_URL"] + request.path + (f"?{query}" if query else "")
+    url = public_base_url() + request.path + (f"?{query}" if query else "")
     return WebhookRequest.from_werkzeug(request, url=url)
 
 
 def _channel_by_token(provider: str, token: str) -> Channel | None:
-    if not token:
+    if not token or _clean_text(token) != token:  # no token holds NUL or a lone surrogate (PostgreSQL refuses them)
         return None
     return db.session.scalar(sa.select(Channel).where(Channel.webhook_token == token, Channel.provider == provider))
 
@@ -232,7 +237,29 @@ def _malformed_is_400() -> Iterator[None]:
 
 def _parse(channel: Channel, req: WebhookRequest, *, inbound: bool) -> list:
     with _provider(channel) as vendor, _malformed_is_400():
-        return vendor.parse_inbound(req) if inbound else vendor.parse_delivery_report(req)
+        parsed = vendor.parse_inbound(req) if inbound else vendor.parse_delivery_report(req)
+    return [_scrubbed(item) for item in parsed]
+
+
+def _scrubbed(item: InboundMessage | DeliveryReport) -> InboundMessage | DeliveryReport:
+    """``item`` with NUL characters and lone surrogates replaced by U+FFFD in every text: PostgreSQL stores
+    neither, and refusing the call would make the vendor retry forever and lose the message."""
+    changes = {}
+    for field in fields(item):
+        value = getattr(item, field.name)
+        if isinstance(value, str):
+            cleaned = _clean_text(value)
+        elif isinstance(value, tuple) and all(isinstance(part, str) for part in value):
+            cleaned = tuple(_clean_text(part) for part in value)
+        else:
+            continue
+        if cleaned != value:
+            changes[field.name] = cleaned
+    return replace(item, **changes) if changes else item
+
+
+def _clean_text(text: str) -> str:
+    return UNSTORABLE.sub("\ufffd", text)
 
 
 def _apply_reports(channels: Iterable[Channel], reports: Iterable[DeliveryReport], *, commit: bool = True) -> None:
@@ -300,6 +327,12 @@ def _only_number(req: WebhookRequest, phone_number_id: str) -> WebhookRequest:
 
 def _ok():
     return jsonify({"status": "ok"})
+
+
+def _onfon_ok() -> Response:
+    """Jasmin (Onfon's gateway) retries a push until the body is exactly ``ACK/Jasmin``; Onfon's own shape
+    gets the usual JSON."""
+    return Response(JASMIN_ACK, mimetype="text/plain") if is_jasmin_call() else _ok()
 
 
 def _twiml() -> Response:
