@@ -21,7 +21,7 @@ from bulkapp.extensions import db
 from bulkapp.i18n import N_, stored_sentences
 from bulkapp.models import Campaign, Client, Message, Template
 from bulkapp.services import channels, dispatch, quiet_hours, wallet
-from bulkapp.services.campaign_messages import TextBuilder, campaign_content, insert_chunk
+from bulkapp.services.campaign_messages import TextBuilder, campaign_content, estimate_run, insert_chunk
 from bulkapp.services.campaign_recipients import Tally, candidates, resolve, retry_candidates
 from bulkapp.services.events import record_event
 from bulkapp.services.notifications import notify
@@ -120,6 +120,7 @@ def launch_campaign(client_id: int, campaign_id: int, *, now: datetime | None = 
     if not content.strip():
         raise CampaignError("empty_body", EMPTY_BODY, "message")
     if not quiet_hours.allowed(campaign.kind, client.settings, now):
+        require_balance(client, campaign, content)  # refuse now, not at the opening
         opening = quiet_hours.next_opening(client.settings, now)
         _transition(campaign.id, ("draft", "scheduled"), status="scheduled", scheduled_at=opening)
         db.session.expire(campaign)
@@ -178,6 +179,7 @@ def launch_campaign(client_id: int, campaign_id: int, *, now: datetime | None = 
             db.session.expire(client, ["balance"])
             shortfall = {"cost": f"{total:,.2f}", "balance": f"{client.balance:,.2f}"}
             raise CampaignError("insufficient_balance", INSUFFICIENT_BALANCE % shortfall) from None
+    campaign.message = builder.content  # the text as launched (a template's text is copied, not referenced)
     campaign.hold_reference = reference if total > 0 else None
     campaign.estimated_cost = total
     campaign.stats = {**tally.as_dict(), "run": run}
@@ -187,6 +189,15 @@ def launch_campaign(client_id: int, campaign_id: int, *, now: datetime | None = 
         campaign.total_recipients = count
     db.session.flush()
     return Launch(campaign.id, "sending", ranges, recipients=count, cost=total, tally=tally)
+
+
+def require_balance(client: Client, campaign: Campaign, content: str | None = None) -> None:
+    """Raise ``insufficient_balance`` when the balance cannot pay what launching ``campaign`` would reserve
+    (checked before a campaign is scheduled or deferred by quiet hours; the launch's hold checks again)."""
+    _, cost = estimate_run(client, campaign, campaign_content(campaign) if content is None else content)
+    if cost > client.balance:
+        shortfall = {"cost": f"{cost:,.2f}", "balance": f"{client.balance:,.2f}"}
+        raise CampaignError("insufficient_balance", INSUFFICIENT_BALANCE % shortfall)
 
 
 def _transition(campaign_id: int, from_statuses: tuple[str, ...], **values: Any) -> bool:

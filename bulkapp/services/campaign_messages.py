@@ -12,14 +12,14 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bulkapp.columns import Money, money_to_storage
 from bulkapp.extensions import db
 from bulkapp.models import Campaign, Client, Message, ShortLink, Template
+from bulkapp.public_url import public_base_url
 from bulkapp.services import channels, optouts, pricing, shortlinks
-from bulkapp.services.campaign_recipients import Recipient
+from bulkapp.services.campaign_recipients import Recipient, Tally, candidates, resolve, retry_candidates
 from bulkapp.services.templates import render as render_text
 
 _ALPHABET = shortlinks.ALPHABET.encode()
@@ -37,7 +37,8 @@ def campaign_content(campaign: Campaign) -> str:
 
 
 class TextBuilder:
-    """The text each recipient gets (variables filled, promotional SMS footer) and its price, cached by text."""
+    """The text each recipient gets (variables filled, promotional SMS footer) and its price, cached by text.
+    The reply-link code length is chosen once, here: every link of a launch gets it, and its price counts it."""
 
     def __init__(self, client: Client, channel: str, kind: str, content: str) -> None:
         self.client = client
@@ -45,7 +46,8 @@ class TextBuilder:
         self.content = content.replace("\r\n", "\n").replace("\r", "\n").strip()
         self.suffix = f"\n{optouts.footer(client)}" if kind == "promotional" and channel == "sms" else ""
         self.static = "{{" not in self.content
-        self.base_url = current_app.config["BASE_URL"]
+        self.base_url = public_base_url()
+        self.code_length = shortlinks.current_code_length() if channel == "sms" else 0
         self._quotes: dict[str, pricing.Quote] = {}
         self.whatsapp_template: Template | None = None
 
@@ -68,9 +70,35 @@ class TextBuilder:
             if len(self._quotes) > 5000:
                 self._quotes.clear()
             cached = self._quotes[text] = pricing.quote_message(
-                self.client, self.channel, text, 1, append_reply_link=self.channel == "sms", base_url=self.base_url
+                self.client,
+                self.channel,
+                text,
+                1,
+                append_reply_link=self.channel == "sms",
+                base_url=self.base_url,
+                code_length=self.code_length,
             )
         return cached
+
+
+def estimate_run(
+    client: Client, campaign: Campaign, content: str, *, retry_of: int | None = None
+) -> tuple[int, Decimal]:
+    """How many recipients launching ``campaign`` now would reach and what it would reserve: every recipient's
+    text priced as the launch prices it (the same builder; the selection, or the failed recipients of run
+    ``retry_of``, or of the pending retry), without writing anything."""
+    builder = TextBuilder(client, campaign.channel, campaign.kind, content)
+    retry_of = retry_of or campaign.retry_of_run
+    if retry_of:
+        stream = retry_candidates(client.id, campaign.id, retry_of, values=not builder.static)
+    else:
+        stream = candidates(client.id, campaign.recipients, values=not builder.static)
+    count, total = 0, Decimal("0")
+    for chunk in resolve(client.id, campaign.channel, stream, Tally(), seen=set()):
+        for recipient in chunk:
+            total += builder.quote(builder.text(recipient.values)).cost
+        count += len(chunk)
+    return count, total
 
 
 def insert_chunk(
@@ -86,7 +114,7 @@ def insert_chunk(
     """Insert one chunk's pending messages (and, for SMS, their reply links); a recipient already in this run
     (a duplicate from another chunk) is skipped by the database. Returns the new ids in order and their cost."""
     sms = campaign.channel == "sms"
-    codes = _free_codes(len(chunk)) if sms else [None] * len(chunk)
+    codes = _free_codes(len(chunk), builder.code_length) if sms else [None] * len(chunk)
     shared = {
         "client_id": client.id,
         "template_id": campaign.template_id,
@@ -130,7 +158,7 @@ def _insert_messages(shared: dict[str, Any], own: dict[str, list[Any]]) -> list[
 
 
 def _insert_links(client_id: int, pairs: list[tuple[int, str]], now: datetime) -> None:
-    base = current_app.config["BASE_URL"]
+    base = public_base_url()
     table = ShortLink.__table__
     shared = {
         "client_id": client_id,
@@ -145,13 +173,13 @@ def _insert_links(client_id: int, pairs: list[tuple[int, str]], now: datetime) -
         "original_url": [shortlinks.short_url(code, base) for _, code in pairs],
     }
     done = {message_id for (message_id,) in _insert_many(table, shared, own, ["code"], [table.c.message_id])}
-    for message_id, _ in pairs:
+    for message_id, code in pairs:
         if message_id in done:
             continue
-        # Another sender took this code between our check and our insert: give this message a new link.
-        link = shortlinks.create_short_link(client_id, message_id, base_url=base)
+        # Another sender took this code between our check and our insert: a new link of the same length.
+        link = shortlinks.create_short_link(client_id, message_id, base_url=base, length=len(code))
         body = db.session.scalar(sa.select(Message.body).where(Message.id == message_id))
-        text = body[: -len(pricing.reply_link_suffix(base))]
+        text = body[: -len(pricing.reply_link_suffix(base, code))]
         db.session.execute(
             sa.update(Message)
             .where(Message.id == message_id)
@@ -197,22 +225,23 @@ def _insert_many(
     return [tuple(row) for row in db.session.execute(statement)]
 
 
-def _free_codes(count: int) -> list[str]:
-    """Codes no existing short link uses (checked in the database; a race is handled at insert)."""
-    codes = _random_codes(count)
+def _free_codes(count: int, size: int) -> list[str]:
+    """``size``-character codes no existing short link uses (checked in the database; a race is handled at
+    insert)."""
+    codes = _random_codes(count, size)
     for _ in range(shortlinks.MAX_ATTEMPTS):
         taken = _taken_codes(codes)
         if not taken:
             return codes
-        replacements = iter(c for c in _random_codes(len(taken) * 2) if c not in codes)
+        replacements = iter(c for c in _random_codes(len(taken) * 2, size) if c not in codes)
         codes = [next(replacements) if code in taken else code for code in codes]
     raise shortlinks.CodeSpaceExhausted("no free short-link codes for this campaign chunk")
 
 
-def _random_codes(count: int) -> list[str]:
-    """``count`` distinct random base62 codes (rejection sampling over os.urandom: no modulo bias)."""
+def _random_codes(count: int, size: int) -> list[str]:
+    """``count`` distinct random base62 codes of ``size`` characters (rejection sampling over os.urandom: no
+    modulo bias)."""
     codes: set[str] = set()
-    size = pricing.REPLY_CODE_LENGTH
     while len(codes) < count:
         raw = [b for b in os.urandom((count - len(codes)) * size * 2) if b < 248]
         for i in range(0, len(raw) - size + 1, size):

@@ -10,7 +10,7 @@ import base64
 import binascii
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -22,8 +22,22 @@ from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.i18n import status_label
 from bulkapp.models import Campaign, Client, Message, Template
-from bulkapp.services import channels, messaging, pricing, quiet_hours
-from bulkapp.services.campaign_launch import CampaignError, TextBuilder, charged_filter, get_campaign
+from bulkapp.parsing import parse_id
+from bulkapp.services import channels, messaging, pricing, quiet_hours, wallet
+from bulkapp.services.campaign_launch import (
+    CampaignError,
+    TextBuilder,
+    cancel_campaign,
+    get_campaign,
+    require_balance,
+)
+from bulkapp.services.campaign_progress import (  # noqa: F401 (the campaign page's figures, re-exported)
+    Progress,
+    campaign_progress,
+    delivered_percent,
+    failed_count_of_run,
+    quote_retry,
+)
 from bulkapp.services.campaign_recipients import Tally, candidates, is_empty, resolve
 
 KINDS = ("promotional", "transactional")
@@ -32,7 +46,6 @@ RUNNING = ("sending", "paused")
 MAX_NAME = 200
 MAX_SENDER = 11
 PREVIEW_RECIPIENTS = 3
-REPORT_WAIT = timedelta(minutes=10)  # the progress page keeps polling this long for delivery reports
 
 
 @dataclass
@@ -141,7 +154,8 @@ def _by_form_key(client_id: int, form_key: str) -> int | None:
 
 
 def schedule_campaign(client_id: int, campaign_id: int, when: datetime, *, now: datetime | None = None) -> Campaign:
-    """draft -> scheduled at ``when`` (UTC); the periodic clock launches it within a minute of that time."""
+    """draft -> scheduled at ``when`` (UTC); the periodic clock launches it within a minute of that time.
+    Refused (``insufficient_balance``) when the balance cannot pay it today; checked again at its start."""
     now = now or utcnow()
     campaign = get_campaign(client_id, campaign_id)
     if campaign.status not in EDITABLE:
@@ -151,6 +165,7 @@ def schedule_campaign(client_id: int, campaign_id: int, when: datetime, *, now: 
         raise CampaignError("invalid_schedule", _l("Choose a time in the future."), "scheduled_at")
     if is_empty(campaign.recipients) and not campaign.retry_of_run:
         raise CampaignError("no_recipients", _l("Choose who gets this campaign."), "numbers")
+    require_balance(db.session.get(Client, client_id), campaign)
     campaign.status = "scheduled"
     campaign.scheduled_at = when
     db.session.flush()
@@ -164,6 +179,29 @@ def unschedule_campaign(client_id: int, campaign_id: int) -> Campaign:
         campaign.scheduled_at = None
         db.session.flush()
     return campaign
+
+
+@dataclass
+class Cancelled:
+    """What cancelling did to the money: ``held`` was reserved for the unfinished run (0: nothing was held);
+    ``released`` is what came back to the balance (None while messages already with the provider finish)."""
+
+    changed: bool
+    held: Decimal = Decimal("0")
+    released: Decimal | None = None
+
+
+def cancel(client_id: int, campaign_id: int, *, now: datetime | None = None) -> Cancelled:
+    """Cancel the campaign (see ``campaign_launch.cancel_campaign``) and say what happened to its hold."""
+    campaign = get_campaign(client_id, campaign_id)
+    reference = campaign.hold_reference if campaign.run and campaign.settled_run < campaign.run else None
+    held = campaign.estimated_cost or Decimal("0") if reference else Decimal("0")
+    if not cancel_campaign(client_id, campaign_id, now=now):
+        return Cancelled(False)
+    if reference is None:
+        return Cancelled(True)
+    release = wallet.find_transaction(wallet.settlement_reference(reference))
+    return Cancelled(True, held, None if release is None else release.amount)
 
 
 # ------------------------------------------------------------------------------------------ live quote
@@ -251,9 +289,12 @@ def _encode(value: int) -> str:
 
 def _decode(cursor: str) -> int:
     try:
-        return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+        value = parse_id(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
     except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise InvalidCursor(cursor) from None
+        value = None
+    if value is None:
+        raise InvalidCursor(cursor)
+    return value
 
 
 @dataclass
@@ -285,83 +326,6 @@ def list_campaigns(
     more = len(rows) > limit
     rows = rows[:limit]
     return Page(rows, _encode(rows[-1].id) if more and rows else None)
-
-
-def delivered_percent(campaign: Campaign) -> int | None:
-    if not campaign.sent_count:
-        return None
-    return min(100, round(100 * campaign.delivered_count / campaign.sent_count))
-
-
-# ------------------------------------------------------------------------------------------ progress
-
-
-@dataclass
-class Progress:
-    run: int
-    total: int
-    queued: int
-    sent: int
-    delivered: int
-    failed: int
-    unknown: int
-    cost_so_far: Decimal
-    running: bool
-    awaiting_reports: bool = False
-
-    @property
-    def polling(self) -> bool:
-        """Poll while sending, and for a while after while delivery reports are still coming in."""
-        return self.running or self.awaiting_reports
-
-    @property
-    def done(self) -> int:
-        return self.total - self.queued
-
-    def percent(self, part: int) -> float:
-        return round(100 * part / self.total, 1) if self.total else 0.0
-
-    @property
-    def percent_done(self) -> int:
-        return int(100 * self.done / self.total) if self.total else 0
-
-
-def campaign_progress(client_id: int, campaign_id: int) -> Progress:
-    """Counts of the current run by status (queued = pending or sending) and what the campaign cost so far."""
-    campaign = get_campaign(client_id, campaign_id)
-    counts = dict(
-        db.session.execute(
-            sa.select(Message.status, sa.func.count())
-            .where(Message.campaign_id == campaign.id, Message.campaign_run == campaign.run)
-            .group_by(Message.status)
-        ).all()
-    )
-    cost = db.session.scalar(
-        sa.select(sa.func.sum(Message.cost)).where(Message.campaign_id == campaign.id, charged_filter())
-    ) or Decimal("0")
-    running = campaign.status in RUNNING or (campaign.status == "cancelled" and campaign.settled_run < campaign.run)
-    return Progress(
-        run=campaign.run,
-        total=sum(counts.values()),
-        queued=counts.get("pending", 0) + counts.get("sending", 0),
-        sent=counts.get("sent", 0),
-        delivered=counts.get("delivered", 0),
-        failed=counts.get("failed", 0),
-        unknown=counts.get("unknown", 0),
-        cost_so_far=cost,
-        running=running,
-        awaiting_reports=bool(
-            counts.get("sent") and campaign.completed_at is not None and utcnow() - campaign.completed_at < REPORT_WAIT
-        ),
-    )
-
-
-def failed_count_of_run(campaign: Campaign) -> int:
-    return db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(Message)
-        .where(Message.campaign_id == campaign.id, Message.campaign_run == campaign.run, Message.status == "failed")
-    )
 
 
 STATUS_FILTERS = {

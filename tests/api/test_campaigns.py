@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Campaign, Client, Contact, Message
+from bulkapp.services import quiet_hours
 from tests.api.conftest import assert_error
 from tests.conftest import ledger_balance
 
@@ -80,6 +81,25 @@ def test_insufficient_balance_is_402_and_leaves_nothing(api, tenant):
         402,
         "insufficient_balance",
     )
+    assert db.session.scalar(sa.select(sa.func.count(Campaign.id))) == 0
+    assert db.session.scalar(sa.select(sa.func.count(Message.id))) == 0
+
+
+def test_insufficient_balance_is_402_whatever_the_start_time(api, tenant):
+    """Issue 12 item 12: a scheduled send, and a promotional send deferred by quiet hours, are refused at once."""
+    from bulkapp.services import wallet
+
+    wallet.debit(tenant.id, "99.00", reference="test:drain")
+    client = db.session.get(Client, tenant.id)
+    hour = utcnow().astimezone(quiet_hours.NAIROBI).hour
+    start = hour + 1 if hour <= 21 else 1  # a one-hour window that is shut right now
+    client.settings = {"promotional_hours": {"start": f"{start:02d}:00", "end": f"{start + 1:02d}:00"}}
+    db.session.commit()
+    later = (utcnow() + timedelta(days=1)).isoformat()
+    scheduled = {"name": "Later", "body": "Hi", "to": NUMBERS, "send": True, "scheduled_at": later}
+    assert_error(api.post("/campaigns", json=_transactional(scheduled)), 402, "insufficient_balance")
+    at_night = {"name": "Night", "body": "Hi", "to": NUMBERS, "send": True, "kind": "promotional", "channel": "sms"}
+    assert_error(api.post("/campaigns", json=at_night), 402, "insufficient_balance")
     assert db.session.scalar(sa.select(sa.func.count(Campaign.id))) == 0
     assert db.session.scalar(sa.select(sa.func.count(Message.id))) == 0
 

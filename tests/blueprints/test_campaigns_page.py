@@ -92,13 +92,15 @@ def test_validation_error_keeps_everything_typed(signed_in):
     assert only_campaign() is None
 
 
-def test_insufficient_balance_is_a_form_error_and_the_draft_stays(signed_in, tenant):
+def test_insufficient_balance_is_a_form_error_and_nothing_is_saved(signed_in, tenant):
     numbers = "\n".join(f"0711{n:04d}55" for n in range(1500))
     response = signed_in.post("/campaigns/", data=form_data(numbers=numbers, action="send"), headers=HX)
+    html = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert "Top up to send it" in response.get_data(as_text=True)
-    campaign = only_campaign()
-    assert campaign.status == "draft" and db.session.scalar(sa.select(sa.func.count()).select_from(Message)) == 0
+    assert "Top up to send it" in html and "Not sent, and nothing was saved" in html
+    assert "0711000055" in html  # what was typed is still in the form
+    assert only_campaign() is None  # issue 13 item 4: a failed Send does not silently save a draft
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Message)) == 0
 
 
 def test_double_submit_creates_one_campaign(signed_in):
@@ -191,6 +193,16 @@ def test_progress_polls_while_sending_and_controls_work(signed_in, tenant):
     assert 'hx-trigger="every 2s"' not in done and "Export CSV" in done
 
 
+def _holds() -> int:
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(WalletTransaction).where(WalletTransaction.type == "hold")
+    )
+
+
+def _figure(html: str, name: str) -> str:
+    return re.search(rf'data-testid="count-{name}">([^<]*)<', html).group(1)
+
+
 def test_retry_failed_and_export(signed_in, tenant):
     data = form_data(numbers="0711000055\n0700000201", action="send")
     signed_in.post("/campaigns/", data=data, headers=HX)
@@ -200,7 +212,7 @@ def test_retry_failed_and_export(signed_in, tenant):
     failed = signed_in.get(f"/campaigns/{campaign.id}/recipients?status=failed", headers=HX).get_data(as_text=True)
     assert "+254700000201" in failed and "+254711000055" not in failed
     retried = signed_in.post(f"/campaigns/{campaign.id}/retry", headers=HX)
-    assert retried.status_code == 200 and "Retrying 1 recipients" in retried.get_data(as_text=True)
+    assert retried.status_code == 200 and "Retrying 1 recipient;" in retried.get_data(as_text=True)
     again = signed_in.post(f"/campaigns/{campaign.id}/retry", headers=HX)
     assert again.status_code == 200  # run 2 failed again (the sandbox refuses ...01), so retry is allowed again
     export = signed_in.get(f"/campaigns/{campaign.id}/export.csv")
@@ -208,6 +220,152 @@ def test_retry_failed_and_export(signed_in, tenant):
     lines = export.get_data(as_text=True).strip().splitlines()
     assert lines[0].startswith("run,recipient,status") and len(lines) == 1 + 4
     assert db.session.get(Client, tenant.id).balance == ledger_balance(tenant.id)
+
+
+def test_retry_shows_its_quote_and_charges_only_when_confirmed(signed_in, tenant):
+    """Issue 13 item 1: Retry first shows what it costs; the hold is made only by the confirming POST."""
+    signed_in.post("/campaigns/", data=form_data(numbers="0711000055\n0700000201\n0700000301", action="send"))
+    campaign = only_campaign()
+    holds, balance = _holds(), db.session.get(Client, tenant.id).balance
+    quote = signed_in.get(f"/campaigns/{campaign.id}/retry", headers=HX)
+    html = quote.get_data(as_text=True)
+    assert quote.status_code == 200 and 'data-testid="retry-quote"' in html
+    assert "Retry 2 recipients?" in html and "Confirm and pay KSh 1.60" in html
+    db.session.expire_all()
+    assert _holds() == holds and db.session.get(Client, tenant.id).balance == balance  # nothing charged yet
+    assert f'hx-post="/campaigns/{campaign.id}/retry"' in html
+    confirmed = signed_in.post(f"/campaigns/{campaign.id}/retry", headers=HX).get_data(as_text=True)
+    assert "Retrying 2 recipients; KSh 1.60 is reserved." in confirmed
+    assert _holds() == holds + 1
+    plain = signed_in.get(f"/campaigns/{campaign.id}/retry")  # without htmx: the whole page with the quote
+    assert plain.status_code == 200 and "<html" in plain.get_data(as_text=True)
+
+
+def test_retry_quote_for_a_balance_too_low_offers_no_confirm(signed_in, tenant):
+    signed_in.post("/campaigns/", data=form_data(numbers="0711000055\n0700000201", action="send"))
+    campaign = only_campaign()
+    balance = db.session.get(Client, tenant.id).balance
+    wallet.debit(tenant.id, balance, reference="test:empty")
+    db.session.commit()
+    html = signed_in.get(f"/campaigns/{campaign.id}/retry", headers=HX).get_data(as_text=True)
+    assert "Your balance is too low for this retry." in html and "Confirm and pay" not in html
+
+
+def test_summary_counts_each_recipient_once_by_the_outcome_of_their_latest_run(signed_in, tenant):
+    """Issue 13 item 1: 1 delivered in run 1 + the failed one delivered by the retry = 2 delivered, 0 failed."""
+    signed_in.post("/campaigns/", data=form_data(numbers="0711000055\n0700000201", action="send"))
+    campaign = only_campaign()
+    first = signed_in.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    assert _figure(first, "failed") == "1" and 'data-testid="campaign-runs"' not in first
+    signed_in.post(f"/campaigns/{campaign.id}/retry", headers=HX)
+    db.session.execute(  # the retry reached the phone this time (the sandbox always refuses ...01)
+        sa.update(Message)
+        .where(Message.campaign_id == campaign.id, Message.campaign_run == 2)
+        .values(status="delivered", error_message=None)
+    )
+    db.session.commit()
+    page = signed_in.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    delivered_before = _figure(first, "delivered")
+    assert _figure(page, "failed") == "0"
+    assert int(_figure(page, "delivered")) == int(delivered_before) + 1
+    assert int(_figure(page, "delivered")) + int(_figure(page, "sent")) == 2  # two recipients, counted once each
+    runs = page[page.index('data-testid="campaign-runs"') :]
+    assert "First send" in runs and "Retry 1" in runs
+    assert re.search(r'data-testid="campaign-percent">100 %', page)
+
+
+def test_delivered_percent_never_rounds_up_to_100(signed_in, tenant):
+    from bulkapp.services.campaign_progress import delivered_percent, floor_percent
+
+    assert floor_percent(398, 400) == 99 and floor_percent(400, 400) == 100 and floor_percent(0, 0) == 0
+    signed_in.post("/campaigns/", data=form_data())
+    campaign = only_campaign()
+    campaign.sent_count, campaign.delivered_count, campaign.status = 400, 398, "sent"
+    db.session.commit()
+    assert delivered_percent(campaign) == 99
+    listing = signed_in.get("/campaigns/").get_data(as_text=True)
+    assert "99 %" in listing and "100 %" not in listing
+
+
+def test_a_cancelled_campaign_shows_when_it_was_cancelled_not_its_old_start(signed_in):
+    signed_in.post("/campaigns/", data=form_data(action="schedule", scheduled_at="2099-12-07T08:00"), headers=HX)
+    campaign = only_campaign()
+    assert "At 07 Dec 2099" in signed_in.get("/campaigns/").get_data(as_text=True)
+    signed_in.post(f"/campaigns/{campaign.id}/cancel", headers=HX)
+    listing = signed_in.get("/campaigns/").get_data(as_text=True)
+    assert "At 07 Dec" not in listing and "Cancelled" in listing
+
+
+def test_cancel_says_what_came_back_only_when_money_was_held(signed_in, tenant):
+    from bulkapp.services import campaign_launch
+
+    signed_in.post("/campaigns/", data=form_data())
+    draft = only_campaign()
+    note = signed_in.post(f"/campaigns/{draft.id}/cancel", headers=HX).get_data(as_text=True)
+    assert "Cancelled." in note and "reserved" not in note and "balance" not in note.split("balance-badge")[0]
+    signed_in.post("/campaigns/", data=form_data(key="2", name="Running"))
+    running = db.session.scalar(sa.select(Campaign).where(Campaign.name == "Running"))
+    campaign_launch.launch_campaign(tenant.id, running.id)  # sending, its chunk jobs not run yet
+    db.session.commit()
+    before = db.session.get(Client, tenant.id).balance
+    note = signed_in.post(f"/campaigns/{running.id}/cancel", headers=HX).get_data(as_text=True)
+    assert "KSh 1.60 of the KSh 1.60 reserved is back in your balance." in note
+    db.session.expire_all()
+    assert db.session.get(Client, tenant.id).balance == before + Decimal("1.60") == ledger_balance(tenant.id)
+    assert 'id="balance-badge"' in note and "hx-swap-oob" in note  # the header balance follows
+
+
+def test_progress_polls_refresh_the_balance_and_drop_the_launch_note_when_done(signed_in, tenant):
+    response = signed_in.post("/campaigns/", data=form_data(action="send"), headers=HX)
+    assert response.status_code == 204
+    campaign = only_campaign()
+    flashed = signed_in.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    assert "Sending to 2 recipients." in flashed and "is reserved" not in flashed
+    poll = signed_in.get(f"/campaigns/{campaign.id}/progress", headers=HX).get_data(as_text=True)
+    balance = db.session.get(Client, tenant.id).balance
+    assert 'id="balance-badge"' in poll and f"KSh {balance:,.2f}" in poll
+    assert '<div id="flash" hx-swap-oob="true"></div>' in poll  # the run is over: its note goes
+    assert "Reserved" not in poll
+
+
+def test_a_failed_schedule_saves_nothing_and_says_so(signed_in, tenant):
+    numbers = "\n".join(f"0711{n:04d}55" for n in range(1500))
+    data = form_data(numbers=numbers, action="schedule", scheduled_at="2099-01-05T10:30")
+    response = signed_in.post("/campaigns/", data=data, headers=HX)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422 and "Top up to send it" in html and "Not scheduled, and nothing was saved" in html
+    assert only_campaign() is None
+
+
+def test_an_edited_draft_that_fails_to_send_keeps_its_saved_version(signed_in):
+    signed_in.post("/campaigns/", data=form_data(name="Before"))
+    campaign = only_campaign()
+    numbers = "\n".join(f"0711{n:04d}55" for n in range(1500))
+    data = form_data(name="After", numbers=numbers, action="send")
+    response = signed_in.post(f"/campaigns/{campaign.id}", data=data, headers=HX)
+    assert response.status_code == 422 and f'action="/campaigns/{campaign.id}"' in response.get_data(as_text=True)
+    assert only_campaign().name == "Before" and only_campaign().status == "draft"
+
+
+def test_choosing_a_template_offers_its_text_and_the_page_shows_the_text_as_launched(signed_in, tenant):
+    """Issue 13 item 2: the composer carries each template's text for the message box; a campaign sent from a
+    template keeps the text it went out with, even when the template changes later."""
+    from bulkapp.models import Template
+
+    template = Template(client_id=tenant.id, name="Easter", content="Happy Easter {{name}}! 10% off.", variables=[])
+    db.session.add(template)
+    db.session.commit()
+    compose = signed_in.get("/campaigns/new").get_data(as_text=True)
+    assert 'data-template-texts="template-texts"' in compose and 'data-fills="message"' in compose
+    texts = re.search(r'<script type="application/json" id="template-texts">(.*?)</script>', compose).group(1)
+    assert "Happy Easter" in texts
+    signed_in.post("/campaigns/", data=form_data(message="", template_id=str(template.id), action="send"))
+    campaign = only_campaign()
+    assert campaign.status == "sent" and campaign.message == "Happy Easter {{name}}! 10% off."
+    template.content = "Changed later"
+    db.session.commit()
+    page = signed_in.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    assert "Message as sent" in page and "Happy Easter {{name}}! 10% off." in page and "Changed later" not in page
 
 
 def test_cancel_a_draft_and_bad_actions(signed_in):

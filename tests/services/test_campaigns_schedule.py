@@ -97,14 +97,59 @@ def test_schedule_validation(tenant, other_tenant):
     assert error.value.code == "no_recipients"
 
 
-def test_a_scheduled_launch_without_balance_fails_with_a_notification(tenant):
+def test_scheduling_a_campaign_the_balance_cannot_pay_is_refused_at_once(tenant):
+    """Issue 12 item 12: the balance is checked when scheduling, not only at the start."""
+    campaign = make(tenant, body="Hi", selection=clean_selection(numbers="\n".join(numbers(300))))
+    with pytest.raises(CampaignError) as error:
+        campaigns.schedule_campaign(tenant.id, campaign.id, eat(11, 0), now=eat(10, 0))
+    assert error.value.code == "insufficient_balance" and "KSh 240.00" in error.value.message
+    db.session.rollback()
+    assert fresh(campaign).status == "draft"
+
+
+def test_send_now_deferred_by_quiet_hours_still_checks_the_balance(tenant):
+    """At night a promotional campaign waits for the opening; without the money it is refused now, not then."""
+    campaign = make(tenant, body="Hi", selection=clean_selection(numbers="\n".join(numbers(300))))
+    with pytest.raises(CampaignError) as error:
+        campaign_launch.launch_campaign(tenant.id, campaign.id, now=eat(22, 0))
+    assert error.value.code == "insufficient_balance"
+    db.session.rollback()
+    assert fresh(campaign).status == "draft" and fresh(campaign).scheduled_at is None
+    fund(tenant)  # with the money it waits for the opening as before
+    result = campaign_launch.launch_campaign(tenant.id, campaign.id, now=eat(22, 0))
+    assert result.status == "scheduled" and result.waiting_until == eat(8, 0, day=3)
+
+
+def test_a_scheduled_launch_that_can_no_longer_be_paid_fails_with_a_notification(tenant):
+    from flask_babel import force_locale
+
+    from bulkapp.models import Notification
+    from bulkapp.services import wallet
+    from bulkapp.services.notifications import render
+
+    fund(tenant, "200.00")  # KSh 300 now; the campaign costs 240
     campaign = make(tenant, body="Hi", selection=clean_selection(numbers="\n".join(numbers(300))))
     campaigns.schedule_campaign(tenant.id, campaign.id, eat(11, 0), now=eat(10, 0))
+    db.session.commit()
+    wallet.debit(tenant.id, "250.00", reference="test:spent-meanwhile")
     db.session.commit()
     run_clock(eat(11, 0))
     campaign = fresh(campaign)
     assert campaign.status == "failed" and "balance" in campaign.stats["error"]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Message)) == 0
+    note = db.session.scalar(
+        sa.select(Notification).where(Notification.client_id == tenant.id, Notification.title.like("Campaign%"))
+    )
+    assert note.title == f"Campaign “{campaign.name}” could not start"
+    assert "costs KSh 240.00 but the balance is KSh 50.00" in note.message
+    with force_locale("sw"):
+        shown = render(note)
+    assert shown.title.startswith("Kampeni") and "inagharimu KSh 240.00 lakini salio ni KSh 50.00" in shown.message
+    assert ledger_balance(tenant.id) == fresh_balance(tenant)
+
+
+def fresh_balance(tenant) -> Decimal:
+    return db.session.scalar(sa.select(Client.balance).where(Client.id == tenant.id))
 
 
 def test_scheduled_outside_hours_waits_for_the_opening(tenant):

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
-from bulkapp.blueprints.campaigns import routes  # noqa: E402,F401
+from bulkapp.blueprints.campaigns import page, routes  # noqa: E402,F401

@@ -8,13 +8,8 @@ from wtforms import BooleanField, HiddenField, SelectField, SelectMultipleField,
 from wtforms.fields import DateTimeLocalField
 from wtforms.validators import InputRequired, Length, Optional
 
+from bulkapp.blueprints.fields import YearsWithin, optional_id, required_id
 from bulkapp.services.channels import KIND_LABELS
-
-
-def _optional_id(value):
-    if value in (None, "", "None"):
-        return None
-    return int(value)
 
 
 class CampaignForm(FlaskForm):
@@ -33,7 +28,18 @@ class CampaignForm(FlaskForm):
     sender_id = StringField(
         _l("Sender id"), validators=[Optional(), Length(max=11)], render_kw={"placeholder": _l("Default")}
     )
-    template_id = SelectField(_l("Template"), coerce=_optional_id, validate_choice=False, choices=[])
+    # Choosing a template copies its text into the message box (static/js/app.js), where it can be edited.
+    template_id = SelectField(
+        _l("Template"),
+        coerce=optional_id,
+        validate_choice=False,
+        choices=[],
+        render_kw={
+            "data-template-texts": "template-texts",
+            "data-fills": "message",
+            "data-confirm-replace": _l("Replace the message you wrote with this template's text?"),
+        },
+    )
     message = TextAreaField(
         _l("Message"),
         validators=[Length(max=100_000)],
@@ -41,7 +47,7 @@ class CampaignForm(FlaskForm):
     )
     all_contacts = BooleanField(_l("All contacts"))
     departments = SelectMultipleField(_l("Departments"), choices=[], validate_choice=False)
-    contact_ids = SelectMultipleField(_l("Selected contacts"), choices=[], coerce=int, validate_choice=False)
+    contact_ids = SelectMultipleField(_l("Selected contacts"), choices=[], coerce=required_id, validate_choice=False)
     numbers = TextAreaField(
         _l("Paste numbers"),
         validators=[Length(max=200_000)],
@@ -51,7 +57,7 @@ class CampaignForm(FlaskForm):
     csv_filename = HiddenField(validators=[Optional(), Length(max=120)])
     csv_rows = HiddenField(validators=[Optional(), Length(max=12)])
     form_key = HiddenField(default=lambda: uuid.uuid4().hex, validators=[Length(max=64)])
-    scheduled_at = DateTimeLocalField(_l("Send at"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    scheduled_at = DateTimeLocalField(_l("Send at"), format="%Y-%m-%dT%H:%M", validators=[Optional(), YearsWithin()])
 
     def set_choices(self, kinds, templates, departments, contacts) -> None:
         self.channel.choices = [(kind, KIND_LABELS[kind]) for kind in kinds]

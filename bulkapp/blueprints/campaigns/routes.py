@@ -3,14 +3,13 @@ page (progress, per-recipient results, pause / resume / cancel / retry failed) a
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import Response, abort, flash, render_template, request, stream_with_context, url_for
+from flask import Response, abort, flash, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from bulkapp import htmx
@@ -20,6 +19,7 @@ from bulkapp.extensions import db
 from bulkapp.i18n import stored_text
 from bulkapp.jobs.campaigns import enqueue_chunks
 from bulkapp.models import CAMPAIGN_STATUSES, Client, Contact, Template
+from bulkapp.parsing import INT_MAX, parse_int
 from bulkapp.services import campaign_launch, campaign_recipients, campaigns, channels, messaging
 from bulkapp.services import contacts as contact_service
 from bulkapp.services.campaign_launch import CampaignError
@@ -73,7 +73,9 @@ def _form(**kwargs) -> CampaignForm:
     client_id = current_client_id()
     form = CampaignForm(**kwargs)
     templates = db.session.execute(
-        sa.select(Template.id, Template.name).where(Template.client_id == client_id).order_by(Template.name)
+        sa.select(Template.id, Template.name, Template.content)
+        .where(Template.client_id == client_id)
+        .order_by(Template.name)
     ).all()
     people = db.session.execute(
         sa.select(Contact.id, Contact.name, Contact.contact)
@@ -81,9 +83,10 @@ def _form(**kwargs) -> CampaignForm:
         .order_by(Contact.name, Contact.id)
         .limit(CONTACT_CHOICES)
     ).all()
+    form.template_texts = {str(tid): content or "" for tid, _name, content in templates}
     form.set_choices(
         channels.usable_kinds(client_id),
-        templates,
+        [(tid, name) for tid, name, _content in templates],
         contact_service.departments(client_id),
         [(cid, f"{name} ({number})" if name else number) for cid, name, number in people],
     )
@@ -94,8 +97,9 @@ def _selection(form: CampaignForm) -> dict:
     csv_record = None
     if form.csv_token.data:
         csv_record = {"token": form.csv_token.data, "filename": form.csv_filename.data or "upload.csv"}
-        if (form.csv_rows.data or "").isdigit():
-            csv_record["rows"] = int(form.csv_rows.data)
+        rows = parse_int(form.csv_rows.data, 0, INT_MAX)
+        if rows is not None:
+            csv_record["rows"] = rows
     return campaign_recipients.clean_selection(
         all_contacts=bool(form.all_contacts.data),
         departments=form.departments.data or [],
@@ -124,7 +128,7 @@ def _fill(form: CampaignForm, campaign) -> None:
     form.channel.data = campaign.channel
     form.kind.data = campaign.kind
     form.sender_id.data = campaign.sender_id
-    form.message.data = campaign.message
+    form.message.data = campaign.message or getattr(form, "template_texts", {}).get(str(campaign.template_id), "")
     form.template_id.data = campaign.template_id
     form.all_contacts.data = bool(selection.get("all"))
     form.departments.data = selection.get("departments") or []
@@ -228,6 +232,7 @@ def _submit(campaign):
     if not form.validate_on_submit():
         return _compose(form, campaign, 422)
     client_id = current_client_id()
+    original = campaign
     try:
         campaign = campaigns.save_draft(
             client_id,
@@ -236,6 +241,8 @@ def _submit(campaign):
             actor_id=current_user.id,
             form_key=form.form_key.data or None,
         )
+        # Send and Schedule save the campaign only when they succeed: one transaction, committed by them.
+        note = _act(client_id, campaign, action, form) if action in ("send", "schedule") else None
     except campaigns.AlreadySubmitted as exc:
         db.session.rollback()
         return htmx.redirect(url_for("campaigns.show", campaign_id=exc.campaign_id))
@@ -244,26 +251,33 @@ def _submit(campaign):
         if exc.code == "not_found" and exc.field is None:
             abort(404)
         _attach(form, exc)
-        return _compose(form, campaign, 422)
-    db.session.commit()
-    try:
-        note = _act(client_id, campaign, action, form)
-    except CampaignError as exc:
-        db.session.rollback()
-        _attach(form, exc)
-        return _compose(form, campaign, 422)
-    except messaging.SendError as exc:
-        db.session.rollback()
-        return _compose(form, campaign, 422, stored_text(exc.message))
+        return _compose(form, original, 422, _not_saved(action))
+    if note is None:
+        db.session.commit()
+        try:
+            note = _send_test(client_id, campaign) if action == "test" else _("Draft saved.")
+        except CampaignError as exc:
+            db.session.rollback()
+            _attach(form, exc)
+            return _compose(form, campaign, 422)
+        except messaging.SendError as exc:
+            db.session.rollback()
+            return _compose(form, campaign, 422, stored_text(exc.message))
     if action == "test":
         return _tested(form, campaign, note)
     flash(note, "success")
     return htmx.redirect(url_for("campaigns.show", campaign_id=campaign.id))
 
 
+def _not_saved(action: str) -> str | None:
+    if action == "send":
+        return _("Not sent, and nothing was saved. Fix what is marked below, or choose Save draft to keep it.")
+    if action == "schedule":
+        return _("Not scheduled, and nothing was saved. Fix what is marked below, or choose Save draft to keep it.")
+    return None
+
+
 def _act(client_id: int, campaign, action: str, form: CampaignForm) -> str:
-    if action == "test":
-        return _send_test(client_id, campaign)
     if action == "schedule":
         if form.scheduled_at.data is None:
             raise CampaignError("invalid_schedule", _("Choose the date and time to send."), "scheduled_at")
@@ -275,11 +289,9 @@ def _act(client_id: int, campaign, action: str, form: CampaignForm) -> str:
             when=f"{form.scheduled_at.data:%d %b %Y, %H:%M}",
             zone=_user_zone().key,
         )
-    if action == "send":
-        if campaign.status == "scheduled":
-            campaigns.unschedule_campaign(client_id, campaign.id)
-        return _launch(client_id, campaign.id)
-    return _("Draft saved.")
+    if campaign.status == "scheduled":
+        campaigns.unschedule_campaign(client_id, campaign.id)
+    return _launch(client_id, campaign.id)
 
 
 def _launch(client_id: int, campaign_id: int) -> str:
@@ -292,10 +304,12 @@ def _launch(client_id: int, campaign_id: int) -> str:
             "Promotional messages go out only in sending hours, so this campaign starts at %(when)s.",
             when=f"{when:%d %b, %H:%M}",
         )
-    return _(
-        "Sending to %(count)s recipients; %(cost)s is reserved.",
+    # The amount reserved shows on the campaign's card while it sends, not in a note that outlives the run.
+    return ngettext(
+        "Sending to %(count)s recipient.",
+        "Sending to %(count)s recipients.",
+        launch.recipients,
         count=f"{launch.recipients:,}",
-        cost=f"KSh {launch.cost:,.2f}",
     )
 
 
@@ -337,170 +351,8 @@ def _attach(form: CampaignForm, error: CampaignError) -> None:
         form.form_errors.append(stored_text(error.message))
 
 
-# ------------------------------------------------------------------------------------------ campaign page
-
-
 def _owned(campaign_id: int):
     try:
         return campaign_launch.get_campaign(current_client_id(), campaign_id)
     except CampaignError:
         abort(404)
-
-
-def _show_context(campaign) -> dict:
-    status = request.args.get("status", "")
-    status = status if status in campaigns.STATUS_FILTERS else ""
-    after = request.args.get("after", "")
-    return {
-        "campaign": campaign,
-        "progress": campaigns.campaign_progress(campaign.client_id, campaign.id),
-        "retryable": campaigns.failed_count_of_run(campaign)
-        if campaign.status in ("sent", "cancelled", "failed") and campaign.settled_run >= campaign.run
-        else 0,
-        "rows": campaigns.recipient_page(
-            campaign.client_id, campaign.id, status=status, after=int(after) if after.isdigit() else None
-        ),
-        "status_filter": status,
-        "filters": campaigns.STATUS_FILTERS,
-        "reason": campaigns.plain_reason,
-        "is_charged": campaigns.is_charged,
-        "delivered_percent": campaigns.delivered_percent,
-    }
-
-
-@bp.get("/<int:campaign_id>")
-@tenant_required
-def show(campaign_id: int):
-    campaign = _owned(campaign_id)
-    return htmx.render(SHOW_PAGE, PROGRESS, **_show_context(campaign))
-
-
-@bp.get("/<int:campaign_id>/progress")
-@tenant_required
-def progress(campaign_id: int):
-    campaign = _owned(campaign_id)
-    context = _show_context(campaign)
-    response = Response(render_template(PROGRESS, **context))
-    if not context["progress"].polling:  # the last poll: let the recipient table catch up
-        htmx.trigger(response, "campaign-changed")
-    return response
-
-
-@bp.get("/<int:campaign_id>/recipients")
-@tenant_required
-def recipients(campaign_id: int):
-    campaign = _owned(campaign_id)
-    return render_template(RECIPIENTS, **_show_context(campaign))
-
-
-def _control(campaign_id: int, action):
-    campaign = _owned(campaign_id)
-    client_id = current_client_id()
-    try:
-        note = action(client_id, campaign)
-    except CampaignError as exc:
-        db.session.rollback()
-        db.session.expire_all()
-        campaign = _owned(campaign_id)
-        return htmx.render(
-            SHOW_PAGE, PROGRESS, status=409, control_error=stored_text(exc.message), **_show_context(campaign)
-        )
-    db.session.expire_all()
-    campaign = _owned(campaign_id)
-    response = htmx.render(
-        SHOW_PAGE, PROGRESS, control_note=note, oob_balance=htmx.is_htmx(), **_show_context(campaign)
-    )
-    return htmx.trigger(response, "campaign-changed")
-
-
-@bp.post("/<int:campaign_id>/launch")
-@tenant_required
-def launch(campaign_id: int):
-    return _control(campaign_id, lambda client_id, c: _launch(client_id, c.id))
-
-
-@bp.post("/<int:campaign_id>/pause")
-@tenant_required
-def pause(campaign_id: int):
-    def act(client_id, campaign):
-        changed = campaign_launch.pause_campaign(client_id, campaign.id)
-        db.session.commit()
-        return (
-            _("Paused. Messages already handed to the provider still go out.") if changed else _("It was not sending.")
-        )
-
-    return _control(campaign_id, act)
-
-
-@bp.post("/<int:campaign_id>/resume")
-@tenant_required
-def resume(campaign_id: int):
-    def act(client_id, campaign):
-        launch = campaign_launch.resume_campaign(client_id, campaign.id)
-        db.session.commit()
-        enqueue_chunks(client_id, campaign.id, launch.ranges)
-        if launch.status == "paused":
-            when = launch.waiting_until.astimezone(_user_zone())
-            return _("Outside sending hours: it resumes by itself at %(when)s.", when=f"{when:%d %b, %H:%M}")
-        return _("Resumed.")
-
-    return _control(campaign_id, act)
-
-
-@bp.post("/<int:campaign_id>/cancel")
-@tenant_required
-def cancel(campaign_id: int):
-    def act(client_id, campaign):
-        changed = campaign_launch.cancel_campaign(client_id, campaign.id)
-        db.session.commit()
-        return (
-            _("Cancelled. The unused part of the reserved amount is back in your balance.")
-            if changed
-            else _("Nothing to cancel.")
-        )
-
-    return _control(campaign_id, act)
-
-
-@bp.post("/<int:campaign_id>/retry")
-@tenant_required
-def retry(campaign_id: int):
-    def act(client_id, campaign):
-        launch = campaign_launch.retry_failed(client_id, campaign.id)
-        db.session.commit()
-        enqueue_chunks(client_id, campaign.id, launch.ranges)
-        if launch.status == "scheduled":
-            when = launch.waiting_until.astimezone(_user_zone())
-            return _("Outside sending hours: the retry starts at %(when)s.", when=f"{when:%d %b, %H:%M}")
-        return _(
-            "Retrying %(count)s recipients; %(cost)s is reserved.",
-            count=f"{launch.recipients:,}",
-            cost=f"KSh {launch.cost:,.2f}",
-        )
-
-    return _control(campaign_id, act)
-
-
-@bp.get("/<int:campaign_id>/export.csv")
-@tenant_required
-def export(campaign_id: int):
-    campaign = _owned(campaign_id)
-    client_id = current_client_id()
-
-    def generate():
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        for row in campaigns.export_rows(client_id, campaign.id):
-            writer.writerow(row)
-            if buffer.tell() > 64 * 1024:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-
-    filename = f"campaign-{campaign.id}-results.csv"
-    return Response(
-        stream_with_context(generate()),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
