@@ -213,14 +213,21 @@ def _c2b_fields(payload: Any) -> dict[str, Any]:
 # -- the admin's side ----------------------------------------------------------------------------------
 
 
-def unmatched_page(*, assigned: bool, before: int | None = None, limit: int = 50) -> tuple[list, int | None]:
-    """Kept payments, newest first: the open ones (``assigned=False``) or the assigned ones, with the
-    tenant and admin names. Keyset by id; returns the rows and the cursor of the next page."""
+def _unmatched_select() -> sa.Select:
     tenant, admin = sa.orm.aliased(Client), sa.orm.aliased(User)
-    query = (
+    return (
         sa.select(UnmatchedPayment, tenant.name, tenant.account_number, admin.email)
         .outerjoin(tenant, tenant.id == UnmatchedPayment.assigned_client_id)
         .outerjoin(admin, admin.id == UnmatchedPayment.assigned_by_id)
+    )
+
+
+def unmatched_page(*, assigned: bool, before: int | None = None, limit: int = 50) -> tuple[list, int | None]:
+    """Kept payments, newest first: the open ones (``assigned=False``) or the assigned ones, each as
+    ``(payment, tenant name, tenant account number, admin email)``. Keyset by id; returns the rows and the
+    cursor of the next page."""
+    query = (
+        _unmatched_select()
         .where(UnmatchedPayment.assigned_at.is_not(None) if assigned else UnmatchedPayment.assigned_at.is_(None))
         .order_by(UnmatchedPayment.id.desc())
         .limit(limit + 1)
@@ -230,6 +237,11 @@ def unmatched_page(*, assigned: bool, before: int | None = None, limit: int = 50
     rows = db.session.execute(query).all()
     next_cursor = rows[limit - 1][0].id if len(rows) > limit else None
     return rows[:limit], next_cursor
+
+
+def unmatched_row(payment_id: int):
+    """One kept payment as :func:`unmatched_page` gives it, or ``None``."""
+    return db.session.execute(_unmatched_select().where(UnmatchedPayment.id == payment_id)).one_or_none()
 
 
 def unmatched_count() -> int:

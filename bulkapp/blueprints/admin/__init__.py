@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-from bulkapp.blueprints.admin import routes  # noqa: E402,F401
+from bulkapp.blueprints.admin import routes, unmatched  # noqa: E402,F401

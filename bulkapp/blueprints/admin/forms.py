@@ -1,4 +1,4 @@
-"""Admin forms: create a client, edit its account, adjust its balance by hand."""
+"""Admin forms: create a client, edit its account, adjust its balance by hand, assign a kept payment."""
 
 from __future__ import annotations
 
@@ -68,3 +68,18 @@ class AdjustmentForm(FlaskForm):
         render_kw={"rows": 2},
     )
     reference = HiddenField()
+
+
+class AssignPaymentForm(FlaskForm):
+    """Credit a kept paybill payment to a tenant (once), with the reason the admin is sure of it."""
+
+    account_number = StringField(
+        _l("Tenant account number"),
+        validators=[InputRequired(_l("Enter the account number of the tenant who paid.")), Length(max=64)],
+        render_kw={"placeholder": "e.g. BK7XK2QM", "autocomplete": "off"},
+    )
+    reason = TextAreaField(
+        _l("Why this tenant (kept with the payment)"),
+        validators=[InputRequired(_l("Say why this payment belongs to this tenant.")), Length(max=500)],
+        render_kw={"rows": 2},
+    )
