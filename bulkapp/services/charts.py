@@ -1,12 +1,16 @@
-"""Server-side SVG chart geometry: the templates draw rectangles and labels, no JavaScript."""
+"""Server-side chart geometry: the templates draw SVG bars and HTML labels, no JavaScript.
+
+The plot is an SVG stretched to its box, so its coordinates are plot units; the axis labels are HTML placed by
+percentage, so they keep a readable font size at any width (SVG text would shrink with the plot on a phone)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-PAD_LEFT, PAD_BOTTOM, PAD_TOP = 44, 22, 8
+PAD_TOP = 6  # plot units kept free above the tallest bar, so the top tick label is not cut
 
 
 @dataclass(frozen=True)
@@ -24,8 +28,8 @@ class Chart:
     width: int
     height: int
     bars: list[Bar] = field(default_factory=list)
-    y_ticks: list[tuple[float, str]] = field(default_factory=list)
-    x_labels: list[tuple[float, str]] = field(default_factory=list)
+    y_ticks: list[tuple[float, str]] = field(default_factory=list)  # (percent from the top, label)
+    x_labels: list[tuple[float, str]] = field(default_factory=list)  # (percent from the left, label)
     empty: bool = True
 
 
@@ -37,24 +41,32 @@ def nice_max(value: float) -> float:
     return next(step * magnitude for step in (1, 2, 5, 10) if step * magnitude >= value)
 
 
+def _short_day(day: date) -> str:
+    return f"{day:%d %b}"
+
+
 def stacked_bars(
     days: list[date],
     stacks: list[dict[str, float]],
     order: tuple[str, ...],
     *,
-    width: int = 720,
-    height: int = 220,
-    label=lambda value: f"{value:,.0f}",
+    width: int = 600,
+    height: int = 160,
+    label: Callable[[float], str] = lambda value: f"{value:,.0f}",
+    day_label: Callable[[date], str] = _short_day,
+    series_label: Callable[[str], str] = str,
 ) -> Chart:
-    """One bar per day, its segments stacked in ``order`` (keys missing from a stack count as zero)."""
+    """One bar per day, its segments stacked in ``order`` (keys missing from a stack count as zero).
+
+    ``day_label`` and ``series_label`` word the axis and the bar titles (the caller passes the page's language)."""
     top = nice_max(max((sum(s.get(k, 0) for k in order) for s in stacks), default=0))
-    plot_w, plot_h = width - PAD_LEFT, height - PAD_BOTTOM - PAD_TOP
-    slot = plot_w / max(len(days), 1)
+    plot_h = height - PAD_TOP
+    slot = width / max(len(days), 1)
     bar_w = max(slot * 0.7, 1.0)
     chart = Chart(width, height)
     for i, (day, stack) in enumerate(zip(days, stacks, strict=True)):
-        x = PAD_LEFT + i * slot + (slot - bar_w) / 2
-        base = PAD_TOP + plot_h
+        x = i * slot + (slot - bar_w) / 2
+        base = float(height)
         for key in order:
             value = float(stack.get(key, 0) or 0)
             if value <= 0:
@@ -62,14 +74,14 @@ def stacked_bars(
             h = plot_h * value / top
             base -= h
             chart.bars.append(Bar(round(x, 1), round(base, 1), round(bar_w, 1), round(h, 1), key,
-                                  f"{day:%d %b}: {label(value)} {key}"))  # fmt: skip
+                                  f"{day_label(day)}: {label(value)} {series_label(key)}"))  # fmt: skip
             chart.empty = False
     for f in (0, 0.5, 1):
         text = label(top * f)
         if all(text != shown for _, shown in chart.y_ticks):  # a half step that rounds to a whole one is left out
-            chart.y_ticks.append((round(PAD_TOP + plot_h * (1 - f), 1), text))
-    every = max(1, math.ceil(len(days) / 8))
+            chart.y_ticks.append((round(100 * (PAD_TOP + plot_h * (1 - f)) / height, 2), text))
+    every = max(1, math.ceil(len(days) / 6))
     chart.x_labels = [
-        (round(PAD_LEFT + i * slot + slot / 2, 1), f"{day:%d %b}") for i, day in enumerate(days) if i % every == 0
+        (round(100 * (i * slot + slot / 2) / width, 2), day_label(day)) for i, day in enumerate(days) if i % every == 0
     ]
     return chart

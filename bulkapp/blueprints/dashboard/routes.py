@@ -7,6 +7,8 @@ from flask_login import current_user
 
 from bulkapp import htmx
 from bulkapp.blueprints.dashboard import bp
+from bulkapp.i18n import local_date, status_label
+from bulkapp.parsing import parse_int
 from bulkapp.services import charts, dashboard
 from bulkapp.tenancy import current_client_id, tenant_required
 
@@ -21,12 +23,17 @@ def home():
 
 
 def _range() -> int:
-    days = request.args.get("range", type=int)
+    days = parse_int(request.args.get("range"), 1, 366)
     return days if days in dashboard.RANGES else 30
 
 
 def _ksh_tick(value: float) -> str:
     return f"{value:,.0f}" if value >= 10 else f"{value:,.2f}"
+
+
+def _short_day(day) -> str:
+    """A chart's day label, month name in the page's language ("06 Dec", "06 Des")."""
+    return local_date(day, "dd MMM")
 
 
 def _charts_context(client_id: int, days: int) -> dict:
@@ -36,9 +43,18 @@ def _charts_context(client_id: int, days: int) -> dict:
     return {
         "days": days,
         "ranges": dashboard.RANGES,
-        "messages_chart": charts.stacked_bars(dates, [p.by_status for p in series], STATUS_ORDER),
+        "messages_chart": charts.stacked_bars(
+            dates, [p.by_status for p in series], STATUS_ORDER, day_label=_short_day, series_label=status_label
+        ),
         "spend_chart": charts.stacked_bars(
-            dates, [{"spend": float(p.spend)} for p in series], ("spend",), width=360, height=160, label=_ksh_tick
+            dates,
+            [{"spend": float(p.spend)} for p in series],
+            ("spend",),
+            width=300,
+            height=120,
+            label=_ksh_tick,
+            day_label=_short_day,
+            series_label=lambda _: "KSh",
         ),
         "channel_rates": dashboard.delivery_by_channel(client_id, days, tz),
         "period_total": sum(p.total for p in series),
