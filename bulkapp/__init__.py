@@ -104,9 +104,11 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_web(app: Flask) -> None:
+    from bulkapp.public_url import public_base_url
     from bulkapp.web import init_web
 
     init_web(app)
+    app.jinja_env.globals["public_base_url"] = public_base_url
 
 
 def register_cli(app: Flask) -> None:

@@ -131,6 +131,9 @@ class User(UserMixin, Timestamped, db.Model):
     preferences: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     is_active_user: Mapped[bool] = mapped_column(default=True)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the user opened the sign-up confirmation link (or was made by an admin, the CLI or an
+    # invitation); an account without it cannot sign in.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     client: Mapped[Client | None] = relationship(back_populates="users")
 
@@ -169,6 +172,8 @@ class Template(Timestamped, db.Model):
     channel: Mapped[str] = mapped_column(sa.String(16), default="sms")
     variables: Mapped[list[str]] = mapped_column(JSON, default=list)
     whatsapp_template_id: Mapped[str | None] = mapped_column(sa.String(120))
+    # The language the approved WhatsApp template is registered in (Meta matches name and exact code: en, en_US, sw).
+    whatsapp_language: Mapped[str] = mapped_column(sa.String(16), default="en", server_default="en")
 
 
 class Channel(Timestamped, db.Model):
@@ -393,7 +398,7 @@ class ShortLink(Timestamped, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"), index=True)
     message_id: Mapped[int | None] = mapped_column(sa.ForeignKey("messages.id", ondelete="CASCADE"), index=True)
-    code: Mapped[str] = mapped_column(sa.String(4), unique=True)
+    code: Mapped[str] = mapped_column(sa.String(12), unique=True)  # 4 characters, longer as live links grow
     original_url: Mapped[str] = mapped_column(sa.Text)
     clicks: Mapped[int] = mapped_column(default=0)
     last_clicked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

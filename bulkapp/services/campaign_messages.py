@@ -57,7 +57,11 @@ class TextBuilder:
         template = self.whatsapp_template
         if template is not None:
             params = [str(values.get(name, values.get(str(name).lower(), ""))) for name in (template.variables or [])]
-            meta["whatsapp_template"] = {"name": template.whatsapp_template_id, "params": params}
+            meta["whatsapp_template"] = {
+                "name": template.whatsapp_template_id,
+                "language": template.whatsapp_language,
+                "params": params,
+            }
         return meta
 
     def text(self, values: dict[str, str]) -> str:

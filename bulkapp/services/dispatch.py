@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
@@ -29,6 +28,7 @@ from bulkapp.providers.base import (
     TransientError,
 )
 from bulkapp.providers.sandbox import SandboxProvider
+from bulkapp.public_url import public_base_url
 from bulkapp.services import channels, optouts, wallet
 from bulkapp.services.delivery import refund_reference
 from bulkapp.services.events import record_events
@@ -223,7 +223,7 @@ def _outbound_messages(messages: Sequence[Claimed], route: channels.Route) -> li
     inbound_at = _last_inbound_at([m.conversation_id for m in messages if m.channel == "whatsapp"])
     callback_url = None
     if route.provider_name == "twilio":
-        callback_url = current_app.config["BASE_URL"].rstrip("/") + TWILIO_STATUS_PATH
+        callback_url = public_base_url() + TWILIO_STATUS_PATH
     outbound = []
     for message in messages:
         template = (message.meta or {}).get("whatsapp_template") or {}
@@ -236,6 +236,7 @@ def _outbound_messages(messages: Sequence[Claimed], route: channels.Route) -> li
                 channel=message.channel,
                 subject=message.subject,
                 template_name=template.get("name"),
+                template_language=template.get("language"),  # None (older messages): the channel's default
                 template_params=tuple(template.get("params") or ()),
                 callback_url=callback_url,
                 last_inbound_at=inbound_at.get(message.conversation_id),

@@ -17,13 +17,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.i18n import N_, stored_sentences
 from bulkapp.models import CHANNELS, Client, Contact, Conversation, Message, Template
+from bulkapp.public_url import public_base_url
 from bulkapp.services import channels, optouts, pricing, shortlinks, wallet
 from bulkapp.services.phones import InvalidNumber, normalise_msisdn
 
@@ -178,7 +178,7 @@ def compose(
         append_reply_link = bool(append_reply_link)
     try:
         quote = pricing.quote_message(
-            client, channel, text, 1, append_reply_link=append_reply_link, base_url=current_app.config["BASE_URL"]
+            client, channel, text, 1, append_reply_link=append_reply_link, base_url=public_base_url()
         )
     except ValueError as exc:  # a tenant's bad units_per_message setting
         raise SendError("invalid_settings", str(exc), "channel") from None
@@ -197,7 +197,8 @@ def compose(
     whatsapp_template = None
     if channel == "whatsapp" and template is not None and template.whatsapp_template_id:
         params = [str(values.get(name, "")) for name in (template.variables or [])]
-        whatsapp_template = {"name": template.whatsapp_template_id, "params": params}
+        whatsapp_template = {"name": template.whatsapp_template_id, "language": template.whatsapp_language}
+        whatsapp_template["params"] = params
     return Draft(channel, recipient, text, subject, template, contact, quote, tuple(missing), whatsapp_template)
 
 
@@ -349,8 +350,8 @@ def _create_message(
     db.session.add(message)
     db.session.flush()
     if draft.quote.reply_link:
-        link = shortlinks.create_short_link(client.id, message.id)
-        message.body = draft.text + pricing.reply_link_suffix(current_app.config["BASE_URL"], link.code)
+        link = shortlinks.create_short_link(client.id, message.id, length=draft.quote.reply_code_length)
+        message.body = draft.text + pricing.reply_link_suffix(public_base_url(), link.code)
     if draft.quote.cost > 0:
         units = draft.quote.total_units
         one, many = wallet.MESSAGE_CHARGES[draft.channel]

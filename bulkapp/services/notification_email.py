@@ -15,6 +15,7 @@ from bulkapp.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from bulkapp.models import Notification, User
 from bulkapp.providers.base import OutboundMessage, ProviderError
 from bulkapp.providers.smtp import SmtpProvider
+from bulkapp.public_url import public_base_url
 from bulkapp.services.notifications import TYPE_LABELS, link_for, render
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def send_copies(note_id: int) -> int:
     if not recipients:
         return 0
     # Links in an email are absolute: build them as a request to the public address would.
-    with current_app.test_request_context(base_url=current_app.config["BASE_URL"]):
+    with current_app.test_request_context(base_url=public_base_url()):
         messages = [_email(note, user) for user in recipients]
     try:
         results = _mailer().send_batch(messages)

@@ -24,7 +24,10 @@ GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
 GSM7_SINGLE, GSM7_PART = 160, 153  # septets
 UCS2_SINGLE, UCS2_PART = 70, 67  # UTF-16 code units
 
-REPLY_CODE_LENGTH = 4  # short-link codes: /x/<code>
+REPLY_CODE_LENGTH = 4  # the shortest reply-link code: /x/<code>
+MAX_REPLY_CODE_LENGTH = 12  # the widest code short_links.code holds
+CODE_ALPHABET_SIZE = 62  # [0-9A-Za-z], case-sensitive
+GUESS_ODDS = 10_000  # a random guess hits a live link with probability below 1 in GUESS_ODDS
 REPLY_LINK_TEMPLATE = "\nReply: {base_url}/x/{code}"
 
 
@@ -89,17 +92,27 @@ def count_segments(text: str, encoding: str | None = None) -> int:
     return _pack(_weights(text, UCS2), UCS2_SINGLE, UCS2_PART)
 
 
-def reply_link_suffix(base_url: str, code: str | None = None) -> str:
+def reply_code_length(live_links: int) -> int:
+    """The shortest code length (at least :data:`REPLY_CODE_LENGTH`) at which a random guess hits one of
+    ``live_links`` live links with probability below 1 in :data:`GUESS_ODDS`: ``live / 62**L < 1/GUESS_ODDS``.
+    4 characters up to 1,477 live links, 5 up to 91,613, 6 up to 5,680,023, 7 up to 352,161,460."""
+    length = REPLY_CODE_LENGTH
+    while live_links * GUESS_ODDS >= CODE_ALPHABET_SIZE**length and length < MAX_REPLY_CODE_LENGTH:
+        length += 1
+    return length
+
+
+def reply_link_suffix(base_url: str, code: str | None = None, *, length: int = REPLY_CODE_LENGTH) -> str:
     """The text the send path appends to an SMS: ``"\\nReply: {base_url}/x/{code}"``.
 
-    Without ``code`` a placeholder of the real code's length is used, so a quote counts exactly the
-    septets the real link will take (codes are ASCII letters and digits: one GSM-7 septet each). The
-    send path passes the real code, so both sides format the link in this one place.
+    Without ``code`` a placeholder of ``length`` characters (the length the real code will have) is used, so a
+    quote counts exactly the septets the real link will take (codes are ASCII letters and digits: one GSM-7
+    septet each). The send path passes the real code, so both sides format the link in this one place.
     """
     if code is None:
-        code = "X" * REPLY_CODE_LENGTH
-    elif len(code) != REPLY_CODE_LENGTH:
-        raise ValueError(f"reply codes are {REPLY_CODE_LENGTH} characters, got {code!r}")
+        code = "X" * length
+    if not (REPLY_CODE_LENGTH <= len(code) <= MAX_REPLY_CODE_LENGTH and code.isascii() and code.isalnum()):
+        raise ValueError(f"reply codes are {REPLY_CODE_LENGTH}-{MAX_REPLY_CODE_LENGTH} letters or digits, got {code!r}")
     return REPLY_LINK_TEMPLATE.format(base_url=base_url.rstrip("/"), code=code)
 
 
@@ -128,7 +141,8 @@ class Quote:
     ``characters`` counts code points of the text as sent (reply link included); ``length`` is the same
     text in septets (GSM-7) or UTF-16 code units (UCS-2). ``segments`` is the SMS part count (always 1
     for WhatsApp and email, which are never split). ``cost`` is exact to 4 decimal places; presentation
-    rounds it to 2 elsewhere.
+    rounds it to 2 elsewhere. ``reply_code_length`` is the length of the reply-link code the price counts
+    (0 without a link): the send path must issue a code of exactly that length.
     """
 
     channel: str
@@ -143,6 +157,7 @@ class Quote:
     cost: Decimal
     reply_link: bool
     ucs2_characters: list[str] = field(default_factory=list)
+    reply_code_length: int = 0
 
 
 def quote_message(
@@ -153,13 +168,16 @@ def quote_message(
     *,
     append_reply_link: bool | None = None,
     base_url: str | None = None,
+    code_length: int | None = None,
 ) -> Quote:
     """Quote ``body`` on ``channel`` to ``recipients`` people at the tenant's ``price_per_unit``.
 
     This is the one pricing function: the quote API, the composer and the send path all call it, so
     what is shown is what is charged. ``append_reply_link`` defaults to True for SMS and False for other
     channels; when the link is appended it is measured with :func:`reply_link_suffix` on ``base_url``
-    (default: the app's ``BASE_URL``). An empty or whitespace-only body raises :class:`EmptyBody`.
+    (default: the app's public base URL) with a code of ``code_length`` characters (default: the length
+    links get now, :func:`bulkapp.services.shortlinks.current_code_length`). An empty or whitespace-only body
+    raises :class:`EmptyBody`.
     """
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}")
@@ -171,11 +189,16 @@ def quote_message(
         append_reply_link = channel == "sms"
     text = body
     if append_reply_link:
+        # Imported here: shortlinks (and the base-URL helper) read the app; pricing itself stays pure.
         if base_url is None:
-            from flask import current_app
+            from bulkapp.public_url import public_base_url
 
-            base_url = current_app.config["BASE_URL"]
-        text += reply_link_suffix(base_url)
+            base_url = public_base_url()
+        if code_length is None:
+            from bulkapp.services.shortlinks import current_code_length
+
+            code_length = current_code_length()
+        text += reply_link_suffix(base_url, length=code_length)
     forcing = non_gsm_characters(text)
     encoding = UCS2 if forcing else GSM7
     # WhatsApp and email are never split: one message is one "segment" whatever its length.
@@ -196,4 +219,5 @@ def quote_message(
         cost=to_decimal(total_units * price),
         reply_link=append_reply_link,
         ucs2_characters=forcing,
+        reply_code_length=code_length if append_reply_link else 0,
     )

@@ -19,14 +19,15 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Client, ShortLink
+from bulkapp.services.pricing import MAX_REPLY_CODE_LENGTH, REPLY_CODE_LENGTH
 
-CODE = re.compile(r"[0-9A-Za-z]{4}")
+CODE = re.compile(rf"[0-9A-Za-z]{{{REPLY_CODE_LENGTH},{MAX_REPLY_CODE_LENGTH}}}")
 TOKEN_MAX_AGE = 24 * 3600  # a form left open longer than a day is loaded again
 SALT = "reply-form"
 
 
 def find_link(code: str) -> ShortLink | None:
-    """The link with exactly this (case-sensitive) code; None for anything that is not a 4-character code."""
+    """The link with exactly this (case-sensitive) code; None for anything that cannot be a code."""
     if not CODE.fullmatch(code or ""):
         return None
     return db.session.scalar(sa.select(ShortLink).where(ShortLink.code == code))

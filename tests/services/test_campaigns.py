@@ -378,7 +378,7 @@ def test_whatsapp_campaign_carries_the_approved_template_with_each_recipients_va
     launch(tenant, campaign)
     message = db.session.scalar(sa.select(Message).where(Message.campaign_id == campaign.id))
     assert message.body == "Hi Amina, your order is ready."  # no reply link or footer on WhatsApp
-    assert message.meta["whatsapp_template"] == {"name": "order_ready", "params": ["Amina"]}
+    assert message.meta["whatsapp_template"] == {"name": "order_ready", "language": "en", "params": ["Amina"]}
 
 
 def test_every_column_of_the_bulk_rows_round_trips_exactly(tenant):
@@ -422,7 +422,7 @@ def test_a_code_taken_between_the_check_and_the_insert_gets_a_new_link(tenant, m
     db.session.flush()
     db.session.add(ShortLink(client_id=tenant.id, message_id=other.id, code="Tkn1", original_url="u"))
     db.session.commit()
-    monkeypatch.setattr(campaign_messages, "_random_codes", lambda count: ["Tkn1", "Fre2", "Fre3"][:count])
+    monkeypatch.setattr(campaign_messages, "_random_codes", lambda count, size: ["Tkn1", "Fre2", "Fre3"][:count])
     monkeypatch.setattr(campaign_messages, "_taken_codes", lambda codes: set())  # the race: checked as free
     campaign = make(tenant, body="Hi")
     launch(tenant, campaign)

@@ -411,7 +411,7 @@ def test_a_taken_code_is_retried_inside_a_savepoint(tenant, monkeypatch):
     db.session.commit()
     taken_code = db.session.scalar(sa.select(ShortLink.code).where(ShortLink.message_id == taken.id))
     codes = iter([taken_code, taken_code, "Zz99"])
-    monkeypatch.setattr(shortlinks, "new_code", lambda: next(codes))
+    monkeypatch.setattr(shortlinks, "new_code", lambda *_: next(codes))
     message = send_message(tenant.id, to="0722000111", body="Second")
     db.session.commit()
     assert message.body.endswith("/x/Zz99") and count(ShortLink) == 2 and count(Message) == 2
@@ -420,7 +420,7 @@ def test_a_taken_code_is_retried_inside_a_savepoint(tenant, monkeypatch):
 
 def test_codes_are_case_sensitive(tenant, monkeypatch):
     codes = iter(["aBcD", "AbCd"])
-    monkeypatch.setattr(shortlinks, "new_code", lambda: next(codes))
+    monkeypatch.setattr(shortlinks, "new_code", lambda *_: next(codes))
     first = send_message(tenant.id, to="0712345678", body="First")
     second = send_message(tenant.id, to="0722000111", body="Second")
     db.session.commit()
@@ -431,7 +431,7 @@ def test_a_full_code_space_is_an_error_not_a_loop(tenant, monkeypatch):
     first = send_message(tenant.id, to="0712345678", body="First")
     db.session.commit()
     code = db.session.scalar(sa.select(ShortLink.code).where(ShortLink.message_id == first.id))
-    monkeypatch.setattr(shortlinks, "new_code", lambda: code)
+    monkeypatch.setattr(shortlinks, "new_code", lambda *_: code)
     with pytest.raises(shortlinks.CodeSpaceExhausted):
         send_message(tenant.id, to="0722000111", body="Second")
     db.session.rollback()

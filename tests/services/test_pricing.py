@@ -93,8 +93,11 @@ def test_reply_link_suffix_is_as_long_as_a_real_link():
     assert reply_link_suffix(BASE + "/") == SUFFIX
     assert reply_link_suffix(BASE, "aB3k") == "\nReply: http://localhost/x/aB3k"
     assert len(reply_link_suffix(BASE, "aB3k")) == len(reply_link_suffix(BASE))
-    with pytest.raises(ValueError):
-        reply_link_suffix(BASE, "abcde")
+    assert reply_link_suffix(BASE, length=6) == "\nReply: http://localhost/x/XXXXXX"
+    assert len(reply_link_suffix(BASE, "aB3kZ9")) == len(reply_link_suffix(BASE, length=6))
+    for bad in ("abc", "ab-d", "a" * 13, "abcé"):
+        with pytest.raises(ValueError):
+            reply_link_suffix(BASE, bad)
 
 
 def test_reply_link_pushes_150_characters_over_one_sms():
@@ -127,6 +130,7 @@ def test_full_sms_quote(tenant):
         cost=Decimal("2.4000"),
         reply_link=True,
         ucs2_characters=[EMOJI],
+        reply_code_length=4,
     )
 
 

@@ -9,6 +9,7 @@ from flask import current_app, jsonify, render_template
 from markupsafe import Markup, escape
 
 from bulkapp.blueprints.api import bp
+from bulkapp.public_url import public_base_url
 from bulkapp.services.openapi import openapi_document
 
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -16,7 +17,7 @@ METHODS = ("get", "post", "put", "patch", "delete")
 
 def _document() -> dict[str, Any]:
     return openapi_document(
-        current_app.config["BASE_URL"], with_campaigns="api.create_campaign" in current_app.view_functions
+        public_base_url(), with_campaigns="api.create_campaign" in current_app.view_functions
     )
 
 

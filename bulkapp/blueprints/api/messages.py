@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, jsonify, request
+from flask import jsonify, request
 
 from bulkapp.blueprints.api import bp, params
 from bulkapp.blueprints.api.auth import current_api_client, idempotent, json_body
@@ -13,6 +13,7 @@ from bulkapp.blueprints.api.errors import ApiError
 from bulkapp.blueprints.api.serializers import message_json, money
 from bulkapp.extensions import db
 from bulkapp.models import MESSAGE_STATUSES, Message, Template
+from bulkapp.public_url import public_base_url
 from bulkapp.services import pricing
 from bulkapp.services.cursors import InvalidCursor, decode
 from bulkapp.services.message_list import list_messages
@@ -98,7 +99,7 @@ def quote():
     recipients, invalid, duplicates = _recipients(payload, channel)
     try:
         result = pricing.quote_message(
-            client, channel, text, len(recipients), append_reply_link=append, base_url=current_app.config["BASE_URL"]
+            client, channel, text, len(recipients), append_reply_link=append, base_url=public_base_url()
         )
     except ValueError as exc:  # a tenant's bad units_per_message setting
         raise ApiError(422, "invalid_settings", str(exc), "channel") from None
@@ -178,8 +179,6 @@ def messages():
     args = request.args
     cursor = args.get("cursor") or None
     try:
-        if cursor is not None and decode(cursor)[1] > params.MAX_ID:
-            raise InvalidCursor(cursor)
         page = list_messages(
             current_api_client().id,
             cursor=cursor,

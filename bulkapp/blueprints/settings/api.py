@@ -11,6 +11,7 @@ from bulkapp import htmx
 from bulkapp.blueprints.settings import bp
 from bulkapp.extensions import db
 from bulkapp.models import Client
+from bulkapp.public_url import public_base_url
 from bulkapp.services.api_key_settings import (
     ApiKeyError,
     api_key_status,
@@ -47,7 +48,7 @@ def _context(**extra) -> dict:
         "key_status": api_key_status(client_id),
         "test_mode": db.session.get(Client, client_id).is_test_mode,
         "docs_url": _existing_path(DOCS_PATH),
-        "example_url": current_app.config["BASE_URL"] + EXAMPLE_PATH if _existing_path(EXAMPLE_PATH) else None,
+        "example_url": public_base_url() + EXAMPLE_PATH if _existing_path(EXAMPLE_PATH) else None,
         "new_key": None,
         "error": None,
     }

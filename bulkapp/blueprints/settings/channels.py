@@ -9,7 +9,9 @@ from bulkapp import htmx
 from bulkapp.blueprints.settings import bp
 from bulkapp.blueprints.settings import channel_forms as forms
 from bulkapp.extensions import db
+from bulkapp.i18n import stored_text
 from bulkapp.models import Channel, Client
+from bulkapp.public_url import public_base_url
 from bulkapp.services import channel_checks as checks
 from bulkapp.services import channel_settings as svc
 from bulkapp.services.channel_validation import KIND_LABELS, ChannelSettingsError, provider_label, supports_balance
@@ -28,7 +30,7 @@ def _allow_private() -> bool:
 
 
 def _base_url() -> str:
-    return current_app.config["BASE_URL"]
+    return public_base_url()
 
 
 def _list_context(notes: list[str] | None = None) -> dict:
@@ -237,9 +239,9 @@ def channel_test(channel_id: int):
     checks.record_test_result(client_id, snap.id, check)
     db.session.commit()
     note = (
-        _("Connection OK: %(message)s", message=check.message)
+        _("Connection OK: %(message)s", message=stored_text(check.message))
         if check.ok
-        else _("Connection failed: %(message)s", message=check.message)
+        else _("Connection failed: %(message)s", message=stored_text(check.message))
     )
     return _after_action(CARD, _card_context(snap.id), [note], f"#channel-{snap.id}")
 
@@ -257,9 +259,9 @@ def channel_sync(channel_id: int):
     checks.record_balance_result(client_id, snap.id, result)
     db.session.commit()
     note = (
-        _("Balance synced. %(message)s", message=result.message)
+        _("Balance synced. %(message)s", message=stored_text(result.message))
         if result.ok
-        else _("Balance sync failed: %(message)s", message=result.message)
+        else _("Balance sync failed: %(message)s", message=stored_text(result.message))
     )
     return _after_action(CARD, _card_context(snap.id), [note], f"#channel-{snap.id}")
 

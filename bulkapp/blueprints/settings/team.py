@@ -4,6 +4,10 @@ from flask import render_template, url_for
 
 from bulkapp.blueprints.settings import bp
 from bulkapp.blueprints.settings.profile_forms import InviteForm
+from bulkapp.extensions import rq
+from bulkapp.i18n import current_language
+from bulkapp.jobs.accounts import send_account_email
+from bulkapp.public_url import public_url
 from bulkapp.services import profiles
 from bulkapp.services.accounts import AccountError
 from bulkapp.tenancy import current_client_id, tenant_required
@@ -26,10 +30,19 @@ def invite():
     form = InviteForm()
     if form.validate_on_submit():
         try:
-            token = profiles.invite_teammate(current_client_id(), email=form.email.data, name=form.name.data)
+            token, taken_by = profiles.invite_teammate(current_client_id(), email=form.email.data, name=form.name.data)
         except AccountError as exc:
             form.email.errors.append(str(exc))
         else:
-            link = url_for("auth.accept_invite", token=token, _external=True)
+            if taken_by is not None:  # the page answers as for any address; the account's owner is told by email
+                rq.enqueue(
+                    send_account_email,
+                    "invited_existing",
+                    taken_by,
+                    current_language(),
+                    current_client_id(),
+                    queue="high",
+                )
+            link = public_url(url_for("auth.accept_invite", token=token))
             return _page(InviteForm(formdata=None), invite_link=link)
     return _page(form, status=422)

@@ -2,7 +2,8 @@
 
 CSRF: the form is exempt from the session CSRF check because it has no session to protect (no cookie is
 set or read, nobody is signed in, and a forged post can only do what anyone may do: leave a reply). It is
-guarded instead by the 4-character code itself, a signed form token bound to that code (issued when the page
+guarded instead by the code itself (long enough that a guess hits a live link less than once in 10,000 tries,
+with a global budget on unknown codes: guard.py), a signed form token bound to that code (issued when the page
 is shown, so a post must follow a view and come at least REPLY_FORM_MIN_SECONDS later), a honeypot field,
 length limits and rate limits per IP, per code and in total. It records an inbound message only: nothing
 here sends an SMS.
@@ -17,7 +18,7 @@ from flask import abort, current_app, redirect, render_template, request, url_fo
 from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 
-from bulkapp.blueprints.shortlinks import bp
+from bulkapp.blueprints.shortlinks import bp, guard
 from bulkapp.extensions import csrf, db, limiter
 from bulkapp.i18n import current_language
 from bulkapp.services import link_clicks, reply_form
@@ -48,6 +49,7 @@ def _config(name: str):
 
 
 def _missing():
+    guard.count_miss()
     return render_template("shortlinks/missing.html"), 404
 
 
@@ -95,6 +97,8 @@ def _blank_form(business: str, code: str) -> str:
 def show(code: str):
     """The reply form: the business's name and a text box. Each view counts a click (buffered, written by the
     periodic ``flush_link_clicks``)."""
+    if guard.refused():
+        abort(429)
     page = reply_form.open_link(code)
     if page is None:
         return _missing()
@@ -114,6 +118,8 @@ def submit(code: str):
     """Record the reply in the recipient's conversation, then show the confirmation (post/redirect/get)."""
     if (request.content_length or 0) > MAX_BODY_BYTES:
         abort(413)
+    if guard.refused():
+        abort(429)
     link = reply_form.find_link(code)
     if link is None:
         return _missing()
@@ -147,6 +153,8 @@ def submit(code: str):
 @bp.get("/<code>/sent")
 @limiter.limit(_config("SHORTLINK_RATE_LIMIT"), key_func=_ip_key)
 def sent(code: str):
+    if guard.refused():
+        abort(429)
     link = reply_form.find_link(code)
     if link is None:
         return _missing()

@@ -1,0 +1,94 @@
+"""Guessing reply-link codes: a global budget on unknown codes slows enumeration spread over many addresses while
+the codes people were sent keep opening, and once codes are long a guessed code cannot opt anyone out."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from bulkapp.extensions import db
+from bulkapp.models import Message, ShortLink
+from bulkapp.services import optouts, reply_form, shortlinks
+from bulkapp.services.messaging import send_message
+from tests.services.test_reply_code_length import FOUR_CHARACTER_LIMIT, add_links
+
+BUDGET = 20
+
+
+@pytest.fixture(autouse=True)
+def small_budget(app, work_app, monkeypatch):
+    monkeypatch.setitem(app.config, "SHORTLINK_UNKNOWN_RATE_LIMIT", f"{BUDGET} per minute")
+    for application in (app, work_app):
+        monkeypatch.setitem(application.config, "SHORTLINK_COUNT_SECONDS", 0)
+    yield
+    for application in (app, work_app):
+        application.extensions.pop(shortlinks._COUNT, None)
+
+
+def sent_link(tenant, to="0712000302") -> ShortLink:
+    message = send_message(tenant.id, to=to, body="Your order is ready", channel="sms")
+    db.session.commit()
+    return db.session.scalar(sa.select(ShortLink).where(ShortLink.message_id == message.id))
+
+
+def guess(length: int = 5) -> str:
+    return "".join(secrets.choice(shortlinks.ALPHABET) for _ in range(length))
+
+
+def view(client, code: str, address: str):
+    return client.get(f"/x/{code}", environ_base={"REMOTE_ADDR": address}).status_code
+
+
+def test_the_global_budget_throttles_unknown_codes_from_many_addresses_but_known_codes_open(client, tenant):
+    link = sent_link(tenant)
+    addresses = [f"10.7.{n // 250}.{n % 250 + 1}" for n in range(60)]
+    answered = refused = 0
+    for _round in range(5):  # every address guesses once per round, as a botnet would
+        for address in addresses:
+            status = view(client, guess(), address)
+            assert status in (404, 429)
+            answered += status == 404
+            refused += status == 429
+    # Without the budget all 300 guesses would have been answered (each address stays under its own limit).
+    assert answered == len(addresses) and refused == 4 * len(addresses)
+    # The recipient (an address that guessed nothing) still opens the code they were sent...
+    assert view(client, link.code, "192.0.2.10") == 200
+    # ...while an address that guessed is refused for every code, so the refusal reveals nothing.
+    assert view(client, link.code, addresses[0]) == 429
+    assert client.get(f"/x/{link.code}/sent", environ_base={"REMOTE_ADDR": addresses[1]}).status_code == 429
+
+
+def test_below_the_budget_unknown_codes_are_a_plain_404(client, tenant):
+    link = sent_link(tenant)
+    statuses = [view(client, guess(), "10.8.0.1") for _ in range(BUDGET - 1)]
+    assert statuses == [404] * (BUDGET - 1)
+    assert view(client, link.code, "10.8.0.1") == 200  # one unknown lookup is left in the budget
+    assert view(client, guess(), "10.8.0.1") == 404  # which this spends
+    assert view(client, link.code, "10.8.0.1") == 429  # now this address, which guessed, waits
+
+
+def test_a_guessed_code_cannot_opt_anyone_out_once_codes_are_long(client, tenant):
+    add_links(tenant, FOUR_CHARACTER_LIMIT + 1)
+    link = sent_link(tenant)
+    assert len(link.code) == 5
+    live = shortlinks.live_link_count()
+    assert live / 62 ** len(link.code) < 1e-4  # a single guess hits any live link less than once in 10,000
+    token_age = time.time() - 10
+    statuses = []
+    for n in range(150):
+        code = guess(len(link.code))
+        address = f"10.9.{n // 250}.{n % 250 + 1}"
+        page = view(client, code, address)
+        data = {"message": "STOP", "t": reply_form.issue_token("test-secret", code, token_age), "website": ""}
+        statuses.append((page, client.post(f"/x/{code}", data=data, csrf=False, environ_base={"REMOTE_ADDR": address})))
+    assert all(page in (404, 429) for page, _ in statuses)
+    assert all(reply.status_code in (404, 429) for _, reply in statuses)
+    assert not optouts.is_suppressed(tenant.id, "+254712000302")
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Message).where(Message.direction == "inbound")) == 0
+    # The real link still takes the recipient's STOP.
+    data = {"message": "STOP", "t": reply_form.issue_token("test-secret", link.code, token_age), "website": ""}
+    assert client.post(f"/x/{link.code}", data=data, csrf=False).status_code == 303
+    assert optouts.is_suppressed(tenant.id, "+254712000302")
