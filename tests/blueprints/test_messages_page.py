@@ -104,7 +104,7 @@ def test_sending_returns_a_fresh_form_the_new_row_and_the_new_balance(login, use
     response = client.post("/messages/", data=form(), headers=HX)
     body = response.get_data(as_text=True)
     assert response.status_code == 200 and body.lstrip().startswith('<form id="send-form"')
-    assert "Message to +254712345678 queued: 1 segment(s), KSh 0.80." in body
+    assert "Message to +254712345678 queued: 1 segment, KSh 0.80." in body
     assert re.search(r'name="to"[^>]*value=""', body)  # a fresh form
     assert 'id="message-list" class="card msg-list" hx-swap-oob="true"' in body
     assert 'id="balance-badge"' in body and "KSh 99.20" in body
@@ -149,7 +149,8 @@ def test_bad_input_rerenders_the_form_with_422_and_writes_nothing(login, user):
         body = response.get_data(as_text=True)
         assert response.status_code == 422, (data, body)
         assert body.lstrip().startswith('<form id="send-form"')
-        label = re.search(rf'<label class="field has-error">(?:(?!</label>).)*name="{field}".*?</label>', body, re.S)
+        wrapper = "field" if field == "to" else "field has-error"  # To's error has its own id (cleared when fixed)
+        label = re.search(rf'<label class="{wrapper}">(?:(?!</label>).)*name="{field}".*?</label>', body, re.S)
         assert label and text in label.group(0), (field, body)
     assert messages() == [] and charges(user.client_id) == 0
 
@@ -261,3 +262,32 @@ def test_a_live_tenant_without_channels_is_told_where_to_add_one(login, user):
     response = client.post("/messages/", data=form(), headers=HX)
     assert response.status_code == 422 and "Not a valid choice" in response.get_data(as_text=True)
     assert messages() == []
+
+
+def test_the_sent_note_says_segments_with_plural_forms(login, user):
+    client = login(user)
+    body = client.post("/messages/", data=form(body="x" * 200), headers=HX).get_data(as_text=True)
+    assert "queued: 2 segments, KSh 1.60." in body and "segment(s)" not in body
+
+
+def test_an_email_quote_shows_no_sms_encoding_or_segments(login, user):
+    client = login(user)
+    data = form(channel="email", to="amina@example.com", body="Habari “rafiki”, your order is ready.")
+    body = client.post("/messages/quote", data=data, headers=HX).get_data(as_text=True)
+    assert "<dt>Cost</dt>" in body, body
+    for sms_only in ("Encoding", "Segments", "Units", "GSM-7", "UCS-2", "70 characters a segment"):
+        assert sms_only not in body
+
+
+def test_a_fixed_number_clears_its_old_error(login, user):
+    client = login(user)
+    failed = client.post("/messages/", data=form(to="0712"), headers=HX)
+    html = failed.get_data(as_text=True)
+    assert failed.status_code == 422
+    error = re.search(r'<small id="to-error" class="error" >([^<]+)</small>', html)
+    assert error and error.group(1).strip()
+    assert 'aria-describedby="to-error"' in html
+    still_bad = client.post("/messages/quote", data=form(to="07123"), headers=HX).get_data(as_text=True)
+    assert 'id="to-error"' not in still_bad  # a number still being typed keeps its error until it is right
+    fixed = client.post("/messages/quote", data=form(to="0712 345 678"), headers=HX).get_data(as_text=True)
+    assert '<small id="to-error" class="error" hx-swap-oob="true" hidden></small>' in fixed

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import abort, flash, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from bulkapp import htmx
@@ -76,8 +77,25 @@ def index():
 @bp.post("/quote")
 @tenant_required
 def quote():
-    """The live quote while typing (the composer posts its fields here, debounced)."""
-    return render_template(QUOTE, preview=_preview(_form()))
+    """The live quote while typing (the composer posts its fields here, debounced). A number that is now valid
+    also clears the To field's error from a failed send (an out-of-band swap of that error only, so what is
+    being typed is never replaced)."""
+    form = _form()
+    return render_template(QUOTE, preview=_preview(form), channel=_channel(form), to_fixed=_to_is_valid(form))
+
+
+def _channel(form: SendMessageForm) -> str:
+    return form.channel.data if form.channel.data in channels.KIND_LABELS else "sms"
+
+
+def _to_is_valid(form: SendMessageForm) -> bool:
+    if not (form.to.data or "").strip():
+        return False
+    try:
+        messaging.normalise_recipient(_channel(form), form.to.data)
+    except messaging.SendError:
+        return False
+    return True
 
 
 @bp.post("/")
@@ -117,12 +135,18 @@ def _attach_error(form: SendMessageForm, error: messaging.SendError) -> None:
 
 
 def _sent(message):
-    note = _(
-        "Message to %(recipient)s queued: %(segments)s segment(s), %(cost)s.",
-        recipient=message.recipient,
-        segments=message.segments,
-        cost=format_ksh(message.cost),
-    )
+    if message.channel == "sms":
+        note = ngettext(
+            "Message to %(recipient)s queued: %(segments)s segment, %(cost)s.",
+            "Message to %(recipient)s queued: %(segments)s segments, %(cost)s.",
+            message.segments,
+            recipient=message.recipient,
+            segments=message.segments,
+            cost=format_ksh(message.cost),
+        )
+    else:  # segments mean nothing for an email or a WhatsApp message
+        cost = format_ksh(message.cost)
+        note = _("Message to %(recipient)s queued: %(cost)s.", recipient=message.recipient, cost=cost)
     if not htmx.is_htmx():
         flash(note, "success")
         return htmx.redirect(url_for("messages.index"))
