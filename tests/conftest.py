@@ -55,6 +55,8 @@ def test_settings(**extra) -> dict:
         "SERVER_NAME": None,
         "BASE_URL": "http://localhost",
         "LINK_CLICK_PUSH_SECONDS": 0,  # with Redis, each view's click reaches it before the request ends
+        # The vendor simulators listen on loopback (as in development); tests of the production rules turn it off.
+        "WEBHOOK_ALLOW_PRIVATE_URLS": True,
     }
     settings.update(extra)
     return settings

@@ -30,7 +30,14 @@ from bulkapp.services.webhook_settings import configure_webhook
 from tests.api.conftest import Api
 from tests.blueprints.test_admin import form_reference
 from tests.blueprints.test_campaigns_page import form_data, signed_in  # noqa: F401 - the fixture
-from tests.blueprints.test_channel_settings import add_onfon, onfon, onfon_form, private_urls, sandbox_of  # noqa: F401
+from tests.blueprints.test_channel_settings import (  # noqa: F401 - the fixtures
+    add_onfon,
+    onfon,
+    onfon_form,
+    private_urls,
+    sandbox_of,
+    strict_urls,
+)
 from tests.blueprints.test_contacts_page import post_file
 from tests.blueprints.test_reply_form import link  # noqa: F401 - the fixture
 from tests.blueprints.test_reply_form import token as reply_token
@@ -212,6 +219,7 @@ def test_stored_text_reads_parameters_back_and_leaves_other_text_alone(app):
 # -- webhook URLs, contacts, imports, channels, the ledger: Swahili on the page, English in the API and the DB -------
 
 
+@pytest.mark.usefixtures("strict_urls")
 def test_webhook_url_refusals_in_swahili_on_the_page_and_english_in_the_api(client, login, user, tenant):
     set_language(user.id, "sw")
     page = login(user)
@@ -229,6 +237,7 @@ def test_webhook_url_refusals_in_swahili_on_the_page_and_english_in_the_api(clie
     )
 
 
+@pytest.mark.usefixtures("strict_urls")
 def test_a_refused_delivery_is_stored_in_english_and_logged_in_swahili(login, user, tenant):
     # saved while private URLs were allowed; now deliveries refuse it
     configure_webhook(tenant.id, url="https://127.0.0.1/hooks", events=[], active=False, allow_private=True)

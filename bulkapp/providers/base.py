@@ -1,5 +1,7 @@
-"""The provider interface: plain messages in, typed results out; errors, webhook requests and shared helpers.
+"""The provider interface: plain messages in, typed results out; webhook requests and shared helpers.
 
+The errors (:mod:`~bulkapp.providers.errors`), the HTTP transport (:mod:`~bulkapp.providers.http`) and the
+webhook request and parsers (:mod:`~bulkapp.providers.webhooks`) are re-exported here for the vendor modules.
 Every vendor module builds on this file and nothing here touches the database or Flask's request globals:
 the send pipeline and the webhook endpoints hand adapters plain data and store what comes back.
 """
@@ -7,96 +9,40 @@ the send pipeline and the webhook endpoints hand adapters plain data and store w
 from __future__ import annotations
 
 import enum
-import hmac
-import json
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
-from functools import cached_property
 from typing import Any, ClassVar, Literal, NamedTuple, Self
-from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
-from zoneinfo import ZoneInfo
+from urllib.parse import quote, quote_plus
 
 import requests
 from flask_babel import force_locale
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
-from bulkapp.services.phones import InvalidNumber, normalise_msisdn
+from bulkapp.providers import http
+from bulkapp.providers.errors import AuthenticationError as AuthenticationError
+from bulkapp.providers.errors import ConfigurationError as ConfigurationError
+from bulkapp.providers.errors import MalformedPayload as MalformedPayload
+from bulkapp.providers.errors import NotSupported as NotSupported
+from bulkapp.providers.errors import OutcomeUnknown as OutcomeUnknown
+from bulkapp.providers.errors import PermanentError as PermanentError
+from bulkapp.providers.errors import ProviderError as ProviderError
+from bulkapp.providers.errors import TransientError as TransientError
+from bulkapp.providers.http import decode_json as decode_json
+from bulkapp.providers.http import new_session as new_session
+from bulkapp.providers.http import retry_after_seconds as retry_after_seconds
+from bulkapp.providers.webhooks import NAIROBI as NAIROBI
+from bulkapp.providers.webhooks import WebhookRequest as WebhookRequest
+from bulkapp.providers.webhooks import e164_or_none as e164_or_none
+from bulkapp.providers.webhooks import national_digits as national_digits
+from bulkapp.providers.webhooks import parse_time as parse_time
+from bulkapp.providers.webhooks import to_e164 as to_e164
+from bulkapp.providers.webhooks import token_matches as token_matches
+from bulkapp.providers.webhooks import utcnow as utcnow
 
 ChannelKind = Literal["sms", "whatsapp", "email"]
-NAIROBI = ZoneInfo("Africa/Nairobi")
-
-
-# --------------------------------------------------------------------------------------------- errors
-
-
-class ProviderError(Exception):
-    """Base of every provider failure.
-
-    ``reason`` is a plain sentence a tenant can read, ``code`` the vendor's own code (as a string) when it gave
-    one, and ``vendor_message`` the vendor's own words, kept verbatim for support.
-    """
-
-    def __init__(self, reason: str, *, code: str | None = None, vendor_message: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.code = code
-        self.vendor_message = vendor_message
-
-    def describe(self) -> str:
-        """The reason followed by the vendor's own words, for people reading a settings page or a log."""
-        if self.vendor_message and self.vendor_message not in self.reason:
-            return f"{self.reason} (the provider said: {self.vendor_message})"
-        return self.reason
-
-
-class TransientError(ProviderError):
-    """Nothing was accepted and the same request may be made again later.
-
-    Raised for a connection refused or timed out before anything was sent, 429 (``retry_after`` seconds when the
-    vendor said), and the 5xx answers a vendor documents as "nothing accepted" (503, Meta's code 2, ...).
-    """
-
-    def __init__(self, reason: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        super().__init__(reason, **kwargs)
-        self.retry_after = retry_after
-
-
-class PermanentError(ProviderError):
-    """The vendor refused the request as a whole and will refuse it again until someone changes something."""
-
-
-class AuthenticationError(PermanentError):
-    """The vendor rejected the channel's credentials (wrong key or token, inactive or locked account)."""
-
-
-class ConfigurationError(PermanentError):
-    """The channel settings are incomplete or invalid; ``fields`` names the settings at fault."""
-
-    def __init__(self, reason: str, *, fields: Sequence[str] = (), **kwargs: Any) -> None:
-        super().__init__(reason, **kwargs)
-        self.fields = tuple(fields)
-
-
-class MalformedPayload(ProviderError):
-    """A webhook (or a vendor answer) that cannot be understood; an endpoint answers 400 and stores nothing."""
-
-
-class NotSupported(ProviderError):
-    """The vendor has no such feature (e.g. Mobitech sends no incoming messages to us)."""
-
-
-class OutcomeUnknown(ProviderError):
-    """The request was sent but no usable answer came back, so the vendor may have accepted it.
-
-    Raised by :meth:`HttpProvider.request` for non-idempotent calls; ``send_batch`` turns it into ``unknown``
-    results and never sends the same messages again.
-    """
 
 
 # ---------------------------------------------------------------------------------------- data types
@@ -236,89 +182,6 @@ class SettingField:
     default: str | int | None = None
     help: str = ""
     choices: tuple[str, ...] = ()
-
-
-# ----------------------------------------------------------------------------------- webhook requests
-
-
-@dataclass(frozen=True)
-class WebhookRequest:
-    """An incoming vendor webhook as plain data: method, the full public URL (with its query string), headers
-    and the raw body bytes. Query arguments, form fields and JSON are derived from those, lazily, so that
-    signatures are always checked over exactly what arrived.
-    """
-
-    method: str
-    url: str
-    headers: Mapping[str, str]
-    raw_body: bytes = b""
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "method", self.method.upper())
-        object.__setattr__(self, "headers", {k.lower(): v for k, v in dict(self.headers).items()})
-
-    @classmethod
-    def from_werkzeug(cls, request: Any, url: str | None = None) -> WebhookRequest:
-        """Build from a werkzeug/Flask request object passed in explicitly; ``url`` overrides ``request.url``
-        when the public URL differs (TLS-terminating proxy without ProxyFix). Reads the body with caching, so
-        ``request.form`` still works afterwards."""
-        raw = request.get_data(cache=True)
-        return cls(request.method, url or request.url, dict(request.headers.items()), raw)
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
-
-    @property
-    def content_type(self) -> str:
-        return (self.header("content-type") or "").split(";")[0].strip().lower()
-
-    @cached_property
-    def args(self) -> dict[str, str]:
-        """Query-string arguments (first value of each)."""
-        return _first_values(parse_qsl(urlsplit(self.url).query, keep_blank_values=True))
-
-    @cached_property
-    def form_items(self) -> tuple[tuple[str, str], ...]:
-        """Every form-encoded body field in arrival order, repeats kept (Twilio signs them all)."""
-        if self.content_type != "application/x-www-form-urlencoded":
-            return ()
-        try:
-            text = self.raw_body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise MalformedPayload("The form body is not valid UTF-8.") from exc
-        return tuple(parse_qsl(text, keep_blank_values=True))
-
-    @cached_property
-    def form(self) -> dict[str, str]:
-        return _first_values(self.form_items)
-
-    def json(self) -> Any:
-        """The body parsed as JSON; :class:`MalformedPayload` when it is empty or not JSON."""
-        if not self.raw_body.strip():
-            raise MalformedPayload("The request body is empty; a JSON document was expected.")
-        try:
-            return json.loads(self.raw_body)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise MalformedPayload(f"The request body is not valid JSON ({exc}).") from exc
-
-    def payload_records(self) -> list[dict[str, Any]]:
-        """Flat records for vendors that send either a form, a JSON object (or list of objects) or a bare GET:
-        query arguments first, body fields over them."""
-        body_is_json = self.content_type.endswith("json") or self.raw_body.lstrip()[:1] in (b"{", b"[")
-        if self.method == "GET" or not self.raw_body.strip() or not body_is_json:
-            return [{**self.args, **self.form}]
-        data = self.json()
-        items = data if isinstance(data, list) else [data]
-        if not items or not all(isinstance(item, dict) for item in items):
-            raise MalformedPayload("The JSON body must be an object or a list of objects.")
-        return [{**self.args, **item} for item in items]
-
-
-def _first_values(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for key, value in pairs:
-        out.setdefault(key, value)
-    return out
 
 
 # ---------------------------------------------------------------------------------------- the base
@@ -487,52 +350,11 @@ def _settings(
 # ---------------------------------------------------------------------------------------- HTTP vendors
 
 
-def new_session(pool_size: int = 16) -> requests.Session:
-    """A pooled session: keep-alive connections, no automatic retries (a retry could send twice)."""
-    session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.headers["User-Agent"] = "Bulkapp/1.0"
-    return session
-
-
 class HttpProvider(Provider):
     """A vendor reached over HTTP through one pooled ``requests.Session`` (this instance's own, or injected)
-    with explicit (connect, read) timeouts."""
+    with explicit (connect, read) timeouts; the transport itself is :mod:`bulkapp.providers.http`."""
 
     default_timeout: ClassVar[tuple[float, float]] = (5.0, 30.0)
-
-    def raise_for_http_status(
-        self, response: requests.Response, *, vendor: str, sending: bool, auth_reason: str
-    ) -> None:
-        """What a non-200 status means when the vendor says nothing more specific.
-
-        401/403: bad credentials. 429/503: busy, nothing accepted (retry after the vendor's delay). Another
-        5xx while sending: the vendor may have accepted the messages, so the outcome is unknown (never
-        resend blindly); outside a send it is just transient. Anything else is permanent.
-        """
-        status = response.status_code
-        if status == 200:
-            return
-        text = response.text[:200]
-        if status in (401, 403):
-            raise AuthenticationError(auth_reason, code=str(status), vendor_message=text)
-        if status in (429, 503):
-            raise TransientError(
-                f"{vendor} is busy (HTTP {status}); nothing was accepted.",
-                code=str(status),
-                vendor_message=text,
-                retry_after=retry_after_seconds(response),
-            )
-        if status >= 500 and sending:
-            raise OutcomeUnknown(
-                f"{vendor} failed with HTTP {status} while handling the request; it may have been accepted.",
-                vendor_message=text,
-            )
-        if status >= 500:
-            raise TransientError(f"{vendor} failed with HTTP {status}.", code=str(status), vendor_message=text)
-        raise PermanentError(f"{vendor} answered HTTP {status}.", code=str(status), vendor_message=text)
 
     def __init__(
         self,
@@ -551,136 +373,28 @@ class HttpProvider(Provider):
         if self._owns_session:
             self.session.close()
 
+    def raise_for_http_status(
+        self, response: requests.Response, *, vendor: str, sending: bool, auth_reason: str
+    ) -> None:
+        """See :func:`bulkapp.providers.http.raise_for_http_status`."""
+        http.raise_for_http_status(response, vendor=vendor, sending=sending, auth_reason=auth_reason)
+
     def request(self, method: str, url: str, *, idempotent: bool, **kwargs: Any) -> requests.Response:
-        """Make one HTTP request; never retries.
-
-        Raises :class:`TransientError` when nothing was sent (connection refused, connect timeout, TLS
-        handshake failure) and, for ``idempotent`` calls, also when the answer never came. For other calls a
-        read timeout or a connection broken after sending raises :class:`OutcomeUnknown`.
-        """
-        try:
-            return self.session.request(method, url, timeout=self.timeout, allow_redirects=False, **kwargs)
-        except requests.ConnectTimeout as exc:
-            raise TransientError(f"{self.label} did not accept the connection in time; nothing was sent.") from exc
-        except requests.ReadTimeout as exc:
-            if idempotent:
-                raise TransientError(f"{self.label} took too long to answer.") from exc
-            raise OutcomeUnknown(
-                f"{self.label} did not answer in time after receiving the request; it may have accepted it."
-            ) from exc
-        except requests.ConnectionError as exc:
-            if _failed_before_sending(exc):
-                raise TransientError(
-                    f"Could not connect to {self.label}; nothing was sent.", vendor_message=self.redact(str(exc))
-                ) from exc
-            if idempotent:
-                raise TransientError(
-                    f"The connection to {self.label} broke.", vendor_message=self.redact(str(exc))
-                ) from exc
-            raise OutcomeUnknown(
-                f"The connection to {self.label} broke after the request was sent; it may have accepted it.",
-                vendor_message=self.redact(str(exc)),
-            ) from exc
-        except requests.RequestException as exc:
-            raise ConfigurationError(
-                f"Could not call {self.label}: {self.redact(str(exc))}", fields=["base_url"]
-            ) from exc
-
-
-def _failed_before_sending(exc: requests.ConnectionError) -> bool:
-    if isinstance(exc, requests.exceptions.SSLError):
-        return True  # the TLS handshake comes before any byte of the request
-    reason = exc.args[0] if exc.args else None
-    if isinstance(reason, MaxRetryError):
-        reason = reason.reason
-    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
-
-
-def decode_json(response: requests.Response) -> Any:
-    """The answer's JSON, or None when the body is empty or not JSON."""
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def retry_after_seconds(response: requests.Response) -> float | None:
-    """The ``Retry-After`` header in seconds (delta-seconds or an HTTP date), or None."""
-    value = (response.headers.get("Retry-After") or "").strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+        """Make one HTTP request on the pooled session through the outbound guard; never retries. See
+        :func:`bulkapp.providers.http.send` for what each failure raises."""
+        return http.send(
+            self.session,
+            method,
+            url,
+            vendor=self.label,
+            timeout=self.timeout,
+            idempotent=idempotent,
+            redact=self.redact,
+            **kwargs,
+        )
 
 
 # ---------------------------------------------------------------------------------------- small helpers
-
-
-def token_matches(given: str | None, expected: str | None) -> bool:
-    """Constant-time comparison of a channel token; False when either side is missing."""
-    if not given or not expected:
-        return False
-    return hmac.compare_digest(given.encode(), expected.encode())
-
-
-def to_e164(raw: Any) -> str:
-    """A sender number from a webhook as E.164 (``2547…``, ``+2547…``, ``07…`` all work); MalformedPayload
-    when it is not a phone number. Foreign numbers keep their country code."""
-    text = str(raw or "").strip()
-    digits = re.sub(r"\D", "", text)
-    try:
-        return normalise_msisdn(text)
-    except InvalidNumber:
-        if 8 <= len(digits) <= 15 and not digits.startswith("0"):
-            return "+" + digits  # a valid-looking international number libphonenumber does not classify
-        raise MalformedPayload(f"{text!r} is not a phone number.") from None
-
-
-def e164_or_none(raw: Any) -> str | None:
-    """Like :func:`to_e164` for optional fields (a DLR's recipient): None instead of an error."""
-    if raw in (None, ""):
-        return None
-    try:
-        return to_e164(str(raw).removeprefix("whatsapp:"))
-    except MalformedPayload:
-        return None
-
-
-def national_digits(e164: str) -> str:
-    """``+254712345678`` -> ``254712345678`` (Onfon, Mobitech, WhatsApp Cloud want no ``+``)."""
-    return e164.lstrip("+")
-
-
-def parse_time(value: Any, tz: ZoneInfo = NAIROBI) -> datetime | None:
-    """A vendor timestamp as aware UTC, leniently: Unix seconds (or milliseconds), ISO 8601, ``YYYY-mm-dd HH:MM
-    [:SS]`` and ``YYYYmmddHHMMSS``. Naive times are read in ``tz`` (Kenyan vendors report local time). None when
-    the value is empty or unreadable: a delivery report is still worth applying without its time."""
-    if value in (None, ""):
-        return None
-    text = str(value).strip()
-    if re.fullmatch(r"\d{9,10}(\.\d+)?", text) or re.fullmatch(r"\d{13}", text):
-        seconds = float(text) / (1000 if len(text) == 13 else 1)
-        return datetime.fromtimestamp(seconds, UTC)
-    parsed = None
-    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y%m%d%H%M%S", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M"):
-        try:
-            parsed = datetime.strptime(text, fmt)
-            break
-        except ValueError:
-            continue
-    if parsed is None:
-        try:
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=tz)
-    return parsed.astimezone(UTC)
 
 
 def parse_amount(raw: Any) -> Balance:
@@ -695,7 +409,3 @@ def parse_amount(raw: Any) -> Balance:
     symbol = (prefix or suffix).strip()
     currency = {"ksh": "KES", "kes": "KES", "$": "USD", "usd": "USD", "€": "EUR"}.get(symbol.lower(), symbol or None)
     return Balance(amount, currency, text)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -22,7 +22,8 @@ import sqlalchemy as sa
 from bulkapp.columns import to_decimal, utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Channel, Client
-from bulkapp.providers.base import ConnectionCheck, ProviderError, redact_secrets
+from bulkapp.providers.base import ConnectionCheck, redact_secrets
+from bulkapp.providers.errors import explain
 from bulkapp.providers.registry import get_provider, provider_class
 from bulkapp.services.channel_settings import STATUS_KEYS, owned_channel
 from bulkapp.services.channel_validation import provider_label
@@ -81,16 +82,15 @@ def _clip(text: str) -> str:
 
 
 def check_connection(snap: ChannelSnapshot, *, timeout: tuple[float, float] | None = None) -> ConnectionCheck:
-    """Run the vendor's harmless test call (``TEST_TIMEOUT`` unless given); the message is the vendor's own
-    words, secrets blanked."""
+    """Run the vendor's harmless test call (``TEST_TIMEOUT`` unless given). A failure reads as a plain sentence
+    (:func:`bulkapp.providers.errors.explain`, with the vendor's own words when it gave any, secrets blanked);
+    the technical details go to the log."""
     try:
         with get_provider(snap.provider, snap.credentials, snap.config, timeout=timeout or TEST_TIMEOUT) as provider:
             check = provider.test_connection()
-    except ProviderError as exc:
-        check = ConnectionCheck(False, exc.describe())
-    except Exception as exc:  # an adapter bug must not take the settings page down
-        log.exception("testing channel %s failed unexpectedly", snap.id)
-        check = ConnectionCheck(False, f"The test failed unexpectedly ({exc.__class__.__name__}: {exc}).")
+    except Exception as exc:  # an adapter bug must not take the settings page down either
+        log.info("testing channel %s failed", snap.id)
+        check = ConnectionCheck(False, explain(exc, provider_label(snap.provider)))
     return ConnectionCheck(bool(check.ok), _clip(redact(check.message, snap.credentials, snap.provider)))
 
 
@@ -101,18 +101,15 @@ def fetch_channel_balance(
     timeout: tuple[float, float] | None = None,
 ) -> BalanceResult:
     """Ask the vendor for the account balance (``SYNC_TIMEOUT`` unless given); never raises: failures come
-    back with ok=False and the vendor's words, secrets blanked."""
+    back with ok=False and a plain sentence (:func:`bulkapp.providers.errors.explain`), secrets blanked."""
     try:
         with get_provider(
             snap.provider, snap.credentials, snap.config, session=session, timeout=timeout or SYNC_TIMEOUT
         ) as provider:
             balance = provider.fetch_balance()
-    except ProviderError as exc:
-        message = exc.describe()
-        return BalanceResult(False, _clip(redact(message, snap.credentials, snap.provider)))
     except Exception as exc:  # one tenant's odd answer must not stop the sync of the others
-        log.exception("balance of channel %s failed unexpectedly", snap.id)
-        message = f"The balance check failed unexpectedly ({exc.__class__.__name__}: {exc})."
+        log.info("balance of channel %s failed", snap.id)
+        message = explain(exc, provider_label(snap.provider))
         return BalanceResult(False, _clip(redact(message, snap.credentials, snap.provider)))
     if balance is None:
         return BalanceResult(False, f"{provider_label(snap.provider)} has no balance API.")

@@ -1,15 +1,14 @@
 """Channel settings forms: each provider's fields (plus a transactional sender ID for SMS) and their checks.
 
 Values are checked before anything is saved: lengths, whole numbers, identifiers that end up in vendor URLs,
-sender IDs, email addresses, and vendor base URLs / SMTP hosts, which must be public (https, no private,
-loopback or link-local address) unless WEBHOOK_ALLOW_PRIVATE_URLS allows them for development and tests.
+sender IDs, email addresses, and vendor base URLs / SMTP hosts, which must be public (https on port 443, no
+private, loopback, link-local or IPv4-embedding address) unless WEBHOOK_ALLOW_PRIVATE_URLS allows them for
+development and tests. Saving checks them once; every request checks them again (bulkapp.outbound).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 
+from bulkapp.outbound import OutboundRefused, OutboundUnreachable, check_destination, refusal_reason, system_resolver
 from bulkapp.providers.base import ConfigurationError, Provider, SettingField
 from bulkapp.providers.registry import ProviderInfo, available_providers, get_provider, provider_class
 
@@ -60,6 +60,7 @@ PATTERNS = {
 SENDER_VALUE_FIELDS = frozenset({"sender_id", "transactional_sender_id", "sender_name", "from_number"})
 ALPHANUMERIC_SENDER = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ._&-]{1,11}")
 NUMERIC_SENDER = re.compile(r"\+?\d{3,15}")
+PRIVATE_ADDRESS = _l("That address is on a private network; provider addresses must be public.")
 
 
 class ChannelSettingsError(ValueError):
@@ -237,22 +238,37 @@ def _vendor_errors(provider: str, credentials: dict[str, Any], config: dict[str,
         return {name: exc.reason for name in names}
 
 
+def resolve_host(host: str, port: int) -> list[str]:
+    """DNS for the checks below (a test stands in for it)."""
+    return system_resolver(host, port)
+
+
 def check_public_url(url: str, *, allow_private: bool) -> None:
-    """A vendor API base URL must be https on a public address, so that a tenant cannot make this server call
-    its own network. ``allow_private`` (WEBHOOK_ALLOW_PRIVATE_URLS, development and tests) allows http and
-    private, loopback and link-local addresses. ValueError with a sentence otherwise."""
+    """A vendor API base URL must be https on port 443 (or 80) of a public address, so that a tenant cannot
+    make this server call its own network (the same rules every request meets again, :mod:`bulkapp.outbound`).
+    ``allow_private`` (WEBHOOK_ALLOW_PRIVATE_URLS, development and tests) allows http, any port and private,
+    loopback and link-local addresses. ValueError with a sentence otherwise."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(_l("Enter a full address starting with https://."))
     if parts.username or parts.password:
         raise ValueError(_l("Leave user names and passwords out of the address."))
-    if parts.scheme != "https" and not allow_private:
-        raise ValueError(_l("Use an https:// address."))
     try:
-        port = parts.port
+        parts.port  # noqa: B018 - raises for a port that is not a number from 0 to 65535
     except ValueError:
         raise ValueError(_l("The port in this address is not valid.")) from None
-    check_public_host(parts.hostname, port=port or 443, allow_private=allow_private)
+    if allow_private:
+        return
+    try:
+        check_destination(url, allow_private=False, resolver=lambda host, port: resolve_host(host, port))
+    except OutboundUnreachable as exc:
+        raise ValueError(_l("We could not find the server %(host)s.", host=exc.host)) from None
+    except OutboundRefused as exc:
+        if exc.kind == "scheme":
+            raise ValueError(_l("Use an https:// address.")) from None
+        if exc.kind == "port":
+            raise ValueError(_l("Use the standard https port (443), or leave the port out.")) from None
+        raise ValueError(PRIVATE_ADDRESS) from None
 
 
 def check_public_host(host: str, *, port: int = 443, allow_private: bool) -> None:
@@ -260,9 +276,10 @@ def check_public_host(host: str, *, port: int = 443, allow_private: bool) -> Non
     if allow_private:
         return
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
+        addresses = resolve_host(host, port)
     except (OSError, UnicodeError):
         raise ValueError(_l("We could not find the server %(host)s.", host=host)) from None
-    for address in addresses:
-        if not ipaddress.ip_address(address.split("%", 1)[0]).is_global:
-            raise ValueError(_l("That address is on a private network; provider addresses must be public."))
+    if not addresses:
+        raise ValueError(_l("We could not find the server %(host)s.", host=host))
+    if any(refusal_reason(address) for address in addresses):
+        raise ValueError(PRIVATE_ADDRESS)

@@ -177,6 +177,7 @@ def _render(spec: Text, params: dict[str, Any], stored_message: str) -> Rendered
     shown = {
         key: format_ksh(Decimal(value)) if key in spec.money
         else format_number(value) if isinstance(value, int) and not isinstance(value, bool)
+        else stored_text(value) if key == "reason" and isinstance(value, str)  # a provider's reason, translated
         else value
         for key, value in params.items()
     }  # fmt: skip

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -19,6 +20,8 @@ from bulkapp.i18n import N_, stored_sentences
 from bulkapp.models import Event
 from bulkapp.services.webhook_targets import TargetRefused, TargetUnreachable, post, resolve_target
 
+log = logging.getLogger(__name__)
+
 DEFAULT_TIMEOUT = (5.0, 15.0)  # connect, read (seconds)
 MAX_RETRY_AFTER = timedelta(hours=6)  # a receiver's Retry-After is honoured up to this
 EXCERPT_BYTES = 1024
@@ -26,9 +29,11 @@ EXCERPT_CHARS = 500
 
 # Why an attempt failed: stored in English (WebhookDelivery.error), shown in the reader's language by the delivery
 # log (i18n.stored_text). The redirect and 410 sentences come before "answered %(code)s", which would match them too.
+# A connection refused and one that timed out read the same (NO_CONNECTION), so the log cannot be used to tell
+# which ports of a host answer; "Could not connect within" is kept only so that older rows still translate.
 (
     TLS_FAILED,
-    NO_CONNECTION_WITHIN,
+    _NO_CONNECTION_WITHIN,
     NO_ANSWER_WITHIN,
     NO_CONNECTION,
     GONE,
@@ -117,14 +122,14 @@ def send_attempt(prepared: PreparedDelivery) -> Outcome:
         response = post(target, prepared.body, signed_headers(prepared, int(time.time())), prepared.timeout)
     except requests.exceptions.SSLError:
         return Outcome("failed", error=TLS_FAILED, retryable=True)
-    except requests.exceptions.ConnectTimeout:
-        error = NO_CONNECTION_WITHIN % {"seconds": f"{prepared.timeout[0]:g}"}
-        return Outcome("failed", error=error, retryable=True)
+    except requests.exceptions.ConnectTimeout as exc:  # the same words as a refused connection: see NO_CONNECTION
+        log.info("webhook delivery %s: %r", prepared.delivery_id, exc)
+        return Outcome("failed", error=NO_CONNECTION % {"host": target.host, "port": target.port}, retryable=True)
     except requests.exceptions.Timeout:
         return Outcome("failed", error=NO_ANSWER_WITHIN % {"seconds": f"{prepared.timeout[1]:g}"}, retryable=True)
-    except requests.exceptions.RequestException:
-        error = NO_CONNECTION % {"host": target.host, "port": target.port}
-        return Outcome("failed", error=error, retryable=True)
+    except requests.exceptions.RequestException as exc:
+        log.info("webhook delivery %s: %r", prepared.delivery_id, exc)
+        return Outcome("failed", error=NO_CONNECTION % {"host": target.host, "port": target.port}, retryable=True)
     try:
         excerpt = _excerpt(response)
     finally:

@@ -10,10 +10,13 @@ from tests.api.conftest import assert_error
 
 
 @pytest.fixture
-def allow_private(app):
-    app.config["WEBHOOK_ALLOW_PRIVATE_URLS"] = True
-    yield
-    app.config["WEBHOOK_ALLOW_PRIVATE_URLS"] = False
+def allow_private(app, monkeypatch):
+    monkeypatch.setitem(app.config, "WEBHOOK_ALLOW_PRIVATE_URLS", True)
+
+
+@pytest.fixture
+def strict_urls(app, monkeypatch):
+    monkeypatch.setitem(app.config, "WEBHOOK_ALLOW_PRIVATE_URLS", False)
 
 
 def test_unconfigured_webhook(api):
@@ -41,7 +44,7 @@ def test_fields_left_out_keep_their_value(api, allow_private):
     assert body["url"] == "http://127.0.0.1:9/hook" and body["events"] == ["message.sent"] and body["active"] is False
 
 
-def test_private_targets_are_refused_without_the_flag(api, tenant):
+def test_private_targets_are_refused_without_the_flag(api, tenant, strict_urls):
     assert_error(
         api.put("/webhook", json={"url": "http://127.0.0.1/hook", "events": ["message.sent"]}), 422, "invalid_url"
     )

@@ -4,6 +4,7 @@ delete, test connection and balance sync against the Onfon simulator, webhook UR
 from __future__ import annotations
 
 import re
+import socket
 from decimal import Decimal
 
 import pytest
@@ -29,6 +30,13 @@ def onfon():
 def private_urls(app, monkeypatch):
     """The simulators listen on loopback, which tenants may only use in development and tests."""
     monkeypatch.setitem(app.config, "WEBHOOK_ALLOW_PRIVATE_URLS", True)
+
+
+@pytest.fixture
+def strict_urls(app, work_app, monkeypatch):
+    """Production rules: public https addresses on port 443 only."""
+    for flask_app in (app, work_app):
+        monkeypatch.setitem(flask_app.config, "WEBHOOK_ALLOW_PRIVATE_URLS", False)
 
 
 def onfon_form(sim: OnfonSimulator, **extra) -> dict[str, str]:
@@ -118,7 +126,7 @@ def test_add_an_onfon_channel_then_secrets_are_never_rendered(login, user, onfon
     assert edit.count("Saved - leave blank to keep") >= 2 and onfon.client_id in edit and 'value="ACME"' in edit
 
 
-def test_invalid_form_is_422_with_field_errors_and_keeps_input_but_not_secrets(login, user, onfon):
+def test_invalid_form_is_422_with_field_errors_and_keeps_input_but_not_secrets(login, user, onfon, strict_urls):
     client = login(user)
     form = onfon_form(onfon, sender_id="THIS-IS-FAR-TOO-LONG", client_id="", base_url="http://10.0.0.8/v1/sms")
     response = client.post("/settings/channels", data=form, headers=HX)
@@ -388,3 +396,38 @@ def test_the_whatsapp_verify_token_shown_completes_metas_handshake(login, user, 
     assert answer.status_code == 200 and answer.get_data(as_text=True) == "1158201444"
     wrong = client.get("/webhooks/whatsapp", query_string={**query, "hub.verify_token": "guess"})
     assert wrong.status_code == 403
+
+
+def test_a_failed_test_connection_reads_as_a_sentence_in_the_owners_language(login, user, private_urls):
+    """No "HTTPConnectionPool… NewConnectionError" on the page: a sentence, translated; the details are logged."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens here once the probe is closed
+    values = {"access_key": "a", "api_key": "b", "client_id": "c", "sender_id": "ACME"}
+    channel, _ = channel_settings.create_channel(
+        user.client_id, "onfon", {**values, "base_url": f"http://127.0.0.1:{port}/v1/sms"}, allow_private_urls=True
+    )
+    db.session.commit()
+    client = login(user)
+
+    body = client.post(f"/settings/channels/{channel.id}/test", headers=HX).get_data(as_text=True)
+    assert "We could not reach Onfon Media. Check the base URL and try again." in body and "result-fail" in body
+    for raw in ("HTTPConnectionPool", "NewConnectionError", "Errno", "Connection refused", "Max retries"):
+        assert raw not in body
+
+    db.session.get(type(user), user.id).language = "sw"
+    db.session.commit()
+    body = client.post(f"/settings/channels/{channel.id}/test", headers=HX).get_data(as_text=True)
+    assert "Hatukuweza kufikia Onfon Media. Kagua URL ya msingi kisha ujaribu tena." in body
+    page = client.get("/settings/channels").get_data(as_text=True)  # the stored result, shown in Swahili too
+    assert "Hatukuweza kufikia Onfon Media" in page and "We could not reach" not in page
+
+
+def test_a_base_url_that_turned_private_is_refused_at_test_time(login, user, onfon, private_urls, app, monkeypatch):
+    client = login(user)
+    channel = add_onfon(client, onfon)  # saved while loopback addresses were allowed
+    requests_before = onfon.stats()["requests"]
+    monkeypatch.setitem(app.config, "WEBHOOK_ALLOW_PRIVATE_URLS", False)  # production rules from now on
+    body = client.post(f"/settings/channels/{channel.id}/test", headers=HX).get_data(as_text=True)
+    assert "The address of Onfon Media must start with https://." in body and "result-fail" in body
+    assert onfon.stats()["requests"] == requests_before  # nothing reached the simulator

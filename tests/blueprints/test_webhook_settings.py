@@ -25,6 +25,13 @@ def private_ok(app, work_app, monkeypatch):
 
 
 @pytest.fixture
+def strict_urls(app, work_app, monkeypatch):
+    """Production rules (tests allow loopback targets by default, as development does)."""
+    for flask_app in (app, work_app):
+        monkeypatch.setitem(flask_app.config, "WEBHOOK_ALLOW_PRIVATE_URLS", False)
+
+
+@pytest.fixture
 def hook(private_ok):
     with WebhookReceiver() as receiver:
         yield receiver
@@ -92,7 +99,7 @@ def test_saving_the_endpoint_creates_a_secret(login, user, tenant, hook):
         ({"url": "https://8.8.8.8/", "events": [], "active": "y"}, "Choose at least one event to receive."),
     ],
 )
-def test_bad_input_is_re_rendered_with_422_and_nothing_saved(login, user, tenant, data, message):
+def test_bad_input_is_re_rendered_with_422_and_nothing_saved(login, user, tenant, data, message, strict_urls):
     response = login(user).post("/settings/webhooks", data=data, headers=HX)
     body = response.get_data(as_text=True)
     assert response.status_code == 422
@@ -102,7 +109,7 @@ def test_bad_input_is_re_rendered_with_422_and_nothing_saved(login, user, tenant
     assert row.webhook_url is None and row.webhook_active is False and row.webhook_secret is None
 
 
-def test_a_plain_form_post_with_an_error_gets_the_whole_page(login, user):
+def test_a_plain_form_post_with_an_error_gets_the_whole_page(login, user, strict_urls):
     response = login(user).post("/settings/webhooks", data={"url": "https://127.0.0.1/", "events": []})
     page = response.get_data(as_text=True)
     assert response.status_code == 200 and "<html" in page and "loopback address" in page

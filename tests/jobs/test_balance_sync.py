@@ -86,7 +86,7 @@ def test_one_tenants_failure_is_stored_and_does_not_stop_the_others(tenant, othe
     assert failure["ok"] is False and "Invalid api credential" in failure["message"] and failure["at"]
     assert "revoked-key" not in failure["message"]
     gone = fresh(Channel, unreachable.id).config["last_sync"]
-    assert gone["ok"] is False and "Could not connect to Onfon Media" in gone["message"]
+    assert gone["ok"] is False and gone["message"] == "We could not reach Onfon Media. Check the base URL and try again."
     assert first.api_key not in gone["message"]
     assert fresh(Client, tenant.id).onfon_balance is None
     assert fresh(Client, other_tenant.id).onfon_balance == Decimal("75.0000")
@@ -113,7 +113,7 @@ def test_a_slow_vendor_times_out_and_is_stored_as_a_failure(tenant, sims, monkey
     monkeypatch.setattr(channel_checks, "SYNC_TIMEOUT", (1.0, 0.3))
 
     assert sync_provider_balances() == {"failed": 1}
-    assert "took too long" in fresh(Channel, channel.id).config["last_sync"]["message"]
+    assert "did not answer in time" in fresh(Channel, channel.id).config["last_sync"]["message"]
 
 
 def test_an_unexpected_error_for_one_tenant_is_logged_and_the_run_goes_on(tenant, other_tenant, sims, monkeypatch):

@@ -171,19 +171,23 @@ def unreachable(api_key: str = "b") -> OnfonProvider:
     )
 
 
-def test_connection_refused_is_transient():
-    with pytest.raises(TransientError, match="nothing was sent"):
-        unreachable().send_batch([sms(1, "+254712345600")])
-
-
-def test_transport_errors_never_carry_the_api_key():
-    """The balance call puts ApiKey in the query string, and requests quotes the URL in its errors."""
-    provider = unreachable(api_key="API/KEY+secret 42")
+def test_connection_refused_is_transient_in_plain_words():
     with pytest.raises(TransientError) as caught:
+        unreachable().send_batch([sms(1, "+254712345600")])
+    assert caught.value.describe() == "We could not reach Onfon Media. Check the base URL and try again."
+
+
+def test_transport_errors_go_to_the_log_without_the_api_key(caplog):
+    """The balance call puts ApiKey in the query string, and requests quotes the URL in its errors: the owner
+    sees a sentence, the log keeps the details with the key blanked out."""
+    provider = unreachable(api_key="API/KEY+secret 42")
+    with caplog.at_level("WARNING", logger="bulkapp.providers"), pytest.raises(TransientError) as caught:
         provider.fetch_balance()
     described = caught.value.describe()
-    assert "Balance?ApiKey=[hidden]" in described
-    assert "secret" not in described and "API%2FKEY" not in described and "API/KEY" not in described
+    assert described == "We could not reach Onfon Media. Check the base URL and try again."
+    logged = caplog.text
+    assert "Balance?ApiKey=[hidden]" in logged and "Connection refused" in logged
+    assert "secret" not in logged and "API%2FKEY" not in logged and "API/KEY" not in logged
 
 
 def test_balance_is_parsed_exactly(onfon_sim, provider):

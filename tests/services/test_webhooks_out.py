@@ -444,7 +444,7 @@ def test_send_time_checks_refuse_a_target_that_became_private(tenant, hook, app,
     [outcome] = deliver_due(utcnow())
     assert outcome.status == "refused" and "https://" in outcome.error
     client = db.session.get(Client, tenant.id)
-    client.webhook_url = "https://localhost:8443/hooks"
+    client.webhook_url = "https://localhost/hooks"
     db.session.commit()
     [row] = attempts_of(event.id)
     assert row.status == "refused" and row.next_attempt_at is None  # not retried
