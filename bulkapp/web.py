@@ -148,8 +148,13 @@ def _register_errors(app: Flask) -> None:
 def _security_headers(response):
     from flask import current_app
 
-    if current_app.config["SESSION_COOKIE_SECURE"]:
+    production_https = request.is_secure and current_app.config.get("ENV_NAME") == "production"
+    if current_app.config["SESSION_COOKIE_SECURE"] or production_https:
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    if request.endpoint != "static" and getattr(current_user, "is_authenticated", False):
+        # A signed-in page (or download) is never kept by the browser or a proxy: after sign-out, Back on a
+        # shared computer shows nothing.
+        response.headers["Cache-Control"] = "no-store"
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
     response.headers.setdefault("Referrer-Policy", "same-origin")

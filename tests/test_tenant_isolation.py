@@ -28,7 +28,7 @@ from bulkapp.services.events import record_event
 from bulkapp.services.notifications import notify
 
 # Routes that are public or machine endpoints with their own authentication (tested elsewhere).
-NOT_TENANT_ROUTES = ("static", "shortlinks.", "webhooks.", "auth.accept_invite")
+NOT_TENANT_ROUTES = ("static", "shortlinks.", "webhooks.", "auth.accept_invite", "auth.confirm_email")
 
 
 def _objects_of(tenant) -> dict[str, int]:

@@ -15,3 +15,11 @@ def send_welcome(user_id: int) -> int | None:
         return None
     note = notify(user.client_id, "welcome", "welcome", user_id=user.id)
     return note.id
+
+
+@job
+def send_account_email(kind: str, user_id: int, language: str, client_id: int | None = None) -> bool:
+    """An account email (sign-up confirmation, "you already have an account", invitation to a taken address)."""
+    from bulkapp.services.account_mail import send_account_email as send
+
+    return send(kind, user_id, language, client_id)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+import unicodedata
 from decimal import Decimal
 
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from bulkapp.columns import to_decimal, utcnow
 from bulkapp.extensions import db
@@ -20,6 +23,13 @@ from bulkapp.services.passwords import hash_password, needs_rehash, verify_passw
 ACCOUNT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: read aloud over the phone
 # The ledger keeps it in English; the wallet and admin ledgers show it in the reader's language (i18n.stored_text).
 (OPENING_BALANCE,) = stored_sentences(N_("Opening balance"))
+CONFIRM_MAX_AGE = 3 * 24 * 3600  # a sign-up's confirmation link works for 3 days
+
+
+def normalise_email(email: str | None) -> str:
+    """The one form of an address that accounts, sign-in and throttling key on: NFKC, no surrounding blanks,
+    lower case (``'A1@X.COM '`` and ``'a1@x.com'`` are one account)."""
+    return unicodedata.normalize("NFKC", email or "").strip().lower()
 
 
 class AccountError(ValueError):
@@ -29,6 +39,14 @@ class AccountError(ValueError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class EmailNotConfirmed(AccountError):
+    """The password is right but the account's email address was never confirmed: it cannot sign in yet."""
+
+    def __init__(self, user: User) -> None:
+        super().__init__(_l("Confirm your email address first: open the link we sent to it."), "email")
+        self.user = user
 
 
 def new_account_number() -> str:
@@ -103,9 +121,14 @@ def create_user(
     client_id: int | None = None,
     admin: bool = False,
     phone: str | None = None,
+    verified: bool = True,
 ) -> User:
-    """A tenant user (role ``user``) or a platform admin (role ``admin``, no tenant)."""
-    email = (email or "").strip().lower()
+    """A tenant user (role ``user``) or a platform admin (role ``admin``, no tenant).
+
+    Users made by an admin, the CLI, the demo or an invitation are ``verified`` (usable at once); self-service
+    sign-ups are not until their confirmation link is opened (``confirm_email``).
+    """
+    email = normalise_email(email)
     if "@" not in email:
         raise AccountError(_l("Enter a valid email address."), "email")
     if len(password or "") < 8:
@@ -122,25 +145,93 @@ def create_user(
         role="admin" if admin else "user",
         phone=phone,
         preferences={},
+        email_verified_at=utcnow() if verified else None,
     )
     db.session.add(user)
     db.session.flush()
     return user
 
 
-def sign_up(business_name: str, name: str, email: str, password: str, phone: str) -> User:
-    """Self-service sign-up: a test-mode tenant on the sandbox provider plus its first user."""
-    client, _key = create_client(business_name, test_mode=True, contact=phone)
-    return create_user(email, password, name=name, client_id=client.id, phone=phone)
+def sign_up(business_name: str, name: str, email: str, password: str, phone: str) -> tuple[User, bool]:
+    """Self-service sign-up: a test-mode tenant on the sandbox provider plus its first, unconfirmed user.
+
+    Returns ``(user, created)``. The caller answers the same either way (no account enumeration) and emails
+    the address: a confirmation link when ``created``, else a "you already have an account" note. An email
+    held by an account that was never confirmed is taken over by this sign-up (new names and password; earlier
+    links stop working): nobody could use that account, and only the mailbox's owner can confirm it.
+    """
+    email = normalise_email(email)
+    existing = db.session.scalar(sa.select(User).where(User.email == email))
+    if existing is None:
+        client, _key = create_client(business_name, test_mode=True, contact=phone)
+        return create_user(email, password, name=name, client_id=client.id, phone=phone, verified=False), True
+    if existing.email_verified_at is not None or existing.client is None:
+        hash_password(password)  # as long as a real sign-up takes: the answer's timing tells nothing either
+        return existing, False
+    if not (business_name or "").strip():
+        raise AccountError(_l("A business name is required."), "business_name")
+    existing.client.name = existing.client.company_name = business_name.strip()
+    existing.client.contact = phone
+    existing.name, existing.phone, existing.password = name.strip(), phone, hash_password(password)
+    db.session.flush()
+    return existing, True
+
+
+def _confirm_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="bulkapp-confirm-email")
+
+
+def _fingerprint(user: User) -> str:
+    # Changes when a newer sign-up replaces the pending account's password: its older links stop working.
+    return hashlib.sha256(("confirm:" + user.password).encode()).hexdigest()[:16]
+
+
+def confirmation_token(user: User) -> str:
+    """A signed token for the user's confirmation link (valid ``CONFIRM_MAX_AGE`` seconds)."""
+    return _confirm_serializer().dumps({"user": user.id, "check": _fingerprint(user)})
+
+
+def confirm_email(token: str) -> tuple[User, bool]:
+    """Mark the token's user as confirmed; returns ``(user, newly)`` where ``newly`` is True for the one call
+    that confirmed it (a second opening of the link, even concurrent, gets False). AccountError when the link
+    is forged, expired or replaced by a newer sign-up."""
+    try:
+        data = _confirm_serializer().loads(token, max_age=CONFIRM_MAX_AGE)
+    except SignatureExpired:
+        raise AccountError(_l("This confirmation link has expired. Sign in to get a new one.")) from None
+    except BadSignature:
+        raise AccountError(_l("This confirmation link is not valid.")) from None
+    user = db.session.get(User, data.get("user")) if isinstance(data, dict) else None
+    if user is None or data.get("check") != _fingerprint(user):
+        raise AccountError(_l("This confirmation link is not valid."))
+    newly = db.session.execute(
+        sa.update(User)
+        .where(User.id == user.id, User.email_verified_at.is_(None))
+        .values(email_verified_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(user)
+    return user, bool(newly)
+
+
+def pending_user(email: str) -> User | None:
+    """The unconfirmed account of this address, if there is one (for a new confirmation link)."""
+    user = db.session.scalar(sa.select(User).where(User.email == normalise_email(email)))
+    return user if user is not None and user.email_verified_at is None else None
 
 
 def authenticate(email: str, password: str) -> User | None:
-    """The user for these credentials, or None. Takes the same time whether or not the email exists."""
-    user = db.session.scalar(sa.select(User).where(User.email == (email or "").strip().lower()))
+    """The user for these credentials, or None. Takes the same time whether or not the email exists.
+
+    Raises EmailNotConfirmed for the right password of an account whose email was never confirmed.
+    """
+    user = db.session.scalar(sa.select(User).where(User.email == normalise_email(email)))
     if not verify_password(user.password if user else None, password or ""):
         return None
     if not user.is_active:
         return None
+    if user.email_verified_at is None:
+        raise EmailNotConfirmed(user)
     if needs_rehash(user.password):
         user.password = hash_password(password)
     user.last_login_at = utcnow()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import secrets
+import threading
 from pathlib import Path
 from zoneinfo import available_timezones
 
@@ -12,16 +13,25 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from PIL import Image, UnidentifiedImageError
+from sqlalchemy.exc import IntegrityError
 
 from bulkapp.extensions import db
 from bulkapp.models import User
-from bulkapp.services.accounts import AccountError, create_user
+from bulkapp.services.accounts import AccountError, create_user, normalise_email
 from bulkapp.services.passwords import hash_password, verify_password
 
 LANGUAGES = (("en", "English"), ("sw", "Kiswahili"))
 AVATAR_MAX_BYTES = 2 * 1024 * 1024
 AVATAR_FORMATS = {"PNG", "JPEG", "WEBP", "GIF"}
 AVATAR_SIZE = 256
+# Refused from the header, before any pixel is decoded: a 315 KB PNG can declare 9000 x 9000 (324 MB decoded).
+AVATAR_MAX_SIDE = 4096
+# Pillow's own bomb guard for anything else that decodes in this process (it warns above, refuses at twice this).
+Image.MAX_IMAGE_PIXELS = AVATAR_MAX_SIDE * AVATAR_MAX_SIDE
+# Decodes at once per process (a 4096 x 4096 RGBA picture is 64 MB while it is scaled down); others wait this long.
+AVATAR_WORKERS = 2
+AVATAR_WAIT_SECONDS = 15.0
+_image_work = threading.BoundedSemaphore(AVATAR_WORKERS)
 INVITE_MAX_AGE = 7 * 24 * 3600
 
 
@@ -77,25 +87,22 @@ def avatar_dir() -> Path:
 def save_avatar(user: User, data: bytes) -> str:
     """Check an uploaded picture (size, real image of an allowed type), store a 256 px PNG copy.
 
-    The copy is re-encoded, so nothing but pixels from the upload is ever served back.
+    The type and the dimensions come from the header (Pillow opens lazily): anything but PNG, JPEG, WebP or GIF,
+    or wider or taller than :data:`AVATAR_MAX_SIDE`, is refused before a pixel is decoded. The rest is decoded
+    scaled down (``draft`` lets JPEG decode at 1/2, 1/4 or 1/8 size; ``thumbnail`` then shrinks), at most
+    :data:`AVATAR_WORKERS` at a time in this process. The copy is re-encoded, so nothing but pixels from the
+    upload is ever served back.
     """
     if not data:
         raise AccountError(_l("Choose a picture to upload."), "avatar")
     if len(data) > AVATAR_MAX_BYTES:
         raise AccountError(_l("The picture is larger than 2 MB."), "avatar")
+    if not _image_work.acquire(timeout=AVATAR_WAIT_SECONDS):
+        raise AccountError(_l("Many pictures are being uploaded right now. Try again in a minute."), "avatar")
     try:
-        with Image.open(io.BytesIO(data)) as probe:
-            kind = probe.format
-            probe.verify()
-        with Image.open(io.BytesIO(data)) as image:
-            image.thumbnail((AVATAR_SIZE, AVATAR_SIZE))
-            picture = image.convert("RGBA")
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError):
-        raise AccountError(
-            _l("That file is not a picture we can read (use PNG, JPEG, WebP or GIF)."), "avatar"
-        ) from None
-    if kind not in AVATAR_FORMATS:
-        raise AccountError(_l("Use a PNG, JPEG, WebP or GIF picture."), "avatar")
+        picture = _shrink(data)
+    finally:
+        _image_work.release()
     name = f"{user.id}-{secrets.token_hex(8)}.png"
     picture.save(avatar_dir() / name, format="PNG")
     old = user.avatar
@@ -104,6 +111,34 @@ def save_avatar(user: User, data: bytes) -> str:
     if old and old != name:
         (avatar_dir() / old).unlink(missing_ok=True)
     return name
+
+
+def _shrink(data: bytes) -> Image.Image:
+    """The upload as a 256 px RGBA picture, or :class:`AccountError` saying what is wrong with it."""
+    too_large = AccountError(
+        _l("The picture is too large: use one of at most %(most)s × %(most)s pixels.", most=f"{AVATAR_MAX_SIDE:,}"),
+        "avatar",
+    )
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            kind, (width, height) = probe.format, probe.size
+            if kind not in AVATAR_FORMATS:
+                raise AccountError(_l("Use a PNG, JPEG, WebP or GIF picture."), "avatar")
+            if width > AVATAR_MAX_SIDE or height > AVATAR_MAX_SIDE:
+                raise too_large
+            probe.verify()
+        with Image.open(io.BytesIO(data)) as image:
+            image.draft("RGB" if image.mode == "RGB" else None, (AVATAR_SIZE, AVATAR_SIZE))
+            image.thumbnail((AVATAR_SIZE, AVATAR_SIZE))
+            return image.convert("RGBA")
+    except AccountError:
+        raise
+    except Image.DecompressionBombError:  # Pillow's own guard, from the header too (twice MAX_IMAGE_PIXELS)
+        raise too_large from None
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise AccountError(
+            _l("That file is not a picture we can read (use PNG, JPEG, WebP or GIF)."), "avatar"
+        ) from None
 
 
 def avatar_path(user: User) -> Path | None:
@@ -121,14 +156,25 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="bulkapp-invite")
 
 
-def invite_teammate(client_id: int, *, email: str, name: str) -> str:
-    """A signed invitation (valid 7 days) for ``email`` to join the tenant; returns the token."""
-    email = (email or "").strip().lower()
+class InvitationUsed(AccountError):
+    """The invitation's address has an account already (it was accepted, or it was taken before)."""
+
+    def __init__(self) -> None:
+        super().__init__(_l("This invitation was already used. Sign in instead."))
+
+
+def invite_teammate(client_id: int, *, email: str, name: str) -> tuple[str, int | None]:
+    """A signed invitation (valid 7 days) for ``email`` to join the tenant: ``(token, taken_by)``.
+
+    The inviter gets a link whether or not the address already has an account (the page must not tell who
+    uses Bulkapp); ``taken_by`` is that account's user id, so the caller can tell its owner by email instead.
+    """
+    email = normalise_email(email)
     if "@" not in email:
         raise AccountError(_l("Enter a valid email address."), "email")
-    if db.session.scalar(sa.select(User.id).where(User.email == email)):
-        raise AccountError(_l("Someone already uses this email."), "email")
-    return _serializer().dumps({"client_id": client_id, "email": email, "name": (name or "").strip()})
+    taken_by = db.session.scalar(sa.select(User.id).where(User.email == email))
+    token = _serializer().dumps({"client_id": client_id, "email": email, "name": (name or "").strip()})
+    return token, taken_by
 
 
 def read_invite(token: str) -> dict:
@@ -140,10 +186,20 @@ def read_invite(token: str) -> dict:
     except BadSignature:
         raise AccountError(_l("This invitation link is not valid.")) from None
     if db.session.scalar(sa.select(User.id).where(User.email == data["email"])):
-        raise AccountError(_l("This invitation was already used. Sign in instead."))
+        raise InvitationUsed()
     return data
 
 
 def accept_invite(token: str, *, name: str, password: str) -> User:
+    """Create the invited user. InvitationUsed when it was used, also by a concurrent acceptance: the unique
+    email decides, inside a savepoint, so the losers' transactions stay usable."""
     data = read_invite(token)
-    return create_user(data["email"], password, name=name or data["name"], client_id=data["client_id"])
+    try:
+        with db.session.begin_nested():
+            return create_user(data["email"], password, name=name or data["name"], client_id=data["client_id"])
+    except IntegrityError:
+        raise InvitationUsed() from None
+    except AccountError as exc:
+        if exc.field == "email":  # created between our check and our insert
+            raise InvitationUsed() from None
+        raise

@@ -17,8 +17,13 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    # Self-service sign-ups wait for their emailed link; every account that exists today is usable, so it
+    # counts as confirmed from its creation.
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('email_verified_at', sa.DateTime(timezone=True), nullable=True))
+    op.execute("UPDATE users SET email_verified_at = created_at WHERE email_verified_at IS NULL")
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_column('email_verified_at')

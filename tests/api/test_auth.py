@@ -98,3 +98,23 @@ def test_rate_limit_is_per_key_with_retry_after(app, api, other_api):
 def test_the_api_needs_no_csrf_token(client, tenant):
     response = Api(client, tenant.test_api_key).post("/quote", json={"body": "Hi", "to": ["0712345678"]})
     assert response.status_code == 200
+
+
+def test_unknown_keys_are_throttled_per_address_with_retry_after(app, client, tenant):
+    app.config["API_AUTH_FAILURE_RATE_LIMIT"] = "5 per minute"
+    try:
+        for i in range(5):  # a different random key each time: the per-key limit alone never stops this
+            response = client.get("/api/v1/balance", headers={"Authorization": f"Bearer bk_test_guess{i}"})
+            assert_error(response, 401, "invalid_api_key")
+        limited = client.get("/api/v1/balance", headers={"Authorization": "Bearer bk_test_guess-again"})
+        assert_error(limited, 429, "rate_limited")
+        assert int(limited.headers["Retry-After"]) > 0
+        # the right key from that address waits too (else guessing would still pay off) ...
+        assert_error(Api(client, tenant.test_api_key).get("/balance"), 429, "rate_limited")
+        # ... while other addresses are not affected
+        other = client.get(
+            "/api/v1/balance", headers={"X-API-Key": tenant.test_api_key}, environ_base={"REMOTE_ADDR": "10.1.2.3"}
+        )
+        assert other.status_code == 200
+    finally:
+        app.config["API_AUTH_FAILURE_RATE_LIMIT"] = "20 per minute"

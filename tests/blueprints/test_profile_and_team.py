@@ -122,7 +122,7 @@ def test_invite_a_teammate_who_joins_the_tenant(app, login, user):
     juma = db.session.scalar(sa.select(User).where(User.email == "juma@a.example"))
     assert (juma.client_id, juma.role, juma.name) == (user.client_id, "user", "Juma K")
     client.post("/logout")
-    assert client.get(path).status_code == 404  # used once
+    assert client.get(path).status_code == 409  # used once
     assert "already used" in client.get(path).get_data(as_text=True)
 
 
@@ -131,6 +131,18 @@ def test_invitations_are_signed(client):
     assert response.status_code == 404 and "not valid" in response.get_data(as_text=True)
 
 
-def test_invite_to_an_existing_email_is_refused(login, user, other_tenant):
-    response = login(user).post("/settings/team/invite", data={"name": "X", "email": other_tenant.test_user.email})
-    assert response.status_code == 422 and "already uses this email" in response.get_data(as_text=True)
+def test_invite_to_an_existing_email_answers_as_for_any_address(login, user, other_tenant, caplog):
+    client = login(user)
+    taken = client.post("/settings/team/invite", data={"name": "X", "email": other_tenant.test_user.email.upper()})
+    fresh = client.post("/settings/team/invite", data={"name": "X", "email": "nobody-yet@b.example"})
+    assert taken.status_code == fresh.status_code == 200
+    for page in (taken.get_data(as_text=True), fresh.get_data(as_text=True)):
+        assert "already uses" not in page and "Send this link to your teammate" in page
+    told = caplog.text.split(f"To: {other_tenant.test_user.email}", 1)[1]
+    assert "Tenant A invited this email address" in told
+    assert caplog.text.count("Subject:") == 1  # only the owner of the taken address gets an email
+    link = re.search(r'value="(http[^"]+/invite/[^"]+)"', taken.get_data(as_text=True)).group(1)
+    client.post("/logout")
+    used = client.get(link.split("localhost", 1)[1])
+    assert used.status_code == 409 and "already used" in used.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(User.id)).where(User.client_id == user.client_id)) == 1

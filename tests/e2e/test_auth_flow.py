@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 from tests.e2e.conftest import screenshot
 
 
-def test_sign_up_sign_out_sign_in_and_dashboard(page):
+def test_sign_up_confirm_sign_out_sign_in_and_dashboard(page, caplog):
     page.goto("/signup")
     page.get_by_label("Business name").fill("Duka la Mama")
     page.get_by_label("Your name").fill("Grace Wambui")
@@ -16,6 +16,29 @@ def test_sign_up_sign_out_sign_in_and_dashboard(page):
     page.get_by_label("Password").fill("a-strong-password")
     page.get_by_role("button", name="Create account").click()
 
+    expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+    expect(page.get_by_text("We sent a confirmation link to grace@duka.example")).to_be_visible()
+    for width in (1366, 390):
+        page.set_viewport_size({"width": width, "height": 800})
+        screenshot(page, f"signup-check-your-email-{width}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+    page.set_viewport_size({"width": 1280, "height": 860})
+
+    # The account waits for its link: signing in says so and offers a new one.
+    page.goto("/login")
+    page.get_by_label("Email").fill("grace@duka.example")
+    page.get_by_label("Password").fill("a-strong-password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("Confirm your email address first")
+    expect(page.get_by_role("button", name="Send me a new confirmation link")).to_be_visible()
+    for width in (1366, 390):
+        page.set_viewport_size({"width": width, "height": 800})
+        screenshot(page, f"login-unconfirmed-{width}")
+    page.set_viewport_size({"width": 1280, "height": 860})
+
+    # No mail server in the tests: the development log shows the link, as it does for `make run`.
+    link = re.findall(r"https?://[^/\s]+(/signup/confirm/\S+)", caplog.text)[-1]
+    page.goto(link)
     expect(page).to_have_url(re.compile(r"/dashboard$"))
     expect(page.get_by_role("heading", name="Duka la Mama")).to_be_visible()
     expect(page.locator("#balance-badge")).to_contain_text("KSh 0.00")
@@ -74,3 +97,13 @@ def test_notifications_mark_all_read_updates_the_bell(page, user):
     page.get_by_role("button", name="Mark all read").click()
     expect(page.locator("#notification-bell .count")).to_have_count(0)
     expect(page.get_by_role("button", name="Mark read")).to_have_count(0)
+
+
+def test_a_bad_confirmation_link_explains_what_to_do(page):
+    page.goto("/signup/confirm/not-a-real-token")
+    expect(page.get_by_role("alert")).to_have_text("This confirmation link is not valid.")
+    expect(page.get_by_role("link", name="Sign in").first).to_be_visible()
+    for width in (1366, 390):
+        page.set_viewport_size({"width": width, "height": 800})
+        screenshot(page, f"signup-confirm-invalid-{width}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width

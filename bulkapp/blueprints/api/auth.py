@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, g, jsonify, request
+from flask import Response, current_app, g, jsonify, request
 from flask_limiter.util import get_remote_address
+from limits import RateLimitItem, parse
 
 from bulkapp.blueprints.api import bp
 from bulkapp.blueprints.api.errors import ApiError, error_response
@@ -20,6 +23,7 @@ from bulkapp.services.api_keys import hash_api_key
 
 # Readable without a key: the API's own description.
 PUBLIC_ENDPOINTS = frozenset({"api.openapi", "api.docs"})
+FAILED_AUTH_SCOPE = "api-auth-failures"
 MAX_JSON_BYTES = 1024 * 1024
 
 
@@ -48,13 +52,38 @@ def _suspended(key: str) -> bool:
     return client is not None and client.api_key_revoked_at is None and not client.status
 
 
+def _failed_auth_limit() -> RateLimitItem:
+    return parse(current_app.config["API_AUTH_FAILURE_RATE_LIMIT"])
+
+
+def _failed_auth_throttled() -> Response | None:
+    """429 while this address is over its budget of missing or unknown keys: random keys are throttled too,
+    not only each key on its own (a valid key from the same address waits as well, or guessing would pay)."""
+    if not limiter.enabled:
+        return None
+    limit, address = _failed_auth_limit(), get_remote_address()
+    if limiter.limiter.test(limit, FAILED_AUTH_SCOPE, address):
+        return None
+    reset_at = limiter.limiter.get_window_stats(limit, FAILED_AUTH_SCOPE, address).reset_time
+    response = error_response(
+        429, "rate_limited", "Too many requests with a missing or unknown API key from this address. "
+        "Wait and retry after the Retry-After seconds."
+    )  # fmt: skip
+    response.headers["Retry-After"] = str(max(1, math.ceil(reset_at - time.time())))
+    return response
+
+
 @bp.before_request
 def _authenticate():
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
+    if (throttled := _failed_auth_throttled()) is not None:
+        return throttled
     key = _presented()
     client = authenticate_api_key(key)
     if client is None:
+        if limiter.enabled:
+            limiter.limiter.hit(_failed_auth_limit(), FAILED_AUTH_SCOPE, get_remote_address())
         if key and _suspended(key):
             return error_response(403, "account_suspended", "This account is suspended. Contact support.")
         if key:

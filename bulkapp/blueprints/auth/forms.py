@@ -6,13 +6,14 @@ from wtforms import EmailField, PasswordField, StringField, TelField
 from wtforms.validators import Email, InputRequired, Length, ValidationError
 
 from bulkapp.i18n import stored_text
+from bulkapp.services.accounts import normalise_email
 from bulkapp.services.phones import InvalidNumber, normalise_msisdn
 
 
 class SignupForm(FlaskForm):
     business_name = StringField(_l("Business name"), validators=[InputRequired(), Length(max=120)])
     name = StringField(_l("Your name"), validators=[InputRequired(), Length(max=120)])
-    email = EmailField(_l("Email"), validators=[InputRequired(), Email(), Length(max=254)])
+    email = EmailField(_l("Email"), validators=[InputRequired(), Email(), Length(max=254)], filters=[normalise_email])
     phone = TelField(_l("Phone (M-Pesa)"), validators=[InputRequired(), Length(max=20)])
     password = PasswordField(
         _l("Password"),
@@ -24,6 +25,10 @@ class SignupForm(FlaskForm):
             field.data = normalise_msisdn(field.data)
         except InvalidNumber as exc:
             raise ValidationError(stored_text(exc.reason)) from None
+
+
+class ResendForm(FlaskForm):
+    email = EmailField(_l("Email"), validators=[InputRequired(), Length(max=254)])
 
 
 class LoginForm(FlaskForm):

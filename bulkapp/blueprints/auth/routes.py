@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 from flask import (
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -12,23 +13,47 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user, logout_user
 
-from bulkapp.blueprints.auth import bp
-from bulkapp.blueprints.auth.forms import LoginForm, SignupForm
+from bulkapp.blueprints.auth import bp, throttle
+from bulkapp.blueprints.auth.forms import LoginForm, ResendForm, SignupForm
 from bulkapp.extensions import db, limiter, rq
 from bulkapp.i18n import SESSION_KEY as LANGUAGE_SESSION_KEY
 from bulkapp.i18n import current_language
-from bulkapp.jobs.accounts import send_welcome
-from bulkapp.services.accounts import AccountError, authenticate, sign_up
+from bulkapp.jobs.accounts import send_account_email, send_welcome
+from bulkapp.services.accounts import (
+    AccountError,
+    EmailNotConfirmed,
+    authenticate,
+    confirm_email,
+    normalise_email,
+    pending_user,
+    sign_up,
+)
+
+SIGNUP_SENT = "auth/signup_sent.html"
 
 
 def _login_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
 
 
-def _login_email_key() -> str:
-    return "login:" + (request.form.get("email") or "").strip().lower()
+def _signup_limit() -> str:
+    return current_app.config["SIGNUP_RATE_LIMIT"]
+
+
+def _resend_email_key() -> str:
+    return "resend:" + throttle.account_key(request.form.get("email") or "")
+
+
+def _answered(response) -> bool:
+    """Only submissions that were answered (not re-shown with errors) count against the sign-up limits."""
+    return response.status_code == 200
+
+
+def _email(kind: str, user_id: int, client_id: int | None = None) -> None:
+    rq.enqueue(send_account_email, kind, user_id, current_language(), client_id, queue="high")
 
 
 def _home_for(user) -> str:
@@ -51,50 +76,91 @@ def _start_session(user) -> None:
 
 
 @bp.route("/signup", methods=["GET", "POST"])
+@limiter.limit(_signup_limit, methods=["POST"], deduct_when=_answered)
 def signup():
+    """The same answer for a new and a taken address: the mailbox's owner learns which it was, by email."""
     if current_user.is_authenticated:
         return redirect(_home_for(current_user))
     form = SignupForm()
     if form.validate_on_submit():
         try:
-            user = sign_up(
+            user, created = sign_up(
                 form.business_name.data, form.name.data, form.email.data, form.password.data, form.phone.data
             )
         except AccountError as exc:
             getattr(form, exc.field or "email").errors.append(str(exc))
         else:
             db.session.commit()
-            rq.enqueue(send_welcome, user.id, queue="low")
-            _start_session(user)
-            flash(
-                _(
-                    "Welcome to Bulkapp, %(name)s. Your account is in test mode on the sandbox provider.",
-                    name=user.name,
-                ),
-                "success",
-            )
-            return redirect(url_for("dashboard.index"))
+            _email("confirm" if created else "exists", user.id)
+            return render_template(SIGNUP_SENT, email=normalise_email(form.email.data), resend=ResendForm())
     status = 422 if form.errors else 200
     return render_template("auth/signup.html", form=form), status
 
 
+@bp.post("/signup/resend")
+@limiter.limit(_signup_limit, deduct_when=_answered)
+@limiter.limit(lambda: current_app.config["RESEND_RATE_LIMIT"], key_func=_resend_email_key, deduct_when=_answered)
+def resend_confirmation():
+    """A new confirmation link for an account still waiting for one (the same answer for any address)."""
+    form = ResendForm()
+    if not form.validate_on_submit():
+        return redirect(url_for("auth.login"))
+    user = pending_user(form.email.data)
+    if user is not None:
+        _email("confirm", user.id)
+    return render_template(SIGNUP_SENT, email=normalise_email(form.email.data), resend=None)
+
+
+@bp.get("/signup/confirm/<token>", endpoint="confirm_email")
+def confirm_email_link(token: str):
+    """The emailed link: confirms the address and, the first time, signs the new owner in."""
+    try:
+        user, newly = confirm_email(token)
+    except AccountError as exc:
+        return render_template("auth/confirm_error.html", error=str(exc)), 404
+    db.session.commit()
+    if not newly or not user.is_active:
+        flash(_("Your email address is already confirmed. Sign in."), "info")
+        return redirect(url_for("auth.login"))
+    rq.enqueue(send_welcome, user.id, queue="low")
+    _start_session(user)
+    flash(
+        _("Welcome to Bulkapp, %(name)s. Your account is in test mode on the sandbox provider.", name=user.name),
+        "success",
+    )
+    return redirect(url_for("dashboard.index"))
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
-@limiter.limit(_login_limit, methods=["POST"], key_func=_login_email_key)
 def login():
+    """Per address and per (account, address) throttling: see ``throttle``."""
     if current_user.is_authenticated:
         return redirect(_home_for(current_user))
     form = LoginForm()
-    error = None
+    error, unconfirmed = None, None
     if form.validate_on_submit():
-        user = authenticate(form.email.data, form.password.data)
-        if user is not None:
-            db.session.commit()
-            _start_session(user)
-            return redirect(_safe_next(request.args.get("next")) or _home_for(user))
-        error = _("Wrong email or password.")
+        address = get_remote_address()
+        if wait := throttle.wait_seconds(form.email.data, address):
+            message = _("Too many failed sign-ins for this account. Try again in %(seconds)s seconds.", seconds=wait)
+            response = make_response(render_template("auth/login.html", form=form, error=message), 429)
+            response.headers["Retry-After"] = str(wait)
+            return response
+        try:
+            user = authenticate(form.email.data, form.password.data)
+        except EmailNotConfirmed as exc:
+            user, unconfirmed = None, ResendForm(formdata=None, email=exc.user.email)
+            error = str(exc)
+        else:
+            if user is not None:
+                db.session.commit()
+                throttle.record_success(form.email.data, address)
+                _start_session(user)
+                return redirect(_safe_next(request.args.get("next")) or _home_for(user))
+            throttle.record_failure(form.email.data, address)
+            error = _("Wrong email or password.")
     status = 422 if (form.errors or error) else 200
-    return render_template("auth/login.html", form=form, error=error), status
+    return render_template("auth/login.html", form=form, error=error, resend=unconfirmed), status
 
 
 @bp.post("/logout")
@@ -107,21 +173,33 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
+def _invite_error(error: AccountError):
+    """A used invitation is a conflict (409); a forged or expired one is not found (404)."""
+    from bulkapp.services.profiles import InvitationUsed
+
+    status = 409 if isinstance(error, InvitationUsed) else 404
+    return render_template("auth/invite.html", error=str(error), form=None, invite=None), status
+
+
 @bp.route("/invite/<token>", methods=["GET", "POST"])
 def accept_invite(token: str):
-    """A teammate's invitation: choose a name and password, then sign in to the tenant."""
+    """A teammate's invitation: choose a name and password, then sign in to the tenant. It works once: of
+    concurrent acceptances one joins, the others get the "already used" page."""
     from bulkapp.blueprints.settings.profile_forms import AcceptInviteForm
+    from bulkapp.services.profiles import InvitationUsed, read_invite
     from bulkapp.services.profiles import accept_invite as accept
-    from bulkapp.services.profiles import read_invite
 
     try:
         invite = read_invite(token)
     except AccountError as exc:
-        return render_template("auth/invite.html", error=str(exc), form=None, invite=None), 404
+        return _invite_error(exc)
     form = AcceptInviteForm(data={"name": invite["name"]} if request.method == "GET" else None)
     if form.validate_on_submit():
         try:
             user = accept(token, name=form.name.data, password=form.password.data)
+        except InvitationUsed as exc:
+            db.session.rollback()
+            return _invite_error(exc)
         except AccountError as exc:
             form.password.errors.append(str(exc))
         else:
