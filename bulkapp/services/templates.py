@@ -20,6 +20,11 @@ _ANY_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)
 CONTENT_LIMITS = {"sms": 1600, "whatsapp": 4096, "email": 100_000}
 NAME_LIMIT = 120
 WHATSAPP_ID = re.compile(r"[A-Za-z0-9_.:-]{1,120}")
+# Meta's template language codes: a language (en, sw, fil), optionally with a region (en_US, pt_BR, zh_HK).
+WHATSAPP_LANGUAGE = re.compile(r"([a-z]{2,3})(?:_([A-Z]{2}))?")
+DEFAULT_WHATSAPP_LANGUAGE = "en"
+# Offered on the template form (any other valid code can be typed).
+COMMON_WHATSAPP_LANGUAGES = ("en", "en_US", "en_GB", "sw", "fr", "ar", "pt_BR", "es", "hi", "zh_CN", "am", "so")
 # Values every contact has; a contact's own fields add to them.
 CONTACT_VARIABLES = ("name", "first_name", "phone", "contact", "department")
 SAMPLE_VALUES = {
@@ -206,13 +211,15 @@ def save_template(
     content: str,
     channel: str,
     whatsapp_template_id: str | None = None,
+    whatsapp_language: str | None = None,
     template_id: int | None = None,
 ) -> Template:
     """Create (or update ``template_id``) a template; its variables are detected from the content.
 
     Raises :class:`TemplateError` for a blank or duplicate name (per channel), an unknown channel,
     empty or over-long content, a malformed ``{{...}}``, or a malformed WhatsApp template id. The
-    WhatsApp template id is kept only for WhatsApp templates.
+    WhatsApp template id is kept only for WhatsApp templates, with its ``whatsapp_language`` (Meta's code:
+    ``en``, ``en_US``, ``sw``; ``en-us`` is read as ``en_US``; blank means ``en``), which goes out on the wire.
     """
     name = _clean_name(name)
     content = (content or "").replace("\r\n", "\n")
@@ -238,6 +245,11 @@ def save_template(
     elif wa_id and not WHATSAPP_ID.fullmatch(wa_id):
         raise TemplateError(
             "whatsapp_template_id", _l("Use the template name exactly as approved by WhatsApp (no spaces).")
+        )
+    language = normalise_whatsapp_language(whatsapp_language)
+    if language is None:
+        raise TemplateError(
+            "whatsapp_language", _l("Use the language code of the approved template, such as en, en_US or sw.")
         )
     duplicate = sa.select(Template.id).where(
         Template.client_id == client_id, Template.channel == channel, sa.func.lower(Template.name) == name.lower()
@@ -266,8 +278,19 @@ def save_template(
     template.channel = channel
     template.variables = detect_variables(content)
     template.whatsapp_template_id = wa_id
+    template.whatsapp_language = language if channel == "whatsapp" else DEFAULT_WHATSAPP_LANGUAGE
     db.session.flush()
     return template
+
+
+def normalise_whatsapp_language(code: str | None) -> str | None:
+    """Meta's form of a template language code (``en-us`` -> ``en_US``); blank -> ``en``; None when invalid."""
+    text = (code or "").strip().replace("-", "_")
+    if not text:
+        return DEFAULT_WHATSAPP_LANGUAGE
+    language, _sep, region = text.partition("_")
+    candidate = language.lower() + (f"_{region.upper()}" if region else "")
+    return candidate if WHATSAPP_LANGUAGE.fullmatch(candidate) else None
 
 
 def get_template(client_id: int, template_id: int) -> Template | None:

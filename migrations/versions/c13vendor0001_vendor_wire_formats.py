@@ -17,8 +17,11 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    # WhatsApp templates carry the language they are approved in (Meta matches the exact code).
+    with op.batch_alter_table('templates', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('whatsapp_language', sa.String(length=16), server_default='en', nullable=False))
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table('templates', schema=None) as batch_op:
+        batch_op.drop_column('whatsapp_language')

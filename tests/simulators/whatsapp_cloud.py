@@ -83,6 +83,12 @@ def status_item(
     return item
 
 
+def _template_label(body: dict[str, Any]) -> str:
+    """How a template send is recorded: ``template:<name>@<language code>`` (Meta matches both exactly)."""
+    template = body.get("template") or {}
+    return f"template:{template.get('name')}@{(template.get('language') or {}).get('code')}"
+
+
 def _error(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> SimResponse:
     body = {
         "error": {
@@ -188,7 +194,7 @@ class WhatsAppCloudSimulator(Simulator):
         problem = self._validate(body) or self._rate_limit(to)
         if problem:
             return problem
-        text = body["text"]["body"] if body.get("type") == "text" else f"template:{body['template']['name']}"
+        text = body["text"]["body"] if body.get("type") == "text" else _template_label(body)
         wamid = f"wamid.HBgM{to}{self.next_id():08d}"
         self.record(to, text, self.display_number, wamid, "accepted")
         self._statuses(wamid, to, body, outcome)

@@ -14,3 +14,4 @@ class TemplateForm(FlaskForm):
     channel = SelectField(_l("Channel"), choices=CHANNEL_CHOICES, default="sms")
     content = TextAreaField(_l("Message"), validators=[InputRequired(_l("Write the message.")), Length(max=100_000)])
     whatsapp_template_id = StringField(_l("WhatsApp template name"), validators=[Optional(), Length(max=120)])
+    whatsapp_language = StringField(_l("WhatsApp template language"), default="en", validators=[Length(max=16)])

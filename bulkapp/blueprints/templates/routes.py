@@ -51,6 +51,7 @@ def _editor_context(form: TemplateForm, template: Template | None, samples: dict
         "template": template,
         "samples": samples,
         "preview": templates.preview_template(current_user.client, form.channel.data, content, samples),
+        "whatsapp_languages": templates.COMMON_WHATSAPP_LANGUAGES,
     }
 
 
@@ -77,6 +78,7 @@ def _save(form: TemplateForm, template: Template | None):
                 content=form.content.data,
                 channel=form.channel.data,
                 whatsapp_template_id=form.whatsapp_template_id.data,
+                whatsapp_language=form.whatsapp_language.data,
                 template_id=template.id if template else None,
             )
         except templates.TemplateError as exc:
