@@ -155,6 +155,7 @@ STATUS_LABELS = {
     "succeeded": _l("succeeded"),
     "received": _l("received"),
     "merged": _l("merged"),
+    "added": _l("added"),
     "updated": _l("updated"),
 }
 

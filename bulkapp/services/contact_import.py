@@ -35,9 +35,10 @@ from bulkapp.services.contact_csv import (
     read_records,
 )
 from bulkapp.services.contact_rows import ChunkWriter
-from bulkapp.services.contacts import spreadsheet_safe
+from bulkapp.services.contacts import ContactError, clean_text, normalise_contact, spreadsheet_safe
 
 CHUNK_ROWS = 2000
+CHECK_ROWS = 50  # rows read at the mapping step to find the columns that hold phone numbers or emails
 INLINE_ROWS = 5000  # imports up to this many rows run in the request; bigger ones in a background job
 STALE_AFTER = timedelta(minutes=5)  # a running import with no heartbeat for this long is resumed
 ABANDONED_AFTER = timedelta(hours=24)  # uploads never mapped are removed after this
@@ -159,10 +160,20 @@ def apply_mapping(client_id: int, import_id: int, roles: list[str]) -> tuple[Con
     errors = []
     phones = [imp.columns[i] for i, role in enumerate(roles) if role == "phone"]
     departments = [imp.columns[i] for i, role in enumerate(roles) if role == "department"]
-    if not phones:
+    holding = contact_columns(imp)
+    if not holding:
+        errors.append(NO_CONTACT_COLUMN)
+    elif not phones:
         errors.append(_l("Choose the column that holds the phone numbers (or email addresses)."))
     elif len(phones) > 1:
         errors.append(_l("Only one column can be the phone number; you chose %(columns)s.", columns=lazy_list(phones)))
+    elif roles.index("phone") not in holding:  # refused now, not after every row has failed
+        errors.append(
+            _l(
+                "The column %(column)s holds no phone numbers or email addresses. Choose the one that does.",
+                column=phones[0],
+            )
+        )
     if len(departments) > 1:
         errors.append(
             _l("Only one column can be the department; you chose %(columns)s.", columns=lazy_list(departments))
@@ -178,6 +189,30 @@ def apply_mapping(client_id: int, import_id: int, roles: list[str]) -> tuple[Con
     ).rowcount
     db.session.refresh(imp)
     return imp, bool(started)
+
+
+NO_CONTACT_COLUMN = _l(
+    "No column of this file holds phone numbers or email addresses, so there is nothing to import. Add a column "
+    "of phone numbers and upload the file again."
+)
+
+
+def contact_columns(imp: ContactImport) -> set[int]:
+    """The columns whose first rows include a phone number or an email address (checked as the import will)."""
+    found: set[int] = set()
+    for row in preview_rows(imp, limit=CHECK_ROWS):
+        for index, cell in enumerate(row):
+            if index not in found and cell.strip() and _is_contact(cell):
+                found.add(index)
+    return found
+
+
+def _is_contact(cell: str) -> bool:
+    try:
+        normalise_contact(clean_text(cell))
+    except ContactError:
+        return False
+    return True
 
 
 def discard_import(client_id: int, import_id: int) -> bool:
@@ -325,6 +360,16 @@ def report_rows(client_id: int, import_id: int, outcome: str | None = None, limi
     if limit is not None:
         query = query.limit(limit)
     return db.session.scalars(query.execution_options(yield_per=2000))
+
+
+def report_count(imp: ContactImport, outcome: str | None = None) -> int:
+    """How many report rows the import has (``added`` ones are new contacts saved without a name)."""
+    query = sa.select(sa.func.count()).where(
+        ContactImportReportRow.client_id == imp.client_id, ContactImportReportRow.import_id == imp.id
+    )
+    if outcome:
+        query = query.where(ContactImportReportRow.outcome == outcome)
+    return db.session.scalar(query)
 
 
 REPORT_HEADER = ["line", "phone", "name", "outcome", "reason"]

@@ -27,11 +27,14 @@ from bulkapp.services.contacts import (
 # Report reasons are stored in English (the report rows and the downloadable report); the import page shows
 # them in the reader's language (i18n.stored_text). The number checks' sentences are registered where they are
 # written (services/phones.py, services/contacts.py).
-NO_PHONE, VALUE_TOO_LONG, SAME_NUMBER, ALREADY_THERE = stored_sentences(
+NO_PHONE, VALUE_TOO_LONG, SAME_NUMBER, ALREADY_THERE, SAME_NUMBER_NAMED, SAME_NUMBER_KEPT, NO_NAME = stored_sentences(
     N_("No phone number."),
     N_("The %(column)s value is longer than %(limit)s characters."),
-    N_("Same number as line %(line)s; merged into one contact."),
+    N_("Same number as line %(line)s; merged into one contact."),  # reports written before names were said
     N_("Already in your contacts; updated with this row's details."),
+    N_("Same number as line %(line)s; merged into one contact named “%(name)s” (the later name wins)."),
+    N_("Same number as line %(line)s; merged into one contact. This row has no name, so the earlier one is kept."),
+    N_("No name in this row: the contact is saved with its number only."),
 )
 
 
@@ -219,7 +222,12 @@ class ChunkWriter:
                 new[row.number] = row
             else:
                 counts["merged"] += 1
-                report.append(self._report(row, "merged", SAME_NUMBER % {"line": earlier}))
+                # The upsert keeps the later non-empty name: say which one the merged contact ends up with.
+                if row.name:
+                    reason = SAME_NUMBER_NAMED % {"line": earlier, "name": row.name}
+                else:
+                    reason = SAME_NUMBER_KEPT % {"line": earlier}
+                report.append(self._report(row, "merged", reason))
             entry = batch.get(row.number)
             if entry is None:
                 batch[row.number] = {
@@ -235,6 +243,9 @@ class ChunkWriter:
         existing = self.contacts.existing(self.imp.client_id, list(new)) if new else set()
         for number in existing:
             report.append(self._report(new[number], "updated", ALREADY_THERE))
+        for number, row in new.items() if self.names else ():  # no name column mapped: names were not asked for
+            if not row.name and number not in existing and not batch[number]["name"]:
+                report.append(self._report(row, "added", NO_NAME))
         if batch:
             self.contacts.upsert(self.imp.client_id, list(batch.values()))
         if report:

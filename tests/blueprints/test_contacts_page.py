@@ -291,6 +291,41 @@ def test_mapping_errors_re_render_with_422(login, tenant):
     assert db.session.get(ContactImport, imp.id).status == "mapping"
 
 
+def test_a_csv_without_a_phone_column_is_refused_at_the_mapping_step(login, tenant):
+    """Issue 13 item 7: said on the mapping page, with no Import button, not after every row has failed."""
+    client = login(tenant.test_user)
+    post_file(client, b"Name,Town\nAmina,Nairobi\nBaraka,Mombasa\n", headers=HX)
+    imp = db.session.scalar(sa.select(ContactImport))
+    mapping = client.get(f"/contacts/import/{imp.id}").get_data(as_text=True)
+    assert 'data-testid="no-contact-column"' in mapping and "No column of this file holds phone numbers" in mapping
+    assert "Import 2 rows" not in mapping
+    forced = client.post(f"/contacts/import/{imp.id}", data={"role_0": "phone", "role_1": "field"}, headers=HX)
+    assert forced.status_code == 422 and "No column of this file holds phone numbers" in forced.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(ContactImport, imp.id).status == "mapping"
+    assert db.session.scalar(sa.select(sa.func.count(Contact.id))) == 0
+
+
+def test_choosing_a_column_without_numbers_as_the_phone_is_refused_before_import(login, tenant):
+    client = login(tenant.test_user)
+    post_file(client, b"Name,Phone\nAmina,0712345678\n", headers=HX)
+    imp = db.session.scalar(sa.select(ContactImport))
+    wrong = client.post(f"/contacts/import/{imp.id}", data={"role_0": "phone", "role_1": "field"}, headers=HX)
+    body = wrong.get_data(as_text=True)
+    assert wrong.status_code == 422 and "The column Name holds no phone numbers or email addresses" in body
+    assert db.session.scalar(sa.select(sa.func.count(Contact.id))) == 0
+
+
+def test_the_import_page_counts_new_contacts_without_a_name(login, tenant):
+    client = login(tenant.test_user)
+    post_file(client, b"Name,Phone\nAmina,0712345678\n,0722000111\n", headers=HX)
+    imp = db.session.scalar(sa.select(ContactImport))
+    client.post(f"/contacts/import/{imp.id}", data={"role_0": "name", "role_1": "phone"}, headers=HX)
+    done = client.get(f"/contacts/import/{imp.id}").get_data(as_text=True)
+    assert "1 new contact has no name; the report lists it." in done
+    assert "No name in this row: the contact is saved with its number only." in done
+
+
 @pytest.mark.parametrize(
     ("data", "filename", "error"),
     [

@@ -249,7 +249,12 @@ def test_bad_rows_are_reported_with_line_numbers_and_good_rows_kept(tenant):
     assert report(done) == [
         (5, "failed", "", "No phone number."),
         (6, "failed", "020 123 4567", "This is not a mobile number, so it cannot receive SMS."),
-        (7, "merged", "712345678", "Same number as line 2; merged into one contact."),
+        (
+            7,
+            "merged",
+            "712345678",
+            "Same number as line 2; merged into one contact named “Wanjiru K.” (the later name wins).",
+        ),
         (9, "failed", "hello", "This is not a phone number."),
         (10, "failed", "0799000444", "The name is longer than 120 characters."),
     ]
@@ -305,7 +310,14 @@ def test_chunks_commit_progress_and_catch_duplicates_across_chunks(tenant):
     assert seen == [("running", 0), ("running", 3), ("running", 6), ("running", 8), ("done", 8)]
     db.session.refresh(imp)
     assert (imp.created_count, imp.merged_count) == (7, 1)
-    assert report(imp) == [(9, "merged", "0712000001", "Same number as line 3; merged into one contact.")]
+    assert report(imp) == [
+        (
+            9,
+            "merged",
+            "0712000001",
+            "Same number as line 3; merged into one contact named “Again” (the later name wins).",
+        )
+    ]
     assert book(tenant)["+254712000001"].name == "Again"
 
 
@@ -328,7 +340,12 @@ def test_a_stalled_import_resumes_after_its_last_chunk(tenant):
     assert (imp.processed_rows, imp.created_count, imp.merged_count, imp.failed_count) == (8, 6, 1, 1)
     # The duplicate still points at its first line, read again on resumption; nothing is reported twice.
     assert report(imp) == [
-        (8, "merged", "0712000000", "Same number as line 2; merged into one contact."),
+        (
+            8,
+            "merged",
+            "0712000000",
+            "Same number as line 2; merged into one contact named “Dup” (the later name wins).",
+        ),
         (9, "failed", "xyz", "This is not a phone number."),
     ]
 
@@ -430,3 +447,26 @@ def test_export_then_import_round_trips(tenant, other_tenant):
         return sorted((c.name, c.contact, c.department, c.fields) for c in book(t).values())
 
     assert snapshot(other_tenant) == snapshot(tenant)
+
+
+def test_blank_names_are_reported_and_a_merge_says_which_name_stays(tenant):
+    """Issue 13 item 7: a new contact without a name is listed in the report; a repeated number without a name
+    keeps the earlier name, and the report says so."""
+    imp = upload(tenant, "Name,Phone\nAmina,0712000001\n,0712000002\n,0712000001\nBaraka,0712000003\n")
+    done = run(tenant, imp)
+    assert (done.created_count, done.merged_count) == (3, 1)
+    assert report(done) == [
+        (3, "added", "0712000002", "No name in this row: the contact is saved with its number only."),
+        (
+            4,
+            "merged",
+            "0712000001",
+            "Same number as line 2; merged into one contact. This row has no name, so the earlier one is kept.",
+        ),
+    ]
+    assert book(tenant)["+254712000001"].name == "Amina"
+
+
+def test_without_a_name_column_blank_names_are_not_reported(tenant):
+    imp = upload(tenant, "Phone\n0712000001\n0712000002\n")
+    assert report(run(tenant, imp)) == []

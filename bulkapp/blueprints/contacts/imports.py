@@ -103,6 +103,8 @@ def _mapping_context(imp: ContactImport, form=None, errors: list[str] | None = N
         "field_keys": _field_keys(imp),
         "errors": errors or [],
         "inline_rows": contact_import.INLINE_ROWS,
+        # A file without any phone or email column is refused here, before Import, not row by row after it.
+        "no_contact_column": contact_import.NO_CONTACT_COLUMN if not contact_import.contact_columns(imp) else None,
     }
 
 
@@ -118,7 +120,13 @@ def _field_keys(imp: ContactImport) -> dict[int, str]:
 def _progress_context(imp: ContactImport) -> dict:
     finished = imp.status in ("done", "failed")
     problems = list(contact_import.report_rows(imp.client_id, imp.id, limit=20)) if finished else []
-    return {"imp": imp, "problems": problems, "summary": contact_import.summary(imp)}
+    return {
+        "imp": imp,
+        "problems": problems,
+        "summary": contact_import.summary(imp),
+        "listed": contact_import.report_count(imp) if finished else 0,
+        "unnamed": contact_import.report_count(imp, "added") if finished else 0,
+    }
 
 
 @bp.get("/import/<int:import_id>")
