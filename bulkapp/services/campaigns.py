@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
-from bulkapp.i18n import status_label
+from bulkapp.i18n import N_, status_label, stored_sentences
 from bulkapp.models import Campaign, Client, Message, Template
 from bulkapp.parsing import parse_id
 from bulkapp.services import channels, messaging, pricing, quiet_hours, wallet
@@ -344,17 +344,27 @@ def is_charged(message: Message) -> bool:
     return message.status == "failed" and (message.sent_at is not None or message.provider_message_id is not None)
 
 
+REASON_PENDING, REASON_SENDING, REASON_SENT, REASON_DELIVERED, REASON_UNCLEAR, REASON_NOT_DELIVERED = stored_sentences(
+    N_("Waiting to be sent."),
+    N_("Being sent now."),
+    N_("Sent; waiting for the delivery report."),
+    N_("Delivered to the phone."),
+    N_("The provider's answer was unclear; it was not sent again."),
+    N_("Not delivered."),
+)
+
+
 def plain_reason(message: Message) -> str:
-    """The per-recipient outcome in plain words."""
+    """The per-recipient outcome in plain English words (a page shows it through ``stored_text``)."""
     if message.status in ("pending", "sending"):
-        return "Waiting to be sent." if message.status == "pending" else "Being sent now."
+        return REASON_PENDING if message.status == "pending" else REASON_SENDING
     if message.status == "sent":
-        return "Sent; waiting for the delivery report."
+        return REASON_SENT
     if message.status == "delivered":
-        return "Delivered to the phone."
+        return REASON_DELIVERED
     if message.status == "unknown":
-        return message.error_message or "The provider's answer was unclear; it was not sent again."
-    return message.error_message or "Not delivered."
+        return message.error_message or REASON_UNCLEAR
+    return message.error_message or REASON_NOT_DELIVERED
 
 
 def recipient_page(

@@ -63,8 +63,9 @@ def record_inbound(client_id: int, channel: str, provider: str, inbound: Inbound
     return message
 
 
-def record_web_reply(short_link: ShortLink, text: str) -> Message:
+def record_web_reply(short_link: ShortLink, text: str, language: str | None = None) -> Message:
     """Record what a recipient typed into the public reply form of ``short_link`` (``/x/<code>``).
+    ``language`` is the form page's language: an opt-out typed there is confirmed in it.
 
     The reply comes from the recipient of the message the link was sent in and lands in that message's
     conversation (or the contact's conversation on that channel), exactly like an incoming SMS: unread + 1,
@@ -95,15 +96,18 @@ def record_web_reply(short_link: ShortLink, text: str) -> Message:
     )
     assert message is not None  # no provider id, so nothing to conflict with
     _file_in_conversation(message, None, conversation_id=original.conversation_id)
-    apply_keyword(message, source="reply_form", reply_channel="sms")
+    apply_keyword(message, source="reply_form", reply_channel="sms", language=language)
     return message
 
 
-def apply_keyword(message: Message, *, source: str, reply_channel: str, confirm: bool = True) -> str | None:
+def apply_keyword(
+    message: Message, *, source: str, reply_channel: str, confirm: bool = True, language: str | None = None
+) -> str | None:
     """Act on an inbound message that is an opt-out or opt-in keyword (see :func:`optouts.classify`).
 
     An opt-out suppresses the sender (``source`` ``keyword`` or ``reply_form``), an opt-in takes them off the
-    list. When that changed the list (and ``confirm``), one confirmation goes out on ``reply_channel``, without a
+    list. When that changed the list (and ``confirm``), one confirmation goes out on ``reply_channel`` (in
+    ``language`` when given, else in the keyword's language), without a
     reply link; its idempotency key is derived from the inbound message id, so it is sent once per inbound
     message whatever runs twice. A confirmation that cannot be sent (no channel, no balance) is logged and the
     opt-out stands. Returns the classification. Flushes; the caller commits.
@@ -123,7 +127,7 @@ def apply_keyword(message: Message, *, source: str, reply_channel: str, confirm:
         messaging.send_message(
             client.id,
             to=message.sender,
-            body=optouts.confirmation_text(client, kind, message.body),
+            body=optouts.confirmation_text(client, kind, message.body, language),
             channel=reply_channel,
             append_reply_link=False,
             idempotency_key=f"{kind.replace('_', '-')}-confirmation:{message.id}",

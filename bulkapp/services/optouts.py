@@ -219,13 +219,15 @@ def confirmation_language(client: Client, keyword: str | None = None) -> str:
     return owner if owner in LANGUAGES else DEFAULT_LANGUAGE
 
 
-def confirmation_text(client: Client, kind: str, keyword: str | None = None) -> str:
-    """The one message confirming an opt-out (``kind="opt_out"``) or a re-subscription (``"opt_in"``), in the
-    language of the customer's ``keyword`` (see :func:`confirmation_language`); it names a keyword that works
-    for this tenant to undo it, in that language when the tenant kept it."""
+def confirmation_text(client: Client, kind: str, keyword: str | None = None, language: str | None = None) -> str:
+    """The one message confirming an opt-out (``kind="opt_out"``) or a re-subscription (``"opt_in"``), in
+    ``language`` when the caller knows what the customer reads (the reply form passes its page's language, which
+    follows their browser), else in the language of the customer's ``keyword`` (see
+    :func:`confirmation_language`); it names a keyword that works for this tenant to undo it, in that language
+    when the tenant kept it."""
     out, back = keywords(client)
     name = business_name(client)
-    language = confirmation_language(client, keyword)
+    language = language if language in LANGUAGES else confirmation_language(client, keyword)
     stop, start = SUGGESTED[language]
     with force_locale(language):
         if kind == "opt_out":

@@ -40,7 +40,7 @@ def _show_context(campaign) -> dict:
         "rows": campaigns.recipient_page(campaign.client_id, campaign.id, status=status, after=parse_id(after)),
         "status_filter": status,
         "filters": campaigns.STATUS_FILTERS,
-        "reason": campaigns.plain_reason,
+        "reason": lambda message: stored_text(campaigns.plain_reason(message)),
         "is_charged": campaigns.is_charged,
         "delivered_percent": campaigns.delivered_percent,
         "text": campaign_launch.campaign_content(campaign),

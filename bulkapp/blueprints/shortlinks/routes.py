@@ -141,7 +141,7 @@ def submit(code: str):
             status=422,
         )
     try:
-        record_web_reply(link, text)
+        record_web_reply(link, text, language=current_language())  # the page's language: the customer's browser
     except InvalidReply as exc:
         db.session.rollback()
         # The service says it in English; the known sentences are in i18n.SERVICE_MESSAGES and the catalog.
