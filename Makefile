@@ -20,6 +20,10 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/activate
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.runtime $@
 
+# Links (reply links, webhook URLs, API examples, invitations) point where this serves unless BASE_URL is set;
+# a worker started with the same PORT makes the same links.
+run worker: export BASE_URL ?= http://$(if $(filter 0.0.0.0 ::,$(HOST)),127.0.0.1,$(HOST)):$(PORT)
+
 run: $(VENV)/.runtime
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo

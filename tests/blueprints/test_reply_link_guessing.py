@@ -58,6 +58,8 @@ def test_the_global_budget_throttles_unknown_codes_from_many_addresses_but_known
     assert view(client, link.code, "192.0.2.10") == 200
     # ...while an address that guessed is refused for every code, so the refusal reveals nothing.
     assert view(client, link.code, addresses[0]) == 429
+    refusal = client.get(f"/x/{link.code}", environ_base={"REMOTE_ADDR": addresses[2]}).get_data(as_text=True)
+    assert "Too many attempts" in refusal and "x-card" in refusal  # the reply page's own look, no app menu
     assert client.get(f"/x/{link.code}/sent", environ_base={"REMOTE_ADDR": addresses[1]}).status_code == 429
 
 

@@ -16,9 +16,7 @@ METHODS = ("get", "post", "put", "patch", "delete")
 
 
 def _document() -> dict[str, Any]:
-    return openapi_document(
-        public_base_url(), with_campaigns="api.create_campaign" in current_app.view_functions
-    )
+    return openapi_document(public_base_url(), with_campaigns="api.create_campaign" in current_app.view_functions)
 
 
 @bp.app_template_filter("inline_code")

@@ -57,6 +57,11 @@ def _expired():
     return render_template("shortlinks/expired.html"), 410
 
 
+def _busy():
+    """Refused by the global budget on unknown codes (guard.py), before any lookup."""
+    return render_template("shortlinks/busy.html"), 429
+
+
 def _render_form(business: str, code: str, token: str, *, text: str = "", error: str | None = None) -> str:
     return render_template(
         "shortlinks/form.html",
@@ -98,7 +103,7 @@ def show(code: str):
     """The reply form: the business's name and a text box. Each view counts a click (buffered, written by the
     periodic ``flush_link_clicks``)."""
     if guard.refused():
-        abort(429)
+        return _busy()
     page = reply_form.open_link(code)
     if page is None:
         return _missing()
@@ -119,7 +124,7 @@ def submit(code: str):
     if (request.content_length or 0) > MAX_BODY_BYTES:
         abort(413)
     if guard.refused():
-        abort(429)
+        return _busy()
     link = reply_form.find_link(code)
     if link is None:
         return _missing()
@@ -154,7 +159,7 @@ def submit(code: str):
 @limiter.limit(_config("SHORTLINK_RATE_LIMIT"), key_func=_ip_key)
 def sent(code: str):
     if guard.refused():
-        abort(429)
+        return _busy()
     link = reply_form.find_link(code)
     if link is None:
         return _missing()
