@@ -59,7 +59,7 @@ def test_import_a_csv_with_bad_rows_and_download_the_report(page, user, tmp_path
     expect(report).to_contain_text("This number is not valid (wrong length or prefix).")
     expect(report).to_contain_text("This is not a mobile number, so it cannot receive SMS.")
     expect(report).to_contain_text("No phone number.")
-    expect(report).to_contain_text("Same number as line 2; merged into one contact.")
+    expect(report).to_contain_text("Same number as line 2; merged into one contact named “Wanjiru K.”")
     screenshot(page, "contacts-import-report")
 
     with page.expect_download() as download_info:

@@ -99,3 +99,25 @@ def test_the_page_on_a_phone(browser, embedded_server, user):
     )
     screenshot(page, "messages-phone")
     context.close()
+
+
+def test_a_fixed_number_clears_its_error_while_typing(browser, embedded_server, user):
+    """Issue 13 item 7: the To error from a failed send goes away once the number is right (the live quote swaps
+    out the error only, so what is being typed stays as typed)."""
+    context, page = open_as(browser, embedded_server, user)
+    page.goto("/messages/")
+    page.get_by_label("To").fill("0712")
+    page.get_by_label("Message").fill("Habari! Your order is ready.")
+    page.get_by_role("button", name="Send").click()
+    error = page.locator("#to-error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("not valid")
+    box = page.get_by_label("To")
+    box.click()
+    box.press("End")
+    box.type("345678")
+    expect(error).to_be_hidden()
+    expect(box).to_have_value("0712345678")
+    expect(box).to_be_focused()
+    screenshot(page, "messages-number-fixed")
+    context.close()
