@@ -333,7 +333,9 @@ def test_a_failed_schedule_saves_nothing_and_says_so(signed_in, tenant):
     data = form_data(numbers=numbers, action="schedule", scheduled_at="2099-01-05T10:30")
     response = signed_in.post("/campaigns/", data=data, headers=HX)
     html = response.get_data(as_text=True)
-    assert response.status_code == 422 and "Top up to send it" in html and "Not scheduled, and nothing was saved" in html
+    assert (
+        response.status_code == 422 and "Top up to send it" in html and "Not scheduled, and nothing was saved" in html
+    )
     assert only_campaign() is None
 
 
