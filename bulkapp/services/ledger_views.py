@@ -12,9 +12,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
+from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 
 from bulkapp.extensions import db
+from bulkapp.i18n import stored_text
 from bulkapp.models import WALLET_STATUSES, WALLET_TYPES, WalletTransaction
 
 PAGE_SIZE = 25
@@ -42,6 +44,24 @@ CSV_HEADER = (
     "reference",
     "mpesa_receipt",
     "description",
+    "simulated",
+)
+# The columns a history row needs: the CSV export reads plain rows, never ORM instances, so a stream that outlives
+# its request's session (stream_with_context) cannot hit an expired or detached object.
+ROW_COLUMNS = (
+    WalletTransaction.id,
+    WalletTransaction.type,
+    WalletTransaction.status,
+    WalletTransaction.amount,
+    WalletTransaction.balance_before,
+    WalletTransaction.balance_after,
+    WalletTransaction.reference,
+    WalletTransaction.mpesa_reference,
+    WalletTransaction.checkout_request_id,
+    WalletTransaction.description,
+    WalletTransaction.simulated,
+    WalletTransaction.meta.label("meta"),
+    WalletTransaction.created_at,
 )
 
 
@@ -104,6 +124,7 @@ class HistoryRow:
     receipt: str | None
     note: str
     created_at: datetime
+    simulated: bool = False  # paid through the simulated M-Pesa: no money moved
 
     @property
     def waiting(self) -> bool:
@@ -118,9 +139,9 @@ class HistoryPage:
     cursor: int | None  # the cursor this page started from (None: the newest page)
 
 
-def history_select(client_id: int, filters: HistoryFilters) -> sa.Select:
-    """The tenant's ledger rows matching ``filters``, newest first (by id)."""
-    query = sa.select(WalletTransaction).where(WalletTransaction.client_id == client_id)
+def history_select(client_id: int, filters: HistoryFilters, *columns) -> sa.Select:
+    """The tenant's ledger rows matching ``filters``, newest first (by id): whole rows, or ``columns``."""
+    query = sa.select(*(columns or (WalletTransaction,))).where(WalletTransaction.client_id == client_id)
     if filters.type:
         query = query.where(WalletTransaction.type == filters.type)
     if filters.status:
@@ -154,8 +175,9 @@ def history_page(
     return HistoryPage(rows=rows, next_cursor=next_cursor, cursor=cursor)
 
 
-def present(tx: WalletTransaction) -> HistoryRow:
-    """A ledger row in plain words: a top-up says what happened to it; an adjustment shows its reason."""
+def present(tx: WalletTransaction | sa.Row) -> HistoryRow:
+    """A ledger row (an instance, or a plain row of :data:`ROW_COLUMNS`) in plain words: a top-up says what
+    happened to it; an adjustment shows its reason."""
     return HistoryRow(
         id=tx.id,
         type=tx.type,
@@ -170,11 +192,12 @@ def present(tx: WalletTransaction) -> HistoryRow:
         receipt=tx.mpesa_reference,
         note=transaction_note(tx),
         created_at=tx.created_at,
+        simulated=bool(tx.simulated),
     )
 
 
 def transaction_note(tx: WalletTransaction) -> str:
-    """What the row means, for the history and the export."""
+    """What the row means, for the history and the export (a top-up's already in the reader's language)."""
     from bulkapp.services.topups import describe_topup
 
     meta = tx.meta or {}
@@ -223,11 +246,24 @@ def _csv_text(value: Any) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def history_csv(client_id: int, filters: HistoryFilters, chunk: int = CSV_CHUNK) -> Iterator[str]:
+def _stored_in(text: str, cache: dict[str, str]) -> str:
+    """A stored English sentence in the current language (the caller forces it), remembered in ``cache``."""
+    found = cache.get(text)
+    if found is None:
+        if len(cache) > 10_000:
+            cache.clear()
+        found = cache[text] = stored_text(text)
+    return found
+
+
+def history_csv(
+    client_id: int, filters: HistoryFilters, chunk: int = CSV_CHUNK, *, language: str = "en"
+) -> Iterator[str]:
     """The filtered history as CSV text, newest first, produced in keyset chunks of ``chunk`` rows.
 
-    Amounts are exact (:func:`exact_amount`), dates are ISO 8601 in the user's timezone. Each chunk
-    is read in its own short transaction, so a slow download never holds the database.
+    Amounts are exact (:func:`exact_amount`), dates are ISO 8601 in the user's timezone, descriptions in
+    ``language`` (given, not looked up: the stream runs after the request that started it). Each chunk is
+    read as plain rows in its own short transaction, so a slow download never holds the database.
     """
     tz = zone(filters.timezone)
     buffer = io.StringIO()
@@ -241,28 +277,33 @@ def history_csv(client_id: int, filters: HistoryFilters, chunk: int = CSV_CHUNK)
 
     writer.writerow(CSV_HEADER)
     yield flush()
+    translated: dict[str, str] = {}  # stored descriptions repeat ("Opening balance", "SMS to ..."): translate each once
     cursor: int | None = None
     while True:
-        query = history_select(client_id, filters)
+        query = history_select(client_id, filters, *ROW_COLUMNS)
         if cursor is not None:
             query = query.where(WalletTransaction.id < cursor)
-        rows = [present(tx) for tx in db.session.scalars(query.limit(chunk))]
-        db.session.rollback()  # read-only: end the transaction between chunks
-        for row in rows:
-            writer.writerow(
-                (
-                    row.id,
-                    row.created_at.astimezone(tz).isoformat(timespec="seconds"),
-                    row.type,
-                    row.status,
-                    exact_amount(row.amount),
-                    exact_amount(row.balance_before),
-                    exact_amount(row.balance_after),
-                    _csv_text(row.reference),
-                    _csv_text(row.receipt),
-                    _csv_text(row.note),
+        with force_locale(language):
+            found = db.session.execute(query.limit(chunk)).all()
+            rows = [present(tx) for tx in found]
+            described = {tx.id for tx in found if tx.type == "topup" and tx.checkout_request_id}
+            db.session.rollback()  # read-only: end the transaction between chunks
+            for row in rows:
+                writer.writerow(
+                    (
+                        row.id,
+                        row.created_at.astimezone(tz).isoformat(timespec="seconds"),
+                        row.type,
+                        row.status,
+                        exact_amount(row.amount),
+                        exact_amount(row.balance_before),
+                        exact_amount(row.balance_after),
+                        _csv_text(row.reference),
+                        _csv_text(row.receipt),
+                        _csv_text(row.note if row.id in described else _stored_in(row.note, translated)),
+                        "yes" if row.simulated else "",
+                    )
                 )
-            )
         if rows:
             yield flush()
         if len(rows) < chunk:

@@ -100,3 +100,39 @@ def test_channels_page_on_a_phone(phone_page, user, onfon):
     expect(phone_page.get_by_role("heading", name="Onfon Media", exact=True)).to_be_visible()
     expect(phone_page.get_by_label("Incoming SMS URL", exact=True)).to_be_visible()
     screenshot(phone_page, "channels-phone")
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+def test_a_failed_test_connection_says_what_to_do_in_plain_words(browser, live_server, user, width):
+    """No "HTTPSConnectionPool… NameResolutionError": a sentence the owner understands, at desk and phone width."""
+    import socket
+
+    from bulkapp.extensions import db
+    from bulkapp.services import channel_settings
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens here once the probe is closed
+    values = {"access_key": "a", "api_key": "b", "client_id": "c", "sender_id": "ACME"}
+    channel_settings.create_channel(
+        user.client_id, "onfon", {**values, "base_url": f"http://127.0.0.1:{port}/v1/sms"}, allow_private_urls=True
+    )
+    db.session.commit()
+    context = browser.new_context(base_url=live_server, viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        sign_in(page, user)
+        page.goto("/settings/channels")
+        card = page.locator(".channel", has_text="Onfon Media")
+        card.get_by_role("button", name="Test connection").click()
+        expect(card.locator(".result-fail")).to_have_text(
+            "✗ We could not reach Onfon Media. Check the base URL and try again."
+        )
+        for raw in ("ConnectionPool", "NewConnectionError", "Errno", "Connection refused"):
+            assert raw not in page.content()
+        assert page.evaluate("document.documentElement.scrollWidth") <= width  # the sentence wraps, no sideways scroll
+        card.scroll_into_view_if_needed()
+        screenshot(page, f"channels-test-failed-{width}")
+    finally:
+        context.close()
