@@ -392,6 +392,8 @@ def test_foreign_campaign_ids_answer_404(signed_in, other_tenant, login, client)
         ("POST", f"/campaigns/{campaign.id}"),
         ("POST", f"/campaigns/{campaign.id}/launch"),
         ("POST", f"/campaigns/{campaign.id}/cancel"),
+        ("GET", f"/campaigns/{campaign.id}/retry"),
+        ("POST", f"/campaigns/{campaign.id}/retry"),
     ]:
         assert other.open(f"{path}", method=method, data=form_data()).status_code == 404
     assert only_campaign().status == "draft"
