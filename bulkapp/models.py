@@ -311,7 +311,12 @@ class WalletTransaction(Timestamped, db.Model):
     """One signed change of a tenant's balance; the balance is the sum of the completed rows."""
 
     __tablename__ = "wallet_transactions"
-    __table_args__ = (sa.Index(None, "client_id", "created_at"), sa.Index(None, "updated_at"))
+    # (client_id, id): the wallet history and its CSV export walk a tenant's rows newest first by id (keyset).
+    __table_args__ = (
+        sa.Index(None, "client_id", "created_at"),
+        sa.Index(None, "updated_at"),
+        sa.Index(None, "client_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"))

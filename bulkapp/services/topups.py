@@ -130,6 +130,15 @@ def topup_limits() -> tuple[int, int]:
     return int(current_app.config["TOPUP_MIN_AMOUNT"]), int(current_app.config["TOPUP_MAX_AMOUNT"])
 
 
+def topup_mode() -> str:
+    """How top-ups run here: ``simulated`` (MPESA_ENV=simulated: no money moves), ``daraja`` (real M-Pesa)
+    or ``off`` (not configured: no Daraja credentials and no simulation)."""
+    daraja = mpesa.client_for(current_app)
+    if daraja is None:
+        return "off"
+    return "simulated" if daraja.simulated else "daraja"
+
+
 def callback_url() -> str:
     """The STK callback URL given to Daraja, carrying the install's token."""
     config = current_app.config

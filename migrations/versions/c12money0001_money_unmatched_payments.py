@@ -20,6 +20,7 @@ depends_on = None
 def upgrade():
     with op.batch_alter_table('wallet_transactions', schema=None) as batch_op:
         batch_op.add_column(sa.Column('simulated', sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch_op.create_index(batch_op.f('ix_wallet_transactions_client_id_id'), ['client_id', 'id'], unique=False)
 
     op.create_table('unmatched_payments',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -53,4 +54,5 @@ def downgrade():
     op.drop_table('unmatched_payments')
 
     with op.batch_alter_table('wallet_transactions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_wallet_transactions_client_id_id'))
         batch_op.drop_column('simulated')

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import re
+import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -33,8 +34,15 @@ def configure(app, monkeypatch, **settings) -> None:
 
 @pytest.fixture
 def simulated_mpesa(app, monkeypatch):
-    """No Daraja credentials: the embedded simulated M-Pesa, answering at once (jobs run inline)."""
-    configure(app, monkeypatch, MPESA_CONSUMER_KEY=None, MPESA_CONSUMER_SECRET=None, MPESA_SIMULATED_DELAY_SECONDS=0)
+    """MPESA_ENV=simulated: the embedded simulated M-Pesa, answering at once (jobs run inline)."""
+    configure(
+        app,
+        monkeypatch,
+        MPESA_ENV="simulated",
+        MPESA_CONSUMER_KEY=None,
+        MPESA_CONSUMER_SECRET=None,
+        MPESA_SIMULATED_DELAY_SECONDS=0,
+    )
 
 
 @pytest.fixture
@@ -549,7 +557,7 @@ def test_csv_export_is_exact_and_filtered(tenant, wallet_client, ledger):
     assert list(by_id) == [ledger["failed"], ledger["adjustment"], ledger["refund"], ledger["charge"], min(by_id)]
     assert by_id[ledger["charge"]] == [
         str(ledger["charge"]), "2026-03-01T00:30:00+03:00", "deduction", "completed",
-        "-0.875", "100.00", "99.125", "msg:1", "", "SMS to +254712345678",
+        "-0.875", "100.00", "99.125", "msg:1", "", "SMS to +254712345678", "",
     ]  # fmt: skip
     assert by_id[ledger["refund"]][4:7] == ["0.875", "99.125", "100.00"]
     assert by_id[ledger["refund"]][9] == "'=HYPERLINK(evil)"  # never a formula in a spreadsheet
@@ -593,3 +601,101 @@ def test_exact_amounts():
         datetime(2026, 3, 1, 21, 0, tzinfo=UTC),
         datetime(2026, 3, 2, 21, 0, tzinfo=UTC),
     )
+
+
+# -- the whole statement, streamed after its request (issue 12, item 11) ------------------------------
+
+
+def bulk_topups(client_id: int, count: int) -> None:
+    """``count`` completed STK top-ups (every tenth simulated), inserted in one Core statement."""
+    when = datetime(2026, 3, 1, tzinfo=UTC)
+    rows = [
+        {
+            "client_id": client_id,
+            "type": "topup",
+            "amount": Decimal("10"),
+            "balance_before": Decimal("100"),
+            "balance_after": Decimal("110"),
+            "reference": f"topup:bulk{n}",
+            "mpesa_reference": f"RKB{n:07d}",
+            "checkout_request_id": f"ws_CO_bulk{n}",
+            "description": wallet.MPESA_TOPUP,
+            "status": "completed",
+            "simulated": n % 10 == 0,
+            "meta": {"channel": "stk", "phone": "+254712345678"},
+            "created_at": when,
+            "updated_at": when,
+        }
+        for n in range(count)
+    ]
+    db.session.execute(sa.insert(WalletTransaction), rows)
+    db.session.commit()
+
+
+def test_the_whole_statement_streams_in_the_readers_language(tenant, user, wallet_client):
+    """100,000 top-ups: every row arrives, described in Swahili for a Swahili reader."""
+    bulk_topups(tenant.id, 100_000)
+    db.session.get(User, user.id).language = "sw"
+    db.session.commit()
+    started = time.monotonic()
+    response = wallet_client.get("/wallet/history.csv")
+    rows = read_csv(response)
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200 and len(rows) == 1 + 100_000 + 1  # header, top-ups, opening balance
+    first = rows[1]
+    assert first[2:5] == ["topup", "completed", "10.00"] and first[8] == "RKB0099999"
+    assert first[9] == "KSh 10.00 zimeongezwa kwenye pochi yako. Risiti ya M-Pesa RKB0099999."
+    assert sum(1 for row in rows[1:] if row[10] == "yes") == 10_000
+    assert rows[-1][9] == "Salio la mwanzo"  # a stored English sentence, translated too
+    print(f"history.csv: 100,001 rows in {elapsed:.1f}s")
+
+
+def test_the_csv_stream_needs_nothing_from_its_request(app, tenant, user):
+    """Production servers run the stream after the request's teardown removed its session: the signed-in
+    user is then detached and expired. The stream must not look at it (nor at any other loaded object)."""
+    from flask_login import login_user
+
+    bulk_topups(tenant.id, 3)
+    tenant_id, user_id = tenant.id, user.id
+    db.session.commit()  # the test body's own read ends: the app's session below writes
+    with app.test_request_context("/wallet/history.csv"):
+        stale = db.session.get(User, user_id)
+        login_user(stale)
+        db.session.commit()  # expires the user, as the export view's commit does
+        db.session.remove()  # the request's teardown: the user is now detached
+        text = "".join(ledger_views.history_csv(tenant_id, ledger_views.HistoryFilters(), chunk=2, language="sw"))
+    rows = list(csv.reader(io.StringIO(text)))
+    assert len(rows) == 1 + 3 + 1 and "zimeongezwa kwenye pochi yako" in rows[1][9]
+
+
+# -- simulated M-Pesa on the page (issue 12, item 13) --------------------------------------------------
+
+
+def test_the_wallet_says_when_m_pesa_is_simulated(tenant, user, wallet_client, simulated_mpesa):
+    page = wallet_client.get("/wallet/").get_data(as_text=True)
+    assert "Simulated M-Pesa: no money moved." in page
+    wallet_client.post("/wallet/topup", data={"phone": "0712 345 678", "amount": "500"}, headers=HX)
+    (tx,) = topup_rows(tenant.id)
+    assert tx.simulated is True and tx.status == "completed"
+    row = row_html(wallet_client.get("/wallet/").get_data(as_text=True), tx.id)
+    assert '<span class="badge simulated"' in row and "Simulated" in row
+    db.session.get(User, user.id).language = "sw"
+    db.session.commit()
+    page = wallet_client.get("/wallet/").get_data(as_text=True)
+    assert "M-Pesa ya majaribio: hakuna pesa iliyohamishwa." in page
+    assert '<span class="badge simulated"' in row_html(page, tx.id)
+
+
+def test_without_daraja_keys_or_simulation_top_ups_say_they_are_not_set_up(app, tenant, wallet_client, monkeypatch):
+    configure(app, monkeypatch, MPESA_ENV="sandbox", MPESA_CONSUMER_KEY=None, MPESA_CONSUMER_SECRET=None)
+    page = wallet_client.get("/wallet/").get_data(as_text=True)
+    assert "M-Pesa top-ups are not set up on this installation yet." in page
+    assert "Simulated M-Pesa" not in page
+    response = wallet_client.post("/wallet/topup", data={"phone": "0712 345 678", "amount": "500"}, headers=HX)
+    assert response.status_code == 422 and "not set up" in response.get_data(as_text=True)
+    assert topup_rows(tenant.id) == [] and balance(tenant.id) == Decimal("100.00")
+
+
+def test_real_daraja_shows_no_simulation_notice(tenant, wallet_client, daraja):
+    page = wallet_client.get("/wallet/").get_data(as_text=True)
+    assert "Simulated M-Pesa" not in page and "not set up" not in page

@@ -17,6 +17,7 @@ from bulkapp.blueprints.wallet.forms import (
 )
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db, limiter
+from bulkapp.i18n import current_language
 from bulkapp.models import Client, WalletTransaction
 from bulkapp.services import ledger_views, topups
 from bulkapp.services.wallet_settings import WalletSettingError, current_threshold, set_low_balance_threshold
@@ -65,6 +66,7 @@ def _page_context(**overrides) -> dict:
         "limits": (low, high),
         "quick_amounts": [amount for amount in QUICK_AMOUNTS if low <= amount <= high],
         "threshold": current_threshold(client),
+        "topup_mode": topups.topup_mode(),
     }
     if "topup_form" not in overrides:
         context["topup_form"] = TopupForm(formdata=None, phone=national_phone(current_user.phone))
@@ -199,7 +201,9 @@ def export():
     client = _client()
     stamp = utcnow().astimezone(ledger_views.zone(current_user.timezone)).strftime("%Y-%m-%d")
     filename = f"wallet-{client.account_number or client.id}-{stamp}.csv"
-    rows = ledger_views.history_csv(client.id, filters)
+    # Everything the stream needs is read now: it runs after this request's session is gone, so it must not
+    # look at current_user (the language) or any object loaded here.
+    rows = ledger_views.history_csv(client.id, filters, language=current_language())
     db.session.commit()  # end the request's read: the stream reads in its own short transactions
     return Response(
         stream_with_context(rows),
