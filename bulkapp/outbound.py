@@ -145,6 +145,15 @@ def check_destination(url: str, *, allow_private: bool, resolver: Resolver | Non
         raise OutboundRefused("scheme", host, port=port)
     if not allow_private and port not in ALLOWED_PORTS:
         raise OutboundRefused("port", host, port=port)
+    return check_host(host, port, allow_private=allow_private, resolver=resolver, scheme=parts.scheme)
+
+
+def check_host(
+    host: str, port: int, *, allow_private: bool, resolver: Resolver | None = None, scheme: str = "tcp"
+) -> Destination:
+    """Resolve ``host`` once and check every address (the part of :func:`check_destination` that does not
+    depend on a URL; the mail server of an SMTP channel uses it with its own ports)."""
+    host = host.strip("[]")
     literal = True
     try:
         addresses = [str(ipaddress.ip_address(host))]
@@ -163,7 +172,7 @@ def check_destination(url: str, *, allow_private: bool, resolver: Resolver | Non
                 raise OutboundRefused(kind, host, None if literal else address, port)
     # IPv4 first: "localhost" often lists ::1 first while local servers listen on 127.0.0.1 only.
     first = sorted(addresses, key=lambda address: ":" in address)[0]
-    return Destination(parts.scheme, host, port, first, literal)
+    return Destination(scheme, host, port, first, literal)
 
 
 def allow_private_default() -> bool:

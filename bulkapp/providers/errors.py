@@ -40,6 +40,11 @@ log = logging.getLogger("bulkapp.providers")
     N_("The address of %(vendor)s is not a valid URL. Check the base URL."),
     N_("Something went wrong while talking to %(vendor)s. Try again; if it keeps failing, contact support."),
 )
+MAIL_UNREACHABLE, MAIL_ADDRESS_NOT_PUBLIC, MAIL_PORT_NOT_ALLOWED = stored_sentences(
+    N_("We could not reach the mail server %(server)s. Check the server name and port and try again."),
+    N_("The mail server is not on a public internet address. Check the server name."),
+    N_("Use a standard mail port: 587, 465, 25 or 2525."),
+)
 
 
 class ProviderError(Exception):

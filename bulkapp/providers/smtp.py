@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.policy
+import logging
 import smtplib
 import ssl
 from collections.abc import Mapping, Sequence
@@ -13,6 +14,7 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 
+from bulkapp.outbound import OutboundRefused, OutboundUnreachable, allow_private_default, check_host
 from bulkapp.providers.base import (
     AuthenticationError,
     ConfigurationError,
@@ -26,8 +28,29 @@ from bulkapp.providers.base import (
     SettingField,
     TransientError,
 )
+from bulkapp.providers.errors import MAIL_ADDRESS_NOT_PUBLIC, MAIL_PORT_NOT_ALLOWED, MAIL_UNREACHABLE
 
 SECURITY_CHOICES = ("starttls", "ssl", "none")
+MAIL_PORTS = frozenset({25, 465, 587, 2525})  # the only ports called without WEBHOOK_ALLOW_PRIVATE_URLS
+log = logging.getLogger("bulkapp.providers")
+
+
+class _Pinned:
+    """Connects to ``pinned_ip`` (the address the outbound guard checked) while smtplib keeps the host name
+    for EHLO, SNI and the certificate check."""
+
+    pinned_ip: str
+
+    def _get_socket(self, host, port, timeout):  # noqa: ANN001, ANN202 - smtplib's own signature
+        return super()._get_socket(self.pinned_ip, port, timeout)
+
+
+class _PinnedSMTP(_Pinned, smtplib.SMTP):
+    pass
+
+
+class _PinnedSMTPSSL(_Pinned, smtplib.SMTP_SSL):
+    pass
 
 
 def _smtp_text(error: Any) -> str:
@@ -79,13 +102,27 @@ class SmtpProvider(Provider):
     def _connect(self) -> smtplib.SMTP:
         """Connect, say EHLO, upgrade to TLS when configured and log in when a username is set."""
         host, port, timeout = str(self.config["host"]), int(self.config["port"]), float(self.config["timeout"])
+        allow_private = allow_private_default()
+        if not allow_private and port not in MAIL_PORTS:
+            raise ConfigurationError(MAIL_PORT_NOT_ALLOWED, fields=["port"])
+        try:
+            pinned = check_host(host, port, allow_private=allow_private).ip
+        except OutboundRefused as exc:
+            log.warning("refused to call the mail server: %s", exc)
+            raise ConfigurationError(MAIL_ADDRESS_NOT_PUBLIC, fields=["host"]) from exc
+        except OutboundUnreachable as exc:
+            log.warning("could not reach the mail server: %s", exc)
+            raise TransientError(MAIL_UNREACHABLE % {"server": self._server}) from exc
         context = ssl.create_default_context(cafile=self.config.get("ca_file") or None)
         smtp: smtplib.SMTP | None = None
         try:
             if self.config["security"] == "ssl":
-                smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+                smtp = _PinnedSMTPSSL(timeout=timeout, context=context)
             else:
-                smtp = smtplib.SMTP(host, port, timeout=timeout)
+                smtp = _PinnedSMTP(timeout=timeout)
+            smtp.pinned_ip = pinned
+            smtp._host = host  # what STARTTLS names (SNI, certificate); smtplib sets it only when given to __init__
+            smtp.connect(host, port)
             smtp.ehlo()
             if self.config["security"] == "starttls":
                 smtp.starttls(context=context)
@@ -105,17 +142,17 @@ class SmtpProvider(Provider):
             raise PermanentError(f"The mail server at {self._server} does not support this: {exc}") from exc
         except ssl.SSLCertVerificationError as exc:
             _quietly_close(smtp)
+            log.warning("mail server %s: %r", self._server, exc)
             raise PermanentError(
-                f"The mail server's certificate could not be verified ({exc.verify_message}).", vendor_message=str(exc)
+                f"The mail server's certificate could not be verified ({exc.verify_message})."
             ) from exc
         except smtplib.SMTPResponseException as exc:
             _quietly_close(smtp)
             raise _classify(exc.smtp_code, _smtp_text(exc.smtp_error), "the connection") from exc
-        except OSError as exc:  # refused, timed out, reset, TLS failure: nothing was sent yet
+        except OSError as exc:  # refused, timed out, reset, TLS failure: nothing was sent yet, and all read the same
             _quietly_close(smtp)
-            raise TransientError(
-                f"Could not connect to the mail server at {self._server}.", vendor_message=str(exc)
-            ) from exc
+            log.warning("could not reach the mail server %s: %r", self._server, exc)
+            raise TransientError(MAIL_UNREACHABLE % {"server": self._server}) from exc
 
     def send_batch(self, messages: Sequence[OutboundMessage]) -> list[SendResult]:
         presets: dict[int, SendResult] = {}
@@ -180,9 +217,9 @@ class SmtpProvider(Provider):
                 return SendResult.deferred(message.id, error.reason, code=error.code)
             return SendResult.rejected(message.id, error.describe(), code=error.code)
         except OSError as exc:
+            log.warning("mail server %s broke while sending: %r", self._server, exc)
             raise OutcomeUnknown(
-                "The connection to the mail server broke while sending; the message may have been delivered.",
-                vendor_message=str(exc),
+                "The connection to the mail server broke while sending; the message may have been delivered."
             ) from exc
         return SendResult.accepted(message.id, mail["Message-ID"].strip("<>"))
 

@@ -21,6 +21,7 @@ from flask_babel import lazy_gettext as _l
 from bulkapp.outbound import OutboundRefused, OutboundUnreachable, check_destination, refusal_reason, system_resolver
 from bulkapp.providers.base import ConfigurationError, Provider, SettingField
 from bulkapp.providers.registry import ProviderInfo, available_providers, get_provider, provider_class
+from bulkapp.providers.smtp import MAIL_PORTS
 
 SANDBOX = "sandbox"
 KIND_LABELS = {"sms": "SMS", "whatsapp": "WhatsApp", "email": _l("Email")}
@@ -204,6 +205,8 @@ def _clean_value(provider: str, field: FormField, text: str, allow_private: bool
         low, high = INTEGER_RANGES[name]
         if not re.fullmatch(r"\d{1,10}", text) or not low <= int(text) <= high:
             raise ValueError(_l("Enter a whole number from %(low)s to %(high)s.", low=low, high=high))
+        if name == "port" and provider == "smtp" and not allow_private and int(text) not in MAIL_PORTS:
+            raise ValueError(_l("Use a standard mail port: 587, 465, 25 or 2525."))
         return int(text)
     if name in PATTERNS:
         pattern, message = PATTERNS[name]

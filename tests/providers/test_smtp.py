@@ -17,7 +17,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from bulkapp.providers.base import AuthenticationError, OutboundMessage, PermanentError, SendStatus, TransientError
+from bulkapp.providers.base import (
+    AuthenticationError,
+    ConfigurationError,
+    OutboundMessage,
+    PermanentError,
+    SendStatus,
+    TransientError,
+)
 from bulkapp.providers.smtp import SmtpProvider
 
 USER, PASSWORD = "mailer@bulkapp.test", "s3cret-pass"
@@ -226,9 +233,24 @@ def test_implicit_tls(certificate):
 def test_connection_refused_is_transient(certificate):
     credentials, config = {}, {"host": "127.0.0.1", "port": free_port(), "from_address": "a@b.test", "timeout": 2}
     provider = SmtpProvider(credentials, config)
-    with pytest.raises(TransientError, match="Could not connect"):
+    with pytest.raises(TransientError) as caught:
         provider.send_batch([mail(1, "jane@example.com")])
-    assert not provider.test_connection().ok
+    reached = f"We could not reach the mail server 127.0.0.1:{config['port']}. Check the server name and port and"
+    assert caught.value.describe() == reached + " try again."  # no "[Errno 111] Connection refused"
+    assert provider.test_connection() == (False, reached + " try again.")
+
+
+def test_production_calls_only_mail_ports_of_public_addresses(app, monkeypatch):
+    monkeypatch.setitem(app.config, "WEBHOOK_ALLOW_PRIVATE_URLS", False)
+    with app.app_context():
+        odd_port = SmtpProvider({}, {"host": "mail.example.com", "port": 8080, "from_address": "a@b.test"})
+        with pytest.raises(ConfigurationError) as caught:
+            odd_port.send_batch([mail(1, "jane@example.com")])
+        assert caught.value.fields == ("port",) and "587, 465, 25 or 2525" in caught.value.reason
+        for host in ("127.0.0.1", "[64:ff9b::7f00:1]", "10.0.0.5"):
+            private = SmtpProvider({}, {"host": host, "port": 587, "from_address": "a@b.test"})
+            with pytest.raises(ConfigurationError, match="not on a public internet address"):
+                private.send_batch([mail(1, "jane@example.com")])
 
 
 def test_only_invalid_addresses_need_no_connection():

@@ -214,6 +214,8 @@ def test_other_vendor_fields_are_checked(tenant):
         ("smtp", {"host": "smtp.example.com", "from_address": "a@example.com", "security": "tls9"}, "security"),
         ("smtp", {"host": "smtp.example.com", "from_address": "a@example.com", "port": "70000"}, "port"),
         ("smtp", {"host": "127.0.0.1", "from_address": "a@example.com"}, "host"),
+        ("smtp", {"host": "[64:ff9b::7f00:1]", "from_address": "a@example.com"}, "host"),  # NAT64 of 127.0.0.1
+        ("smtp", {"host": "93.184.215.14", "from_address": "a@example.com", "port": "22"}, "port"),  # no port scans
         ("smtp", {"host": "bad host!", "from_address": "a@example.com"}, "host"),
         ("mobitech", {"api_key": "k", "sender_name": "TOO-LONG-NAME-HERE"}, "sender_name"),
     ]
