@@ -23,6 +23,8 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/activate
 # Links (reply links, webhook URLs, API examples, invitations) point where this serves unless BASE_URL is set;
 # a worker started with the same PORT makes the same links.
 run worker: export BASE_URL ?= http://$(if $(filter 0.0.0.0 ::,$(HOST)),127.0.0.1,$(HOST)):$(PORT)
+# A local run tops up through the simulated M-Pesa (no money moves; the wallet says so) unless MPESA_ENV is set.
+run worker: export MPESA_ENV ?= simulated
 
 run: $(VENV)/.runtime
 	$(FLASK) db upgrade
