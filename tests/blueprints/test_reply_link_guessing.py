@@ -94,3 +94,34 @@ def test_a_guessed_code_cannot_opt_anyone_out_once_codes_are_long(client, tenant
     data = {"message": "STOP", "t": reply_form.issue_token("test-secret", link.code, token_age), "website": ""}
     assert client.post(f"/x/{link.code}", data=data, csrf=False).status_code == 303
     assert optouts.is_suppressed(tenant.id, "+254712000302")
+
+
+@pytest.mark.redis
+def test_with_redis_the_budget_is_shared_by_every_web_process(app, monkeypatch):
+    """Two web processes (two limiter strategies on one Redis) spend one budget between them."""
+    import os
+    from types import SimpleNamespace
+
+    from limits.storage import storage_from_string
+    from limits.strategies import FixedWindowRateLimiter
+
+    from bulkapp.blueprints.shortlinks import guard
+    from tests.conftest import require
+
+    url = os.environ.get("REDIS_URL")
+    require(bool(url), "REDIS_URL is not set")
+    processes = [FixedWindowRateLimiter(storage_from_string(url)) for _ in "ab"]
+    processes[0].storage.reset()
+    answered = []
+    for n in range(BUDGET + 10):
+        process = processes[n % 2]
+        monkeypatch.setattr(guard, "limiter", SimpleNamespace(enabled=True, limiter=process))
+        with app.test_request_context(environ_base={"REMOTE_ADDR": f"10.10.0.{n % 5 + 1}"}):
+            if not guard.refused():
+                guard.count_miss()
+                answered.append(n)
+    # Five addresses, each refused once the shared budget is spent: nobody got past BUDGET lookups in all.
+    assert len(answered) == BUDGET
+    with app.test_request_context(environ_base={"REMOTE_ADDR": "192.0.2.44"}):
+        assert not guard.refused()  # a fresh address (a recipient) is still let through
+    processes[0].storage.reset()
