@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_CURSOR = re.compile(r"(\d{1,18})_(\d{1,18})")
+from bulkapp.parsing import encode_cursor, parse_cursor
 
 
 class InvalidCursor(ValueError):
-    """A pagination cursor that this code did not make."""
+    """A pagination cursor that this code did not make (or one no column could hold)."""
 
 
 def encode(at: datetime, row_id: int) -> str:
-    delta = at - EPOCH
-    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-    return f"{micros}_{row_id}"
+    return encode_cursor(at, row_id)
 
 
 def decode(cursor: str) -> tuple[datetime, int]:
-    match = _CURSOR.fullmatch(cursor or "")
-    if not match:
+    parsed = parse_cursor(cursor)
+    if parsed is None:
         raise InvalidCursor(f"{cursor!r} is not a cursor")
-    try:
-        return EPOCH + timedelta(microseconds=int(match.group(1))), int(match.group(2))
-    except OverflowError:  # past the year 9999
-        raise InvalidCursor(f"{cursor!r} is not a cursor") from None
+    return parsed

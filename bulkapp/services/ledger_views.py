@@ -18,6 +18,7 @@ from flask_babel import lazy_gettext as _l
 from bulkapp.extensions import db
 from bulkapp.i18n import stored_text
 from bulkapp.models import WALLET_STATUSES, WALLET_TYPES, WalletTransaction
+from bulkapp.parsing import parse_id
 
 PAGE_SIZE = 25
 CSV_CHUNK = 500
@@ -156,10 +157,7 @@ def history_select(client_id: int, filters: HistoryFilters, *columns) -> sa.Sele
 
 def parse_cursor(raw: str | None) -> int | None:
     """A page cursor from a URL (a positive row id); anything else means the newest page."""
-    text = (raw or "").strip()
-    if not (text.isascii() and text.isdigit()) or len(text) > 18:
-        return None
-    return int(text) or None
+    return parse_id(raw)
 
 
 def history_page(

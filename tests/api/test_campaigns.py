@@ -71,6 +71,13 @@ def test_scheduled_for_later(api):
     assert db.session.scalar(sa.select(sa.func.count(Message.id))) == 0
 
 
+def test_a_schedule_almost_5_years_ahead_is_accepted(api):
+    when = (utcnow() + timedelta(days=5 * 365)).replace(microsecond=0)
+    payload = {"name": "Far", "body": "Hi", "to": NUMBERS, "send": True, "scheduled_at": when.isoformat()}
+    body = api.post("/campaigns", json=_transactional(payload)).get_json()
+    assert body["status"] == "scheduled"
+
+
 def test_insufficient_balance_is_402_and_leaves_nothing(api, tenant):
     from bulkapp.services import wallet
 
@@ -118,10 +125,15 @@ def test_insufficient_balance_is_402_whatever_the_start_time(api, tenant):
             422,
             "invalid_scheduled_at",
         ),
-        (
-            {"name": "X", "body": "Hi", "to": NUMBERS, "send": True, "scheduled_at": "2001-01-01T00:00:00Z"},
-            422,
-            "invalid_schedule",
+        *(
+            ({"name": "X", "to": NUMBERS, "send": True, "scheduled_at": when}, 422, "invalid_scheduled_at")
+            for when in (
+                "2001-01-01T00:00:00Z",  # the past
+                "0001-01-01T00:00:00+14:00",  # before year 1 in UTC
+                "9999-12-31T23:59:59-12:00",  # after year 9999 in UTC
+                "2099-01-01T00:00:00Z",  # more than 5 years ahead
+                "²026-01-01T00:00:00Z",
+            )
         ),
         ({"name": "X", "body": " ", "to": NUMBERS, "send": True}, 422, "empty_body"),
         ({"name": "X", "body": "Hi", "to": ["12", "34"], "send": True}, 422, "no_recipients"),

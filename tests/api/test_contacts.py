@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from bulkapp.extensions import db
-from bulkapp.models import Contact
+from bulkapp.models import Contact, Message
 from tests.api.conftest import assert_error
 
 
@@ -89,3 +89,25 @@ def test_nul_characters_in_parameters_are_422(api, query):
 def test_nul_characters_in_a_body_are_422(api):
     assert_error(api.post("/contacts", json={"contact": "0712345678", "name": "A\u0000B"}), 422, "invalid_characters")
     assert_error(api.post("/messages", json={"to": "0712345678", "body": "x", "variables": {"a\u0000": 1}}), 422)
+
+
+def test_lone_surrogates_in_a_body_are_422_and_nothing_is_kept(api):
+    """``"a\\ud800b"`` is valid JSON but no database column (UTF-8) can hold it."""
+    raw = '{"contact": "0712345678", "name": "a\\ud800b"}'
+    assert_error(api.post("/contacts", data=raw, content_type="application/json"), 422, "invalid_characters")
+    assert_error(api.post("/contacts", json={"contact": "0712345678", "fields": {"\ud800": "x"}}), 422)
+    assert_error(api.post("/messages", json={"to": "0712345678", "body": "a\udfffb"}), 422, "invalid_characters")
+    assert db.session.scalar(sa.select(sa.func.count(Contact.id))) == 0
+    assert db.session.scalar(sa.select(sa.func.count(Message.id))) == 0
+
+
+@pytest.mark.parametrize("depth", [100, 100_000])
+def test_deeply_nested_json_is_400(api, depth):
+    raw = '{"contact": "0712345678", "fields": ' + "[" * depth + "]" * depth + "}"
+    assert_error(api.post("/contacts", data=raw, content_type="application/json"), 400, "malformed_json")
+
+
+def test_numbers_beyond_a_column_in_the_query_are_422(api):
+    for query in ("cursor=99999999999999999999", "cursor=²", "limit=" + "9" * 5000, "cursor=1_2"):
+        assert_error(api.get(f"/contacts?{query}"), 422)
+    assert_error(api.get("/messages?cursor=1_999999999999999999"), 422, "invalid_cursor")

@@ -17,6 +17,7 @@ from bulkapp.blueprints.api import bp
 from bulkapp.blueprints.api.errors import ApiError, error_response
 from bulkapp.extensions import db, limiter
 from bulkapp.models import Client
+from bulkapp.parsing import MalformedJson, has_unstorable_text, parse_json, storable_text
 from bulkapp.services import api_idempotency
 from bulkapp.services.api_key_settings import authenticate_api_key, presented_key
 from bulkapp.services.api_keys import hash_api_key
@@ -94,32 +95,25 @@ def _authenticate():
     db.session.commit()  # the last-used time, written at most once a minute
     g.api_client = client
     for name, value in request.args.items(multi=True):
-        if "\x00" in value:  # no text column can hold a NUL character
+        if not storable_text(value):  # no text column can hold a NUL character or a lone surrogate
             return error_response(422, "invalid_parameter", "A query parameter contains a NUL character.", name[:40])
     return None
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
 
 
 def json_body() -> dict[str, Any]:
     """The request's JSON object; ApiError 400 when it is not one, 413 when it is too large."""
     if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
         raise ApiError(413, "payload_too_large", f"The body can be at most {MAX_JSON_BYTES // 1024} KB.")
-    payload = request.get_json(force=True, silent=True)
-    if payload is None and request.get_data(cache=True):
-        raise ApiError(400, "malformed_json", "The body is not valid JSON.")
+    data = request.get_data(cache=True)
+    try:
+        payload = parse_json(data) if data else None
+    except MalformedJson:
+        raise ApiError(400, "malformed_json", "The body is not valid JSON.") from None
     if not isinstance(payload, dict):
         raise ApiError(400, "malformed_json", "The body must be a JSON object.")
-    if _has_nul(payload):
-        raise ApiError(422, "invalid_characters", "Text in the body cannot contain NUL (\\u0000) characters.")
+    if has_unstorable_text(payload):
+        message = "Text in the body cannot contain NUL (\\u0000) characters or unpaired surrogates (\\ud800)."
+        raise ApiError(422, "invalid_characters", message)
     return payload
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -13,9 +13,11 @@ from bulkapp.blueprints.api import bp, params
 from bulkapp.blueprints.api.auth import current_api_client, idempotent, json_body
 from bulkapp.blueprints.api.errors import ApiError
 from bulkapp.blueprints.api.serializers import campaign_json
+from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.jobs.campaigns import enqueue_chunks
 from bulkapp.models import Campaign
+from bulkapp.parsing import parse_future
 from bulkapp.services import campaign_launch, campaign_recipients, campaigns
 from bulkapp.services.campaign_launch import CampaignError
 
@@ -44,11 +46,11 @@ def _scheduled_at(payload: dict[str, Any]) -> datetime | None:
     raw = params.optional_str(payload, "scheduled_at", 40)
     if raw is None:
         return None
-    try:
-        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise params.invalid("scheduled_at", "'scheduled_at' must be an ISO-8601 time.") from None
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+    when = parse_future(raw, utcnow())
+    if when is None:
+        message = "'scheduled_at' must be an ISO-8601 time in the future, at most 5 years ahead."
+        raise params.invalid("scheduled_at", message)
+    return when
 
 
 @bp.post("/campaigns")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from bulkapp.blueprints.api.errors import ApiError
+from bulkapp.parsing import INT_MAX, parse_id, parse_int
 
-MAX_ID = 2**31 - 1  # ids are INTEGER columns: a larger id cannot exist
+MAX_ID = INT_MAX  # ids are INTEGER columns: a larger id cannot exist
 
 
 def invalid(field: str, message: str, code: str | None = None) -> ApiError:
@@ -28,7 +29,7 @@ def optional_int(payload: dict[str, Any], field: str) -> int | None:
     value = payload.get(field)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
+    if not isinstance(value, int) or parse_id(value) is None:
         raise invalid(field, f"'{field}' must be a positive whole number.")
     return value
 
@@ -66,18 +67,20 @@ def query_int(args, name: str, default: int, low: int, high: int) -> int:
     raw = args.get(name)
     if raw in (None, ""):
         return default
-    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+    value = parse_int(raw, low, high)
+    if value is None:
         raise invalid(name, f"'{name}' must be a whole number from {low} to {high}.")
-    return int(raw)
+    return value
 
 
 def query_id(args, name: str) -> int | None:
     raw = args.get(name)
     if raw in (None, ""):
         return None
-    if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) <= MAX_ID:
+    value = parse_id(raw)
+    if value is None:
         raise invalid(name, f"'{name}' must be a positive whole number.")
-    return int(raw)
+    return value
 
 
 def query_choice(args, name: str, choices: tuple[str, ...]) -> str | None:

@@ -17,6 +17,7 @@ from bulkapp.blueprints.contacts.forms import ContactDetailsForm, ContactForm
 from bulkapp.extensions import db
 from bulkapp.i18n import stored_text
 from bulkapp.models import Contact
+from bulkapp.parsing import parse_id, parse_ids
 from bulkapp.services import contacts
 from bulkapp.tenancy import current_client_id, get_owned_or_404, tenant_required
 
@@ -38,8 +39,7 @@ def _filters() -> dict[str, str]:
 
 
 def _cursor(name: str) -> int | None:
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() and len(value) < 12 else None
+    return parse_id(request.args.get(name))
 
 
 def _list_context(notice: str | None = None) -> dict:
@@ -93,20 +93,20 @@ def create():
 @bp.get("/<int:contact_id>/row")
 @tenant_required
 def row(contact_id: int):
-    return htmx.render(LIST_PAGE, ROW, contact=get_owned_or_404(Contact, contact_id), **_page_only())
+    contact = get_owned_or_404(Contact, contact_id)
+    if not htmx.is_htmx():  # a row alone is no page: open the contact's own page
+        return htmx.redirect(url_for(".show", contact_id=contact.id))
+    return htmx.render(LIST_PAGE, ROW, contact=contact)
 
 
 @bp.get("/<int:contact_id>/edit")
 @tenant_required
 def edit(contact_id: int):
     contact = get_owned_or_404(Contact, contact_id)
+    if not htmx.is_htmx():  # the inline editor is a row of the list: without HTMX, edit on the contact's page
+        return htmx.redirect(url_for(".edit_details", contact_id=contact.id))
     form = ContactForm(prefix=f"edit-{contact.id}", obj=contact, formdata=None)
-    return htmx.render(LIST_PAGE, EDIT_ROW, contact=contact, form=form, **_page_only())
-
-
-def _page_only() -> dict:
-    """A full page needs the list around a row partial; an HTMX request gets just the row."""
-    return {} if htmx.is_htmx() else _page_context()
+    return htmx.render(LIST_PAGE, EDIT_ROW, contact=contact, form=form)
 
 
 def _save(contact: Contact, form: ContactForm, fields: dict | None = None) -> bool:
@@ -137,7 +137,11 @@ def update(contact_id: int):
             return htmx.redirect(url_for(".index"))
         return htmx.render(LIST_PAGE, ROW, contact=contact)
     contact = get_owned_or_404(Contact, contact_id)
-    return htmx.render_form_errors(LIST_PAGE, EDIT_ROW, contact=contact, form=form, **_page_only())
+    if not htmx.is_htmx():
+        for errors in form.errors.values():
+            flash(" ".join(str(e) for e in errors), "error")
+        return htmx.redirect(url_for(".show", contact_id=contact.id))
+    return htmx.render_form_errors(LIST_PAGE, EDIT_ROW, contact=contact, form=form)
 
 
 @bp.delete("/<int:contact_id>")
@@ -163,7 +167,7 @@ def delete(contact_id: int):
 @bp.post("/bulk-delete")
 @tenant_required
 def bulk_delete():
-    ids = [int(v) for v in request.form.getlist("ids") if v.isdigit() and len(v) < 12]
+    ids = parse_ids(request.form.getlist("ids"))
     try:
         deleted = contacts.delete_contacts(current_client_id(), ids)
     except contacts.ContactError as exc:

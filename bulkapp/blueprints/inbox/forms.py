@@ -7,14 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, TextAreaField
 from wtforms.validators import Length
 
-
-def _optional_id(value):
-    if value in (None, "", "None"):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+from bulkapp.blueprints.fields import any_id
 
 
 class ReplyForm(FlaskForm):
@@ -22,7 +15,7 @@ class ReplyForm(FlaskForm):
         _l("Reply"), validators=[Length(max=100_000)], render_kw={"rows": 3, "placeholder": _l("Write a reply (r)")}
     )
     # Any id is accepted here: the service only uses the tenant's own templates.
-    template_id = SelectField(_l("Template"), coerce=_optional_id, validate_choice=False, choices=[])
+    template_id = SelectField(_l("Template"), coerce=any_id, validate_choice=False, choices=[])
     idempotency_key = HiddenField(default=lambda: uuid.uuid4().hex, validators=[Length(max=64)])
 
     def set_templates(self, templates) -> None:

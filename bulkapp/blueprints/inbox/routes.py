@@ -13,6 +13,7 @@ from bulkapp.blueprints.inbox.forms import ReplyForm
 from bulkapp.extensions import db
 from bulkapp.i18n import stored_text
 from bulkapp.models import CONVERSATION_STATUSES
+from bulkapp.parsing import parse_id
 from bulkapp.services import inbox, message_list, messaging
 from bulkapp.tenancy import current_client_id, tenant_required
 from bulkapp.web import format_ksh
@@ -89,7 +90,7 @@ def _preview(conversation, form: ReplyForm):
 
 
 def _thread_context(conversation, form: ReplyForm | None = None) -> dict:
-    before = request.args.get("before", type=int)
+    before = parse_id(request.args.get("before"))
     thread = inbox.get_thread(current_client_id(), conversation, before=before)
     form = form or _reply_form(conversation, thread.rules)
     return {
@@ -111,7 +112,7 @@ def index():
     """The inbox; an HTMX request (filters, search, pages, polling) gets the list only. Polling sends the
     ``since`` stamp it shows and gets 204 (no swap) while nothing new happened."""
     filters = inbox.Filters.parse(request.args)
-    active_id = request.args.get("active", type=int)
+    active_id = parse_id(request.args.get("active"))
     since = request.args.get("since")
     if htmx.is_htmx() and since is not None and since == _stamp(inbox.latest_activity(current_client_id())):
         return _unchanged()
@@ -148,7 +149,9 @@ def show(conversation_id: int):
 def messages(conversation_id: int):
     """Polling of an open thread: 204 while nothing changed, else the messages (read at once, as seen)."""
     conversation = _owned(conversation_id)
-    after = request.args.get("after", type=int, default=0)
+    if not htmx.is_htmx():  # the polled fragment alone is no page: open the conversation
+        return htmx.redirect(url_for(".show", conversation_id=conversation.id))
+    after = parse_id(request.args.get("after")) or 0
     awaiting = request.args.get("awaiting") == "1"
     if not awaiting and inbox.newest_message_id(current_client_id(), conversation.id) == after:
         return _unchanged()

@@ -7,13 +7,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
+from bulkapp.blueprints.fields import optional_id
 from bulkapp.services.channels import KIND_LABELS
-
-
-def _optional_id(value):
-    if value in (None, "", "None"):
-        return None
-    return int(value)
 
 
 class SendMessageForm(FlaskForm):
@@ -27,7 +22,7 @@ class SendMessageForm(FlaskForm):
     )
     channel = SelectField(_l("Channel"), choices=[])
     # Any id is accepted here: the service answers 404 for a template that is not the tenant's.
-    template_id = SelectField(_l("Template"), coerce=_optional_id, validate_choice=False, choices=[])
+    template_id = SelectField(_l("Template"), coerce=optional_id, validate_choice=False, choices=[])
     subject = StringField(_l("Subject"), validators=[Optional(), Length(max=255)])
     body = TextAreaField(
         _l("Message"), validators=[Length(max=100_000)], render_kw={"rows": 5, "placeholder": _l("Type your message")}

@@ -7,6 +7,7 @@ from bulkapp import htmx
 from bulkapp.blueprints.notifications import bp
 from bulkapp.extensions import db
 from bulkapp.models import Notification
+from bulkapp.parsing import parse_id
 from bulkapp.services.notifications import TYPE_LABELS, link_for, mark_read, render, unread_count, visible_to
 from bulkapp.tenancy import current_client_id, tenant_required
 
@@ -16,7 +17,7 @@ PAGE_SIZE = 50
 def _list_context() -> dict:
     kind = request.values.get("type") or ""
     unread_only = request.values.get("unread") == "1"
-    before = request.values.get("before", type=int)
+    before = parse_id(request.values.get("before"))
     query = visible_to(current_client_id(), current_user.id)
     if kind in TYPE_LABELS:
         query = query.where(Notification.type == kind)

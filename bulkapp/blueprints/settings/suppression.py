@@ -14,6 +14,7 @@ from bulkapp import htmx
 from bulkapp.blueprints.settings import bp
 from bulkapp.extensions import db
 from bulkapp.models import Client
+from bulkapp.parsing import parse_id
 from bulkapp.services import optouts, suppression_list
 from bulkapp.tenancy import current_client_id, tenant_required
 
@@ -63,7 +64,7 @@ def _saved_keywords(client: Client) -> KeywordsForm:
 def _context(**extra) -> dict:
     client = db.session.get(Client, current_client_id())
     query = (request.values.get("q") or "").strip()[: suppression_list.MAX_QUERY]
-    before = request.args.get("before", type=int)
+    before = parse_id(request.args.get("before"))
     context = {
         "client": client,
         "listing": suppression_list.list_page(client.id, query=query, before=before),

@@ -16,6 +16,7 @@ from bulkapp.columns import utcnow
 from bulkapp.extensions import db, rq
 from bulkapp.jobs.webhooks import deliver_webhook
 from bulkapp.models import Client, Event, WebhookDelivery
+from bulkapp.parsing import parse_id
 from bulkapp.services import webhooks_out
 from bulkapp.services.events import EVENT_TYPES
 from bulkapp.services.webhook_settings import (
@@ -173,7 +174,7 @@ def webhook_delivery(delivery_id: int):
 @bp.get("/webhooks/deliveries")
 @tenant_required
 def webhook_deliveries():
-    before = request.args.get("before", type=int)
+    before = parse_id(request.args.get("before"))
     return htmx.render(PAGE, LOG, **_context(before=before))
 
 

@@ -11,6 +11,7 @@ from wtforms import DateField, SelectField, StringField, TelField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional, ValidationError
 
+from bulkapp.blueprints.fields import YearsWithin
 from bulkapp.models import WALLET_STATUSES, WALLET_TYPES
 from bulkapp.services.ledger_views import STATUS_LABELS, TYPE_LABELS, exact_amount
 
@@ -43,7 +44,7 @@ class MoneyField(StringField):
             value = Decimal(text)
         except (InvalidOperation, ValueError):
             value = None
-        if value is None or not value.is_finite() or "e" in text.lower():
+        if value is None or not value.is_finite() or "e" in text.lower() or value.adjusted() > 20:
             self.data = None
             raise ValueError(_l("Enter an amount in shillings, for example 1500 or 99.50."))
         if value != value.quantize(Decimal(1).scaleb(-self.places)):
@@ -94,8 +95,16 @@ class HistoryFilterForm(FlaskForm):
         choices=[SelectChoice("", _l("Any status"))] + [SelectChoice(s, STATUS_LABELS[s]) for s in WALLET_STATUSES],
         default="",
     )
-    date_from = DateField(_l("From"), validators=[Optional()], invalid_value_message=_l("Use a date like 2026-03-31."))
-    date_to = DateField(_l("To"), validators=[Optional()], invalid_value_message=_l("Use a date like 2026-03-31."))
+    date_from = DateField(
+        _l("From"),
+        validators=[Optional(), YearsWithin()],
+        invalid_value_message=_l("Use a date like 2026-03-31."),
+    )
+    date_to = DateField(
+        _l("To"),
+        validators=[Optional(), YearsWithin()],
+        invalid_value_message=_l("Use a date like 2026-03-31."),
+    )
 
     def validate_date_to(self, field):
         if field.data and self.date_from.data and field.data < self.date_from.data:
