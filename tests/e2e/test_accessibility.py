@@ -69,7 +69,8 @@ def test_the_skip_link_comes_first_and_jumps_to_the_content(page, user):
     expect(skip).to_be_focused()
     expect(skip).to_be_in_viewport()  # shown while focused
     page.keyboard.press("Enter")
-    expect(page.locator("main#content")).to_be_focused()
+    expect(page.locator("main#main")).to_be_focused()
+    assert page.locator("#main").count() == 1  # the target id is unique (a form field named "main" would steal it)
     page.keyboard.press("Tab")  # the next stop is inside the content, not back in the top bar
     assert page.evaluate("document.activeElement.closest('main') !== null")
 

@@ -13,6 +13,7 @@ from bulkapp.blueprints.admin import bp
 from bulkapp.blueprints.admin.forms import AdjustmentForm, ClientCreateForm, ClientEditForm
 from bulkapp.columns import to_decimal
 from bulkapp.extensions import db
+from bulkapp.i18n import local_date, status_label
 from bulkapp.models import Client, User
 from bulkapp.services import charts, ledger_views, platform_stats
 from bulkapp.services.client_admin import (
@@ -54,16 +55,34 @@ def _tick(value: float) -> str:
     return f"{value:,.0f}" if value >= 10 or value == int(value) else f"{value:,.1f}"
 
 
+def _short_day(day) -> str:
+    return local_date(day, "dd MMM")  # "06 Dec", "06 Des": the month in the page's language
+
+
 def _platform_context() -> dict:
     totals = platform_stats.platform_totals(tz_name=current_user.timezone)
     dates = [d.day for d in totals.days]
     return {
         "totals": totals,
         "messages_chart": charts.stacked_bars(
-            dates, [d.by_status for d in totals.days], STATUS_ORDER, width=480, height=200, label=_tick
+            dates,
+            [d.by_status for d in totals.days],
+            STATUS_ORDER,
+            width=480,
+            height=200,
+            label=_tick,
+            day_label=_short_day,
+            series_label=status_label,
         ),
         "revenue_chart": charts.stacked_bars(
-            dates, [{"spend": float(d.revenue)} for d in totals.days], ("spend",), width=480, height=200, label=_tick
+            dates,
+            [{"spend": float(d.revenue)} for d in totals.days],
+            ("spend",),
+            width=480,
+            height=200,
+            label=_tick,
+            day_label=_short_day,
+            series_label=lambda _: "KSh",
         ),
     }
 
