@@ -12,6 +12,7 @@ from bulkapp.extensions import db
 from bulkapp.models import Client, Message, User
 from bulkapp.providers.errors import UNREACHABLE
 from bulkapp.services import channel_settings, notifications
+from tests.services.test_inbox import receive
 
 HX = {"HX-Request": "true"}
 RAW = ("HTTPConnectionPool", "NewConnectionError", "Errno", "Connection refused", "Max retries")
@@ -59,3 +60,22 @@ def test_a_notification_shows_the_providers_reason_in_the_readers_language(tenan
     assert "Hatukuweza kufikia Onfon Media." in shown.message
     with force_locale("en"):
         assert notifications.render(note).message.startswith("We could not reach Onfon Media.")
+
+
+def test_a_failed_reply_in_the_inbox_thread_reads_in_the_readers_language(login, user, tenant):
+    conversation = receive(tenant.id, "+254712345678", "Mko wazi leo?")
+    db.session.add(
+        Message(
+            client_id=tenant.id,
+            conversation_id=conversation.id,
+            direction="outbound",
+            status="failed",
+            recipient=conversation.contact_identifier,
+            body="Ndiyo",
+            error_message=UNREACHABLE % {"vendor": "Onfon Media"},
+        )
+    )
+    db.session.get(User, user.id).language = "sw"
+    db.session.commit()
+    html = login(user).get(f"/inbox/{conversation.id}").get_data(as_text=True)
+    assert "Hatukuweza kufikia Onfon Media. Kagua URL ya msingi kisha ujaribu tena." in html
