@@ -17,11 +17,11 @@ from tests.e2e.conftest import screenshot, sign_in
 
 @pytest.fixture
 def mpesa_on_the_embedded_worker(app, monkeypatch):
-    """As on a newcomer's machine: no Daraja credentials, so the simulated M-Pesa answers; jobs run on
-    the in-process worker thread, and the "customer" takes a few seconds to enter the PIN."""
+    """As on a newcomer's machine (`make run`): MPESA_ENV=simulated, so the simulated M-Pesa answers; jobs run
+    on the in-process worker thread, and the "customer" takes a few seconds to enter the PIN."""
     backend = app.extensions["bulkapp_jobs"]
     monkeypatch.setattr(backend, "mode", "thread")
-    for key, value in {"MPESA_CONSUMER_KEY": None, "MPESA_CONSUMER_SECRET": None,
+    for key, value in {"MPESA_ENV": "simulated", "MPESA_CONSUMER_KEY": None, "MPESA_CONSUMER_SECRET": None,
                        "MPESA_SIMULATED_DELAY_SECONDS": 3}.items():  # fmt: skip
         monkeypatch.setitem(app.config, key, value)
     yield backend
@@ -65,7 +65,7 @@ def test_a_tenant_tops_up_500_and_sees_the_row_and_the_badge_change(page, user, 
     assert db.session.get(Client, user.client_id).balance == Decimal("600.00") == ledger_balance(user.client_id)
 
 
-def test_a_bad_amount_keeps_the_form_and_says_why(page, user):
+def test_a_bad_amount_keeps_the_form_and_says_why(page, user, mpesa_on_the_embedded_worker):
     sign_in(page, user)
     page.goto("/wallet/")
     form = page.locator("#topup-form")
