@@ -39,6 +39,7 @@ from bulkapp.services.campaign_progress import (  # noqa: F401 (the campaign pag
     quote_retry,
 )
 from bulkapp.services.campaign_recipients import Tally, candidates, is_empty, resolve
+from bulkapp.spreadsheet import safe_cell
 
 KINDS = ("promotional", "transactional")
 EDITABLE = ("draft", "scheduled")
@@ -418,15 +419,10 @@ def export_rows(client_id: int, campaign_id: int, chunk: int = 1000) -> Iterator
                 _iso(row.sent_at),
                 _iso(row.delivered_at),
                 _iso(row.failed_at),
-                _csv_safe(row.error_message or ""),
+                safe_cell(row.error_message),
             ]
         last = rows[-1].id
 
 
 def _iso(value: datetime | None) -> str:
     return value.isoformat() if value else ""
-
-
-def _csv_safe(text: str) -> str:
-    """Keep spreadsheet programs from running a cell as a formula."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text

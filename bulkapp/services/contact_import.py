@@ -35,7 +35,8 @@ from bulkapp.services.contact_csv import (
     read_records,
 )
 from bulkapp.services.contact_rows import ChunkWriter
-from bulkapp.services.contacts import ContactError, clean_text, normalise_contact, spreadsheet_safe
+from bulkapp.services.contacts import ContactError, clean_text, normalise_contact
+from bulkapp.spreadsheet import safe_cell
 
 CHUNK_ROWS = 2000
 CHECK_ROWS = 50  # rows read at the mapping step to find the columns that hold phone numbers or emails
@@ -378,7 +379,7 @@ REPORT_HEADER = ["line", "phone", "name", "outcome", "reason"]
 def report_csv_rows(client_id: int, import_id: int) -> Iterator[list[str]]:
     yield REPORT_HEADER
     for row in report_rows(client_id, import_id):
-        yield [str(row.line), spreadsheet_safe(row.value), spreadsheet_safe(row.name), row.outcome, row.reason]
+        yield [str(row.line), safe_cell(row.value), safe_cell(row.name), row.outcome, safe_cell(row.reason)]
 
 
 def stalled_imports(now=None) -> list[int]:

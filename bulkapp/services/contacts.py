@@ -14,6 +14,7 @@ from bulkapp.extensions import db
 from bulkapp.i18n import N_, stored_sentences
 from bulkapp.models import Campaign, Contact, Conversation, Message
 from bulkapp.services.phones import InvalidNumber, normalise_msisdn
+from bulkapp.spreadsheet import FORMULA_START, safe_cell  # exports prefix a formula with ', imports drop it
 
 NAME_LIMIT = 120
 DEPARTMENT_LIMIT = 80
@@ -23,8 +24,6 @@ PAGE_SIZE = 50
 BULK_LIMIT = 500  # ids per bulk delete
 NO_DEPARTMENT = "__none__"  # the department filter's "no department" choice
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
-# Spreadsheets run cells starting with these as formulas; exports prefix them with ' and imports drop it.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # Error sentences stay English (an import report stores them, the API answers in English); the contacts pages
 # show them in the reader's language through i18n.stored_text.
 (
@@ -332,12 +331,6 @@ def contact_activity(client_id: int, contact: Contact, limit: int = 20) -> Activ
     return Activity(conversations, messages, campaigns)
 
 
-def spreadsheet_safe(value: Any) -> str:
-    """Text for a CSV cell that a spreadsheet will not run as a formula (a leading ' when it would)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
-
-
 def export_rows(client_id: int, q: str | None = None, department: str | None = None) -> Iterator[list[str]]:
     """CSV rows of the (filtered) book: a header, then one row per contact, streamed from the database.
 
@@ -355,8 +348,8 @@ def export_rows(client_id: int, q: str | None = None, department: str | None = N
     for row in db.session.scalars(query.order_by(Contact.id).execution_options(**stream)):
         fields = row.fields or {}
         yield [
-            spreadsheet_safe(row.name),
-            row.contact,
-            spreadsheet_safe(row.department),
-            *(spreadsheet_safe(fields.get(key)) for key in columns),
+            safe_cell(row.name),
+            safe_cell(row.contact),
+            safe_cell(row.department),
+            *(safe_cell(fields.get(key)) for key in columns),
         ]

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 
+from bulkapp import spreadsheet
 from bulkapp.extensions import db
 from bulkapp.i18n import stored_text
 from bulkapp.models import WALLET_STATUSES, WALLET_TYPES, WalletTransaction
@@ -238,12 +237,6 @@ def ksh_exact(value: Decimal | None, prefix: bool = True) -> str:
     return f"KSh {text}" if prefix else text
 
 
-def _csv_text(value: Any) -> str:
-    """A text cell that a spreadsheet will not run as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def _stored_in(text: str, cache: dict[str, str]) -> str:
     """A stored English sentence in the current language (the caller forces it), remembered in ``cache``."""
     found = cache.get(text)
@@ -265,7 +258,7 @@ def history_csv(
     """
     tz = zone(filters.timezone)
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = spreadsheet.writer(buffer, lineterminator="\r\n")  # every cell guarded against formulas
 
     def flush() -> str:
         text = buffer.getvalue()
@@ -296,9 +289,9 @@ def history_csv(
                         exact_amount(row.amount),
                         exact_amount(row.balance_before),
                         exact_amount(row.balance_after),
-                        _csv_text(row.reference),
-                        _csv_text(row.receipt),
-                        _csv_text(row.note if row.id in described else _stored_in(row.note, translated)),
+                        row.reference,
+                        row.receipt,
+                        row.note if row.id in described else _stored_in(row.note, translated),
                         "yes" if row.simulated else "",
                     )
                 )

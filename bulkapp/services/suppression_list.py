@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 
+from bulkapp import spreadsheet
 from bulkapp.extensions import db
 from bulkapp.i18n import lazy_stored
 from bulkapp.models import Suppression
@@ -104,18 +104,10 @@ def remove(client_id: int, suppression_id: int) -> str | None:
     return contact
 
 
-def _cell(value: object) -> str:
-    """Text for a CSV cell; a leading = + - @ that is not a phone number is quoted so spreadsheets do not run it."""
-    text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "-", "@") and not re.fullmatch(r"\+\d{6,15}", text):
-        return "'" + text
-    return text
-
-
 def export_csv(client_id: int) -> Iterator[str]:
     """The whole list as CSV text chunks, oldest first, read in keyset chunks (never all rows at once)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = spreadsheet.writer(buffer)  # every cell guarded against formulas
     writer.writerow(EXPORT_COLUMNS)
     after = 0
     while True:
@@ -134,7 +126,7 @@ def export_csv(client_id: int) -> Iterator[str]:
         ).all()
         for row in rows:
             at = row.created_at.isoformat() if row.created_at else ""
-            writer.writerow([_cell(row.contact), row.source, _cell(row.keyword), row.channel or "", at])
+            writer.writerow([row.contact, row.source, row.keyword, row.channel or "", at])
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()

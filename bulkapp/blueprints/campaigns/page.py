@@ -3,14 +3,13 @@ its quote, confirmed before it charges) and the CSV export."""
 
 from __future__ import annotations
 
-import csv
 import io
 
 from flask import Response, render_template, request, stream_with_context
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
-from bulkapp import htmx
+from bulkapp import htmx, spreadsheet
 from bulkapp.blueprints.campaigns import bp
 from bulkapp.blueprints.campaigns.routes import _launch, _owned, _user_zone
 from bulkapp.extensions import db
@@ -204,7 +203,7 @@ def export(campaign_id: int):
 
     def generate():
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
+        writer = spreadsheet.writer(buffer)  # every cell guarded against formulas
         for row in campaigns.export_rows(client_id, campaign.id):
             writer.writerow(row)
             if buffer.tell() > 64 * 1024:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from datetime import date
@@ -11,7 +10,7 @@ from flask import Response, current_app, flash, render_template, request, stream
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
-from bulkapp import htmx
+from bulkapp import htmx, spreadsheet
 from bulkapp.blueprints.contacts import bp
 from bulkapp.blueprints.contacts.forms import ContactDetailsForm, ContactForm
 from bulkapp.extensions import db
@@ -249,7 +248,7 @@ def csv_download(rows, filename: str) -> Response:
 
     def generate():
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
+        writer = spreadsheet.writer(buffer)  # every cell guarded against formulas
         yield "\ufeff"
         for number, row in enumerate(rows):
             writer.writerow(row)
