@@ -6,6 +6,8 @@ test until it is added, so no route can skip the walk.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 import sqlalchemy as sa
 
@@ -21,6 +23,7 @@ from bulkapp.models import (
     ShortLink,
     Suppression,
     Template,
+    UnmatchedPayment,
     WalletTransaction,
     WebhookDelivery,
 )
@@ -59,6 +62,9 @@ def _objects_of(tenant) -> dict[str, int]:
     db.session.add(upload)
     suppression = Suppression(client_id=cid, contact="+254700000009", source="manual")
     db.session.add(suppression)
+    # A paybill payment kept for the platform admins (admin-only pages: a tenant gets 404).
+    payment = UnmatchedPayment(trans_id="SKLSECRET1", amount=Decimal("50"), raw_amount="50", bill_ref="X", reason="x")
+    db.session.add(payment)
     db.session.commit()
     return {
         "contact_id": contact.id,
@@ -76,6 +82,7 @@ def _objects_of(tenant) -> dict[str, int]:
         "delivery_id": delivery.id,
         "import_id": upload.id,
         "suppression_id": suppression.id,
+        "payment_id": payment.id,
     }
 
 
