@@ -333,3 +333,20 @@ def test_a_mobitech_dlr_with_a_bad_message_id_is_acknowledged(client, tenant, mo
         "/webhooks/mobitech/dlr?token=mobitech-token-a", data=body, content_type="application/json", csrf=False
     )
     assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def test_jasmin_pushes_over_http_are_acknowledged_by_the_running_app(live_server, tenant):
+    """Real sockets: the simulator counts a push as received only on a 200 whose body is exactly ACK/Jasmin, and
+    resends anything else (a wrong token here) until it gives up, as Jasmin does."""
+    good, bad = f"{live_server}{DLR}", f"{live_server}/webhooks/onfon/dlr?token=wrong"
+    with OnfonSimulator(shape="jasmin", dlr_url=good, inbound_url=f"{live_server}{INBOUND}") as sim:
+        sim.callback_retries = 2
+        channel = make_channel(tenant.id, "onfon", TOKEN, credentials=sim.credentials, config=sim.config())
+        message = dispatch(channel, "+254712345600")
+        sim.inject_inbound(sender="254712345678", text="Asante")
+        assert sim.deliver_callbacks() == [200, 200]
+        sim.dlr_url = bad
+        dispatch(channel, "+254712345610")
+        assert sim.deliver_callbacks() == [0]  # never acknowledged: refused three times
+    assert status_of(message) == "delivered"
+    assert [m.body for m in inbound_messages(tenant.id)] == ["Asante"]
