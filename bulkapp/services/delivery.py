@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from bulkapp.columns import UTCDateTime, utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Campaign, Channel, Client, Message
+from bulkapp.parsing import parse_id
 from bulkapp.providers.base import DeliveryReport, DeliveryStatus
 from bulkapp.services import optouts, wallet
 from bulkapp.services.events import record_event
@@ -81,8 +82,9 @@ def _find_message(provider: str, report: DeliveryReport, client_id: int | None) 
     if client_id is not None:
         query = query.where(Message.client_id == client_id)
     message = db.session.scalar(query.where(Message.provider_message_id == report.provider_message_id))
-    if message is None and report.reference and report.reference.isdigit():
-        by_reference = query.where(Message.id == int(report.reference), Message.provider_message_id.is_(None))
+    reference_id = parse_id(report.reference)  # our message id, when the vendor echoes it back
+    if message is None and reference_id is not None:
+        by_reference = query.where(Message.id == reference_id, Message.provider_message_id.is_(None))
         message = db.session.scalar(by_reference)
     return message
 

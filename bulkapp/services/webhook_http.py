@@ -18,6 +18,7 @@ import requests
 
 from bulkapp.i18n import N_, stored_sentences
 from bulkapp.models import Event
+from bulkapp.parsing import parse_int
 from bulkapp.services.webhook_targets import TargetRefused, TargetUnreachable, post, resolve_target
 
 log = logging.getLogger(__name__)
@@ -168,7 +169,7 @@ def _classify(response: requests.Response, elapsed_ms: int, excerpt: str | None)
 
 
 def _retry_after(response: requests.Response) -> timedelta | None:
-    value = (response.headers.get("Retry-After") or "").strip()
-    if not value.isdigit():
+    seconds = parse_int(response.headers.get("Retry-After") or "", 0, int(MAX_RETRY_AFTER.total_seconds()) * 1000)
+    if seconds is None:  # an HTTP date, or nothing a timedelta can hold
         return None
-    return min(timedelta(seconds=int(value)), MAX_RETRY_AFTER)
+    return min(timedelta(seconds=seconds), MAX_RETRY_AFTER)

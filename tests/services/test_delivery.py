@@ -212,6 +212,8 @@ def test_an_echoed_id_never_takes_over_a_message_that_has_another_vendor_id(tena
     message = make_message(tenant.id, "wamid.OTHER", provider="whatsapp_cloud")
     assert apply_delivery_report("whatsapp_cloud", report("wamid.NEW", reference=str(message.id))) is None
     assert apply_delivery_report("whatsapp_cloud", report("wamid.NEW", reference="not-a-number")) is None
+    for reference in ("²", "999999999999999999", "99999999999999999999", "9" * 5000, "-1"):  # no id can be these
+        assert apply_delivery_report("whatsapp_cloud", report("wamid.NEW", reference=reference)) is None
     db.session.commit()
     assert fresh(message).provider_message_id == "wamid.OTHER"
 

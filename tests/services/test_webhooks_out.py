@@ -365,6 +365,18 @@ def test_retry_after_is_honoured(tenant, hook):
     assert deliver_due(now + timedelta(seconds=5)) == []
 
 
+@pytest.mark.parametrize("value", ["²", "9" * 5000, "99999999999999999999", "-5", "Wed, 21 Oct 2015 07:28:00 GMT"])
+def test_a_retry_after_that_is_not_a_number_of_seconds_falls_back_to_the_ladder(tenant, hook, value):
+    subscribe(tenant, hook)
+    hook.replies = [Reply(429, headers={"Retry-After": value})]
+    event = record_event(tenant.id, "message.delivered", {"id": 1})
+    db.session.commit()
+    now = utcnow()
+    deliver_due(now)
+    first, second = attempts_of(event.id)
+    assert first.status == "failed" and now < second.next_attempt_at <= now + timedelta(minutes=1)
+
+
 def test_410_gone_turns_webhooks_off_and_tells_the_tenant(tenant, hook):
     subscribe(tenant, hook)
     hook.default = Reply(410, b"gone")
