@@ -178,3 +178,14 @@ def test_concurrent_assignments_credit_once(app, client, admin_user, tenant, oth
         sa.select(sa.func.count()).where(WalletTransaction.reference == f"unmatched:{payment_id}")
     )
     assert credits == 1
+
+
+def test_nul_in_the_form_is_refused_without_a_500_and_nothing_is_credited(client, admin, tenant):
+    payment_id = keep(client)
+    for account, reason in ((f"BK\x00{tenant.account_number}", "typo"), (tenant.account_number, "phoned\x00in")):
+        response = assign(admin, payment_id, account, reason, headers=HX)
+        assert 400 <= response.status_code < 500
+    assert balance(tenant.id) == Decimal("100.00")
+    assert paybill.find_client_by_account(f"{tenant.account_number}\x00") is None  # never reaches the database
+    with pytest.raises(paybill.AssignError):
+        paybill.assign_unmatched(payment_id, "BK\ud800", actor_id=1, reason="typo")

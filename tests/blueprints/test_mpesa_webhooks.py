@@ -4,6 +4,7 @@ calling the app over real HTTP."""
 from __future__ import annotations
 
 import copy
+import json
 from decimal import Decimal
 
 import pytest
@@ -271,6 +272,19 @@ def test_a_paybill_reference_conflict_is_kept_not_credited(client, tenant):
     assert state(tenant.id)[0] == Decimal("105.00")
     assert kept_payments() == [("RKT9XYZ123", Decimal("250.00"), "reference_conflict")]
     assert_ledger_invariant(tenant.id)
+
+
+@pytest.mark.parametrize("bad", ["\u0000", "\ud800"])
+def test_c2b_confirmation_with_nul_or_lone_surrogates_is_kept_and_acknowledged(client, tenant, bad):
+    payload = c2b(f"BK{bad}NOSUCH", "250.00", trans_id=f"RKT{bad}1")
+    payload["FirstName"] = f"Ja{bad}ne"
+    body = json.dumps(payload)  # the escapes travel as JSON text, as a hostile sender would write them
+    response = post(client, CONFIRMATION, body)
+    assert (response.status_code, response.get_json()) == (200, {"ResultCode": 0, "ResultDesc": "Success"})
+    assert kept_payments() == [("RKT\ufffd1", Decimal("250.00"), "unknown_account")]
+    stk = {"Body": {"stkCallback": {"CheckoutRequestID": f"ws_CO_{bad}", "ResultCode": 1032, "ResultDesc": bad}}}
+    assert post(client, CALLBACK, json.dumps(stk)).get_json() == ACCEPTED
+    assert post(client, VALIDATION, body).get_json()["ResultCode"] == "C2B00012"
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 
 from flask import current_app, jsonify, request
 
@@ -18,10 +19,25 @@ log = logging.getLogger(__name__)
 C2B_ACKNOWLEDGED = {"ResultCode": 0, "ResultDesc": "Success"}
 
 
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates: PostgreSQL text refuses them
+
+
 def _mpesa_payload() -> dict:
     _require_allowed_address()
     require_token(current_app.config.get("MPESA_CALLBACK_TOKEN"))
-    return json_object()
+    return _storable(json_object())
+
+
+def _storable(value):
+    """The payload with NUL characters and lone surrogates replaced by U+FFFD in every text, so a hostile or
+    garbled callback is recorded (or refused as malformed) instead of failing in the database."""
+    if isinstance(value, str):
+        return UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    return value
 
 
 def _require_allowed_address() -> None:
