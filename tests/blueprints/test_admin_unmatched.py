@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from decimal import Decimal
 
@@ -79,6 +80,7 @@ def test_assigning_credits_once_with_the_admin_and_reason(client, admin, admin_u
     body = response.get_data(as_text=True)
     assert response.status_code == 200 and f'id="unmatched-{payment_id}"' in body
     assert "Credited KSh 250.00" in body and "Payer called: typo in the account" in body
+    assert re.search(r'<nav id="unmatched-tabs"[^>]*hx-swap-oob="true"', body) and "Waiting (0)" in body
     assert balance(tenant.id) == Decimal("350.00")
     payment = db.session.get(UnmatchedPayment, payment_id)
     assert (payment.assigned_client_id, payment.assigned_by_id) == (tenant.id, admin_user.id)

@@ -82,6 +82,7 @@ def test_an_admin_credits_an_unmatched_payment_once(browser, live_server, admin_
     expect(card).to_contain_text("Tenant A")
     expect(card).to_contain_text("root@platform.example")
     expect(card.get_by_role("button", name="Credit this payment")).to_have_count(0)  # nothing to submit twice
+    expect(page.get_by_role("link", name="Waiting (1)")).to_be_visible()
     assert page.evaluate(SIDEWAYS) == []
     screenshot(page, f"admin-unmatched-assigned-{width}")
     context.close()

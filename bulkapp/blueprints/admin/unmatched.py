@@ -92,6 +92,8 @@ def assign_unmatched_payment(payment_id: int):
         "reasons": paybill.REASONS,
         "assign_form": _blank_form,
     }
+    if notice is not None:  # the tab's count of waiting payments follows (out of band)
+        context.update(open_count=paybill.unmatched_count(), assigned_view=False)
     if notice is None:
         if not htmx.is_htmx():
             return htmx.render_form_errors(PAGE, LIST_PARTIAL, **{**_list_context(), "forms": {payment_id: form}})
