@@ -173,3 +173,21 @@ def test_screenshots_of_the_main_pages(browser, live_server, user, admin_user, s
                 assert card.locator("table").bounding_box()["width"] <= card.bounding_box()["width"]
             screenshot(page, f"layout-{width}-{name}")
         context.close()
+
+
+def test_the_top_bar_is_one_row_on_a_360_px_phone_with_a_six_figure_balance(browser, live_server, user):
+    from decimal import Decimal
+
+    from bulkapp.models import Client
+
+    db.session.get(Client, user.client_id).balance = Decimal("123456.00")
+    db.session.commit()
+    context = browser.new_context(base_url=live_server, viewport={"width": 360, "height": 640}, is_mobile=True)
+    page = context.new_page()
+    sign_in(page, user)
+    brand, toggle = page.locator(".brand").bounding_box(), page.get_by_role("button", name="Menu").bounding_box()
+    assert abs((toggle["y"] + toggle["height"] / 2) - (brand["y"] + brand["height"] / 2)) < 8  # the same row
+    assert toggle["x"] + toggle["width"] <= 360
+    expect(page.locator("#balance-badge")).to_contain_text("KSh 123,456.00")
+    screenshot(page, "layout-360-top-bar")
+    context.close()
