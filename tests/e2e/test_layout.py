@@ -1,5 +1,6 @@
 """Phone layout: every signed-in page (tenant and platform admin) fits a 360 px and a 390 px wide screen
-without sideways scrolling, the navigation is a real disclosure menu, and wide tables scroll inside their card."""
+without sideways scrolling or console errors, the navigation is a real disclosure menu, and wide tables
+scroll inside their card."""
 
 from __future__ import annotations
 
@@ -76,41 +77,50 @@ def pages(app, ids: dict, admin: bool) -> list[str]:
     return sorted(set(urls))
 
 
-def overflow(browser, live_server, user, urls: list[str], width: int, lands_on: str) -> dict:
+def problems(browser, live_server, user, urls: list[str], width: int, lands_on: str) -> dict:
+    """Each page that is wider than the window (with what sticks out), answers 5xx, lacks a unique skip-link
+    target or logs a console error."""
     context = browser.new_context(base_url=live_server, viewport={"width": width, "height": 800}, is_mobile=True)
     page = context.new_page()
     page.set_default_timeout(10_000)
     sign_in(page, user, lands_on)
-    wide = {}
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    found = {}
     for url in urls:
+        errors.clear()
         response = page.goto(url)
         if response.status >= 500:
-            wide[url] = response.status
+            found[url] = response.status
         if not response.ok:  # e.g. a retry page for a campaign with nothing to retry (409)
             continue
         if "text/html" not in response.headers.get("content-type", "") or not page.locator("main").count():
             continue
+        page.wait_for_load_state("networkidle")
         if page.locator("#main").count() != 1:  # the skip link's target must be unique on every page
-            wide[url] = "duplicate #main"
+            found[url] = "duplicate #main"
         scroll = page.evaluate("document.documentElement.scrollWidth")
         if scroll > width:
-            wide[url] = (scroll, page.evaluate(WIDEST, width))
+            found[url] = (scroll, page.evaluate(WIDEST, width))
+        if errors:
+            found[url] = list(errors)
     context.close()
-    return wide
+    return found
 
 
 @pytest.mark.parametrize("width", [360, 390])
 def test_every_tenant_page_fits_a_phone(app, browser, live_server, user, seeded, width):
     urls = pages(app, seeded, admin=False)
     assert len(urls) > 20
-    assert overflow(browser, live_server, user, urls, width, r"/dashboard$") == {}
+    assert problems(browser, live_server, user, urls, width, r"/dashboard$") == {}
 
 
 @pytest.mark.parametrize("width", [360, 390])
 def test_every_admin_page_fits_a_phone(app, browser, live_server, admin_user, seeded, width):
     urls = pages(app, seeded, admin=True)
     assert len(urls) >= 2
-    assert overflow(browser, live_server, admin_user, urls, width, r"/admin/$") == {}
+    assert problems(browser, live_server, admin_user, urls, width, r"/admin/$") == {}
 
 
 def test_the_phone_menu_is_a_keyboard_disclosure(browser, live_server, user):
