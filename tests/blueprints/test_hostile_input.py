@@ -137,3 +137,19 @@ def test_plain_requests_for_partials_open_the_full_page(client, login, tenant, u
     messages = client.get(f"/inbox/{conversation}/messages?after=0")
     assert messages.status_code == 302 and messages.location.endswith(f"/inbox/{conversation}")
     assert client.get(f"/contacts/{contact}/edit", headers=HX).status_code == 200  # HTMX still gets the row
+
+
+def test_plain_requests_for_polled_fragments_open_their_page(client, login, tenant, user):
+    ids = _objects_of(tenant)
+    login(user)
+    campaign, upload = ids["campaign_id"], ids["import_id"]
+    for path, page in (
+        (f"/campaigns/{campaign}/progress", f"/campaigns/{campaign}"),
+        (f"/campaigns/{campaign}/recipients?status=failed", f"/campaigns/{campaign}?status=failed"),
+        (f"/contacts/import/{upload}/progress", f"/contacts/import/{upload}"),  # was a 500 while mapping
+        ("/notifications/bell", "/notifications/"),
+        ("/notifications/latest", "/notifications/"),
+    ):
+        response = client.get(path)
+        assert response.status_code == 302 and response.location.endswith(page), path
+        assert client.get(path, headers=HX).status_code == 200, path

@@ -108,7 +108,10 @@ def _url(rule, ids: dict[str, int]) -> str:
 
 
 def _order(rule) -> tuple:
-    return (rule.endpoint in LAST, LAST.index(rule.endpoint) if rule.endpoint in LAST else 0, rule.rule)
+    """Reads first, then writes, then deletes (a discarded import or deleted contact hides later pages)."""
+    last = LAST.index(rule.endpoint) if rule.endpoint in LAST else -1
+    writes = 2 if "DELETE" in rule.methods else 0 if "GET" in rule.methods else 1
+    return (last, writes, rule.rule)
 
 
 class Sweep:

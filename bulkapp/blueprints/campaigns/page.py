@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from flask import Response, render_template, request, stream_with_context
+from flask import Response, render_template, request, stream_with_context, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
@@ -57,6 +57,8 @@ def show(campaign_id: int):
 @tenant_required
 def progress(campaign_id: int):
     campaign = _owned(campaign_id)
+    if not htmx.is_htmx():  # the polled fragment alone is no page
+        return htmx.redirect(url_for(".show", campaign_id=campaign.id))
     context = _show_context(campaign)
     # Each poll refreshes the header balance (a settled hold gives money back) and, once the run is over,
     # clears the launch note that no longer describes it.
@@ -72,6 +74,9 @@ def progress(campaign_id: int):
 @tenant_required
 def recipients(campaign_id: int):
     campaign = _owned(campaign_id)
+    if not htmx.is_htmx():  # the table alone is no page: the campaign's page with the same filter
+        kept = {name: request.args[name] for name in ("status", "after") if request.args.get(name)}
+        return htmx.redirect(url_for(".show", campaign_id=campaign.id, **kept))
     return render_template(RECIPIENTS, **_show_context(campaign))
 
 

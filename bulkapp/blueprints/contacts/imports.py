@@ -172,6 +172,8 @@ def _run(imp: ContactImport) -> None:
 @tenant_required
 def import_progress(import_id: int):
     imp = get_owned_or_404(ContactImport, import_id)
+    if not htmx.is_htmx():  # the polled fragment alone is no page: open the import
+        return htmx.redirect(url_for(".import_detail", import_id=imp.id))
     return htmx.render(IMPORT_PAGE, PROGRESS, **_progress_context(imp))
 
 

@@ -1,6 +1,6 @@
 """Notification views: the bell, its dropdown, the filtered list, mark read."""
 
-from flask import abort, render_template, request
+from flask import abort, render_template, request, url_for
 from flask_login import current_user
 
 from bulkapp import htmx
@@ -46,6 +46,8 @@ def index():
 @bp.get("/bell")
 @tenant_required
 def bell():
+    if not htmx.is_htmx():  # the bell alone is no page
+        return htmx.redirect(url_for(".index"))
     return render_template(
         "partials/bell.html", unread_notifications=unread_count(current_client_id(), current_user.id)
     )
@@ -54,6 +56,8 @@ def bell():
 @bp.get("/latest")
 @tenant_required
 def latest():
+    if not htmx.is_htmx():
+        return htmx.redirect(url_for(".index"))
     notes = db.session.scalars(
         visible_to(current_client_id(), current_user.id).order_by(Notification.id.desc()).limit(6)
     ).all()
