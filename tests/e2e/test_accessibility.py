@@ -54,6 +54,10 @@ def test_no_console_errors_on_the_main_pages(browser, live_server, user, seeded,
     with page.expect_response(re.compile(r"/messages/quote")):
         page.get_by_label("Message", exact=True).fill("Habari, your order is ready.")
 
+    page.goto("/settings/channels/new")
+    with page.expect_response(re.compile(r"/settings/channels/new/fields")):
+        page.get_by_label("Provider").select_option(index=1)
+
     page.goto("/campaigns/new")
     with page.expect_response(re.compile(r"/campaigns/quote")):
         page.get_by_label("Message", exact=True).fill("Karibu! 20% off this week.")
