@@ -245,7 +245,11 @@ def schemas() -> dict[str, Any]:
                     "default": "promotional",
                     "description": "Promotional messages carry the opt-out footer and respect sending hours.",
                 },
-                "scheduled_at": {"type": "string", "format": "date-time"},
+                "scheduled_at": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "In the future and at most 5 years ahead, else 422 invalid_scheduled_at.",
+                },
                 "send": {"type": "boolean", "default": False, "description": "Launch now (or at scheduled_at)."},
             },
             ["name"],
