@@ -1,9 +1,9 @@
 """The one place that turns untrusted text (query strings, form fields, API bodies) into ids, cursors,
-limits and dates, each within bounds a database column and a date type can hold.
+numbers (page sizes too) and dates, each within bounds a database column and a date type can hold.
 
 Only ASCII digits count as digits (``"²".isdigit()`` is true, ``int("²")`` fails), underscores are
 refused (``int("1_000")`` would accept them), and a value outside its bounds is treated like any other
-bad value: the ``parse_*`` helpers answer ``None`` (or the default) and never raise.
+bad value: the ``parse_*`` helpers answer ``None`` and never raise.
 """
 
 from __future__ import annotations
@@ -53,12 +53,6 @@ def parse_ids(values: Iterable[object], *, big: bool = False) -> list[int]:
         if parsed is not None:
             seen.setdefault(parsed)
     return list(seen)
-
-
-def parse_limit(raw: object, *, default: int, maximum: int) -> int:
-    """A page size 1..maximum; missing or bad gives ``default``."""
-    value = parse_int(raw, 1, maximum)
-    return default if value is None else value
 
 
 def encode_cursor(at: datetime, row_id: int) -> str:

@@ -21,7 +21,6 @@ from bulkapp.parsing import (
     parse_ids,
     parse_int,
     parse_json,
-    parse_limit,
 )
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -45,11 +44,8 @@ def test_parse_ids_keeps_the_valid_ones_once_in_order():
     assert parse_ids(["3", "²", "1", "3", "99999999999999999999", "-2", "2"]) == [3, 1, 2]
 
 
-def test_parse_int_and_parse_limit():
-    assert parse_int("-5", -10, 10) == -5 and parse_int("11", -10, 10) is None
-    assert parse_limit(None, default=25, maximum=100) == 25
-    assert parse_limit("0", default=25, maximum=100) == 25 and parse_limit("101", default=25, maximum=100) == 25
-    assert parse_limit("100", default=25, maximum=100) == 100
+def test_parse_int_bounds():
+    assert parse_int("-5", -10, 10) == -5 and parse_int("11", -10, 10) is None and parse_int("10", -10, 10) == 10
 
 
 def test_cursors_round_trip_to_the_microsecond_and_refuse_the_rest():
