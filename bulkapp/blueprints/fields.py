@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from wtforms.validators import ValidationError
 
-from bulkapp.parsing import MAX_YEAR, MIN_YEAR, parse_id
+from bulkapp.parsing import MAX_YEAR, MIN_YEAR, parse_date, parse_id
 
 
 def any_id(value) -> int | None:
@@ -41,5 +41,5 @@ class YearsWithin:
         )
 
     def __call__(self, form, field) -> None:
-        if field.data is not None and not MIN_YEAR <= field.data.year <= MAX_YEAR:
+        if field.data is not None and parse_date(field.data) is None:
             raise ValidationError(self.message)
