@@ -126,7 +126,7 @@ def create_user(
     """A tenant user (role ``user``) or a platform admin (role ``admin``, no tenant).
 
     Users made by an admin, the CLI, the demo or an invitation are ``verified`` (usable at once); self-service
-    sign-ups are not until their confirmation link is opened (``confirm_email``).
+    sign-ups are not until their confirmation link is opened and the password entered (``confirm_email``).
     """
     email = normalise_email(email)
     if "@" not in email:
@@ -191,10 +191,9 @@ def confirmation_token(user: User) -> str:
     return _confirm_serializer().dumps({"user": user.id, "check": _fingerprint(user)})
 
 
-def confirm_email(token: str) -> tuple[User, bool]:
-    """Mark the token's user as confirmed; returns ``(user, newly)`` where ``newly`` is True for the one call
-    that confirmed it (a second opening of the link, even concurrent, gets False). AccountError when the link
-    is forged, expired or replaced by a newer sign-up."""
+def read_confirmation(token: str) -> User:
+    """The user of a confirmation link (nothing changes). AccountError when the link is forged, expired or
+    replaced by a newer sign-up."""
     try:
         data = _confirm_serializer().loads(token, max_age=CONFIRM_MAX_AGE)
     except SignatureExpired:
@@ -204,13 +203,29 @@ def confirm_email(token: str) -> tuple[User, bool]:
     user = db.session.get(User, data.get("user")) if isinstance(data, dict) else None
     if user is None or data.get("check") != _fingerprint(user):
         raise AccountError(_l("This confirmation link is not valid."))
-    newly = db.session.execute(
+    return user
+
+
+def confirm_email(token: str, password: str) -> tuple[User, bool]:
+    """Mark the token's user as confirmed, given the password chosen at sign-up: opening the link alone (a mail
+    scanner, or the owner of an address someone else signed up with) confirms nothing. Returns ``(user, newly)``
+    where ``newly`` is True for the one call that confirmed it (a second one, even concurrent, gets False).
+    AccountError for a bad link (see ``read_confirmation``) or, on the ``password`` field, a wrong password."""
+    user = read_confirmation(token)
+    if user.email_verified_at is not None:
+        return user, False
+    checked = user.password
+    if not verify_password(checked, password or ""):
+        raise AccountError(_l("This is not the password you chose when you signed up."), "password")
+    newly = db.session.execute(  # and only if no newer sign-up replaced the password meanwhile
         sa.update(User)
-        .where(User.id == user.id, User.email_verified_at.is_(None))
+        .where(User.id == user.id, User.email_verified_at.is_(None), User.password == checked)
         .values(email_verified_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount
     db.session.refresh(user)
+    if not newly and user.email_verified_at is None:  # the password changed under us: this link is stale
+        raise AccountError(_l("This confirmation link is not valid."))
     return user, bool(newly)
 
 

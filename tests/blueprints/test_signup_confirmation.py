@@ -1,14 +1,16 @@
-"""Sign-up: one answer for new and taken addresses, a confirmation link, limits per address (issue 12, item 9)."""
+"""Sign-up: one answer for new and taken addresses, a confirmation link that needs the sign-up's password, limits per
+address (issue 12, item 9)."""
 
 import re
 
 import sqlalchemy as sa
 from flask import Flask
 
+from bulkapp.blueprints.auth import throttle
 from bulkapp.extensions import db
 from bulkapp.models import User
 from bulkapp.services.accounts import confirmation_token, create_user
-from tests.blueprints.test_auth import SIGNUP, confirmation_path
+from tests.blueprints.test_auth import SIGNUP, confirm, confirmation_path
 from tests.conftest import PASSWORD
 
 
@@ -30,7 +32,7 @@ def test_an_unconfirmed_account_cannot_sign_in_and_can_ask_for_a_new_link(client
     resent = client.post("/signup/resend", data={"email": "amina@kibanda.co.ke"})
     assert resent.status_code == 200 and "We sent a confirmation link" in resent.get_data(as_text=True)
     second_link = confirmation_path(caplog)
-    assert client.get(second_link).location.endswith("/dashboard")
+    assert confirm(client, second_link).location.endswith("/dashboard")
     again = client.get(first_link)  # either link confirms once; after that it only points to sign-in
     assert again.status_code == 302 and again.location.endswith("/login")
 
@@ -64,7 +66,7 @@ def test_forged_and_replaced_links_do_not_confirm(client, caplog):
     new_link = confirmation_path(caplog)
     stale = client.get(old_link)
     assert stale.status_code == 404 and "not valid" in stale.get_data(as_text=True)
-    assert client.get(new_link).status_code == 302
+    assert confirm(client, new_link, "another-password").status_code == 302
     client.post("/logout")
     assert sign_in(client, "amina@kibanda.co.ke", "another-password").status_code == 302
     assert db.session.scalar(sa.select(sa.func.count(User.id))) == 1
@@ -78,6 +80,10 @@ def test_an_expired_link_says_so(app, client, monkeypatch):
     monkeypatch.setattr("bulkapp.services.accounts.CONFIRM_MAX_AGE", -1)
     response = client.get(f"/signup/confirm/{token}")
     assert response.status_code == 404 and "expired" in response.get_data(as_text=True)
+    posted = client.post(f"/signup/confirm/{token}", data={"password": PASSWORD})
+    assert posted.status_code == 404 and "expired" in posted.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(User, user.id).email_verified_at is None
 
 
 def test_users_made_by_admins_the_cli_and_invitations_are_confirmed(app: Flask, user, admin_user):
@@ -89,3 +95,94 @@ def test_users_made_by_admins_the_cli_and_invitations_are_confirmed(app: Flask, 
     db.session.expire_all()
     made = db.session.scalar(sa.select(User).where(User.email == "cli@x.example"))
     assert made.email_verified_at is not None
+
+
+def amina():
+    db.session.expire_all()
+    return db.session.scalar(sa.select(User).where(User.email == "amina@kibanda.co.ke"))
+
+
+def test_opening_the_link_only_asks_for_the_password(client, caplog):
+    """A mail scanner that prefetches the link, or anyone who opens it, confirms nothing."""
+    client.post("/signup", data=SIGNUP)
+    link = confirmation_path(caplog)
+    for _ in range(2):
+        opened = client.get(link)
+        page = opened.get_data(as_text=True)
+        assert opened.status_code == 200 and 'name="password"' in page and 'name="csrf_token"' in page
+        assert "The password you chose when you signed up" in page and "Confirm my email" in page
+        assert "If you did not sign up, ignore this email: nothing happens without the password." in page
+        assert "amina@kibanda.co.ke" in page
+    assert amina().email_verified_at is None
+    assert client.get("/dashboard").status_code == 302
+    assert "Subject: Welcome" not in caplog.text
+
+
+def test_a_wrong_or_missing_password_confirms_nothing(client, caplog):
+    client.post("/signup", data=SIGNUP)
+    link = confirmation_path(caplog)
+    wrong = client.post(link, data={"password": "not-the-password"})
+    page = wrong.get_data(as_text=True)
+    assert wrong.status_code == 422 and "This is not the password you chose when you signed up." in page
+    assert 'class="field has-error"' in page and "Confirm my email" in page
+    empty = client.post(link, data={"password": ""})
+    assert empty.status_code == 422
+    unchecked = client.post(link, data={"password": SIGNUP["password"]}, csrf=False)  # no CSRF token
+    assert unchecked.status_code in (400, 403)
+    assert amina().email_verified_at is None
+    assert client.get("/dashboard").status_code == 302
+
+
+def test_the_right_password_confirms_and_signs_in(client, caplog):
+    client.post("/signup", data=SIGNUP)
+    confirmed = confirm(client, confirmation_path(caplog))
+    assert confirmed.status_code == 302 and confirmed.location.endswith("/dashboard")
+    assert amina().email_verified_at is not None
+    page = client.get("/dashboard").get_data(as_text=True)
+    assert "Welcome to Bulkapp, Amina Hassan." in page
+    client.post("/logout")
+    again = client.post(confirmation_path(caplog), data={"password": "anything-at-all"})
+    assert again.status_code == 302 and again.location.endswith("/login")  # already confirmed: sign in
+
+
+def test_wrong_passwords_on_the_link_are_throttled_with_the_sign_ins(client, caplog):
+    client.post("/signup", data=SIGNUP)
+    link = confirmation_path(caplog)
+    address = {"REMOTE_ADDR": "203.0.113.90"}
+    codes = [
+        client.post(link, data={"password": "guess-password"}, environ_base=address).status_code
+        for _ in range(throttle.FREE_FAILURES)
+    ]
+    assert codes == [422] * throttle.FREE_FAILURES
+    waited = client.post(link, data={"password": SIGNUP["password"]}, environ_base=address)
+    assert waited.status_code == 429 and int(waited.headers["Retry-After"]) >= 1
+    assert "Try again in" in waited.get_data(as_text=True)
+    assert amina().email_verified_at is None
+    elsewhere = client.post(link, data={"password": SIGNUP["password"]}, environ_base={"REMOTE_ADDR": "198.51.100.9"})
+    assert elsewhere.status_code == 302 and amina().email_verified_at is not None
+
+
+def test_a_sign_up_in_someone_elses_name_cannot_be_confirmed_by_them(app, client, caplog):
+    """The attacker signs up with the victim's address and a password of their own. The victim gets the link but
+    cannot confirm without that password; signing up again with their own password takes the account back."""
+    attacker = app.test_client()
+    attacker.post("/signup", data=dict(SIGNUP, business_name="Mallory Ltd", password="attackers-password"))
+    attackers_link = confirmation_path(caplog)  # it lands in the victim's mailbox
+
+    opened = client.get(attackers_link)  # the victim opens it
+    assert opened.status_code == 200 and amina().email_verified_at is None
+    refused = client.post(attackers_link, data={"password": "victims-password"})
+    assert refused.status_code == 422 and amina().email_verified_at is None
+    assert client.get("/dashboard").status_code == 302
+
+    caplog.clear()
+    client.post("/signup", data=dict(SIGNUP, password="victims-password"))
+    victims_link = confirmation_path(caplog)
+    assert attacker.post(attackers_link, data={"password": "attackers-password"}).status_code == 404  # replaced
+    assert confirm(client, victims_link, "victims-password").location.endswith("/dashboard")
+    assert amina().email_verified_at is not None and amina().client.name == SIGNUP["business_name"]
+
+    stolen = attacker.post("/login", data={"email": "amina@kibanda.co.ke", "password": "attackers-password"})
+    assert stolen.status_code == 422 and "Wrong email or password." in stolen.get_data(as_text=True)
+    assert attacker.get("/dashboard").status_code == 302
+    assert db.session.scalar(sa.select(sa.func.count(User.id))) == 1

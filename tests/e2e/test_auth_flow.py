@@ -1,4 +1,5 @@
-"""A newcomer signs up, signs out, signs in again and sees the dashboard; a wrong password says so."""
+"""A newcomer signs up, confirms with the password, signs out, signs in again and sees the dashboard; a wrong
+password says so."""
 
 import re
 
@@ -38,7 +39,24 @@ def test_sign_up_confirm_sign_out_sign_in_and_dashboard(page, caplog):
 
     # No mail server in the tests: the development log shows the link, as it does for `make run`.
     link = re.findall(r"https?://[^/\s]+(/signup/confirm/\S+)", caplog.text)[-1]
+    page.goto(link)  # opening the link only asks for the password chosen at sign-up
+    expect(page.get_by_role("heading", name="Confirm your email address")).to_be_visible()
+    expect(page.get_by_text("If you did not sign up, ignore this email")).to_be_visible()
+    page.get_by_label("The password you chose when you signed up").fill("not-my-password")
+    page.get_by_role("button", name="Confirm my email").click()
+    expect(page.get_by_text("This is not the password you chose when you signed up.")).to_be_visible()
+    for width in (1366, 390):
+        page.set_viewport_size({"width": width, "height": 800})
+        screenshot(page, f"signup-confirm-wrong-password-{width}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
     page.goto(link)
+    for width in (1366, 390):
+        page.set_viewport_size({"width": width, "height": 800})
+        screenshot(page, f"signup-confirm-form-{width}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+    page.set_viewport_size({"width": 1280, "height": 860})
+    page.get_by_label("The password you chose when you signed up").fill("a-strong-password")
+    page.get_by_role("button", name="Confirm my email").click()
     expect(page).to_have_url(re.compile(r"/dashboard$"))
     expect(page.get_by_role("heading", name="Duka la Mama")).to_be_visible()
     expect(page.locator("#balance-badge")).to_contain_text("KSh 0.00")

@@ -34,3 +34,13 @@ class ResendForm(FlaskForm):
 class LoginForm(FlaskForm):
     email = EmailField(_l("Email"), validators=[InputRequired(), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[InputRequired(), Length(max=128)])
+
+
+class ConfirmEmailForm(FlaskForm):
+    """The confirmation link's page: the password chosen at sign-up proves the confirmer is the one who signed up."""
+
+    password = PasswordField(
+        _l("The password you chose when you signed up"),
+        validators=[InputRequired(), Length(max=128)],
+        render_kw={"autocomplete": "current-password"},
+    )

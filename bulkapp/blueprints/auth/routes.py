@@ -17,7 +17,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user, logout_user
 
 from bulkapp.blueprints.auth import bp, throttle
-from bulkapp.blueprints.auth.forms import LoginForm, ResendForm, SignupForm
+from bulkapp.blueprints.auth.forms import ConfirmEmailForm, LoginForm, ResendForm, SignupForm
 from bulkapp.extensions import db, limiter, rq
 from bulkapp.i18n import SESSION_KEY as LANGUAGE_SESSION_KEY
 from bulkapp.i18n import current_language
@@ -29,6 +29,7 @@ from bulkapp.services.accounts import (
     confirm_email,
     normalise_email,
     pending_user,
+    read_confirmation,
     sign_up,
 )
 
@@ -111,24 +112,57 @@ def resend_confirmation():
     return render_template(SIGNUP_SENT, email=normalise_email(form.email.data), resend=None)
 
 
-@bp.get("/signup/confirm/<token>", endpoint="confirm_email")
+def _already_confirmed():
+    flash(_("Your email address is already confirmed. Sign in."), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/signup/confirm/<token>", methods=["GET", "POST"], endpoint="confirm_email")
+@limiter.limit(_login_limit, methods=["POST"])
 def confirm_email_link(token: str):
-    """The emailed link: confirms the address and, the first time, signs the new owner in."""
+    """The emailed link shows a form; the password chosen at sign-up confirms the address and, the first time,
+    signs the owner in. Opening the link alone (a mail scanner, or someone who got the email for a sign-up that
+    was not theirs) changes nothing."""
     try:
-        user, newly = confirm_email(token)
+        user = read_confirmation(token)
     except AccountError as exc:
         return render_template("auth/confirm_error.html", error=str(exc)), 404
-    db.session.commit()
-    if not newly or not user.is_active:
-        flash(_("Your email address is already confirmed. Sign in."), "info")
-        return redirect(url_for("auth.login"))
-    rq.enqueue(send_welcome, user.id, queue="low")
-    _start_session(user)
-    flash(
-        _("Welcome to Bulkapp, %(name)s. Your account is in test mode on the sandbox provider.", name=user.name),
-        "success",
-    )
-    return redirect(url_for("dashboard.index"))
+    if user.email_verified_at is not None:
+        return _already_confirmed()
+    form, email = ConfirmEmailForm(), user.email
+    if form.validate_on_submit():
+        # wrong passwords count with the account's failed sign-ins: one budget for a guesser (see ``throttle``)
+        address = get_remote_address()
+        if wait := throttle.wait_seconds(email, address):
+            message = _("Too many failed sign-ins for this account. Try again in %(seconds)s seconds.", seconds=wait)
+            form.password.errors.append(message)
+            response = make_response(render_template("auth/confirm.html", form=form, email=email), 429)
+            response.headers["Retry-After"] = str(wait)
+            return response
+        try:
+            user, newly = confirm_email(token, form.password.data)
+        except AccountError as exc:
+            db.session.rollback()
+            if exc.field != "password":
+                return render_template("auth/confirm_error.html", error=str(exc)), 404
+            throttle.record_failure(email, address)
+            form.password.errors.append(str(exc))
+        else:
+            db.session.commit()
+            throttle.record_success(email, address)
+            if not newly or not user.is_active:
+                return _already_confirmed()
+            rq.enqueue(send_welcome, user.id, queue="low")
+            _start_session(user)
+            flash(
+                _(
+                    "Welcome to Bulkapp, %(name)s. Your account is in test mode on the sandbox provider.",
+                    name=user.name,
+                ),
+                "success",
+            )
+            return redirect(url_for("dashboard.index"))
+    return render_template("auth/confirm.html", form=form, email=email), 422 if form.errors else 200
 
 
 @bp.route("/login", methods=["GET", "POST"])
