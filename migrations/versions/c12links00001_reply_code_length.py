@@ -1,7 +1,7 @@
 """reply-link codes grow past 4 characters
 
 Revision ID: c12links00001
-Revises: c13campaign01
+Revises: c13vendor0001
 Create Date: 2026-12-06 22:50:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'c12links00001'
-down_revision = 'c13campaign01'
+down_revision = 'c13vendor0001'
 branch_labels = None
 depends_on = None
 
