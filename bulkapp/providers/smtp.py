@@ -8,7 +8,7 @@ import smtplib
 import ssl
 from collections.abc import Mapping, Sequence
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate, make_msgid
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -243,3 +243,13 @@ def _quietly_close(smtp: smtplib.SMTP | None, *, quit: bool = False) -> None:
         pass
     finally:
         smtp.close()
+
+
+def platform_mailer(settings: Mapping[str, Any]) -> SmtpProvider:
+    """The platform's own mail server (account and notification emails), from the app's ``MAIL_*`` settings."""
+    name, address = parseaddr(settings["MAIL_FROM"])
+    return SmtpProvider(
+        {"username": settings["MAIL_USERNAME"], "password": settings["MAIL_PASSWORD"]},
+        {"host": settings["MAIL_HOST"], "port": settings["MAIL_PORT"], "security": settings["MAIL_SECURITY"],
+         "from_address": address, "from_name": name or "Bulkapp"},
+    )  # fmt: skip

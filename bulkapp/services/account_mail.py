@@ -7,7 +7,6 @@ link included, is written to the log instead, so a newcomer can still confirm th
 from __future__ import annotations
 
 import logging
-from email.utils import parseaddr
 
 from flask import current_app, render_template, url_for
 from flask_babel import force_locale
@@ -17,22 +16,12 @@ from bulkapp.extensions import db
 from bulkapp.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from bulkapp.models import Client, User
 from bulkapp.providers.base import OutboundMessage, ProviderError
-from bulkapp.providers.smtp import SmtpProvider
+from bulkapp.providers.smtp import platform_mailer
 from bulkapp.public_url import public_base_url
 from bulkapp.services.accounts import CONFIRM_MAX_AGE, confirmation_token
 
 log = logging.getLogger(__name__)
 KINDS = ("confirm", "exists", "invited_existing")
-
-
-def _mailer() -> SmtpProvider:
-    config = current_app.config
-    name, address = parseaddr(config["MAIL_FROM"])
-    return SmtpProvider(
-        {"username": config["MAIL_USERNAME"], "password": config["MAIL_PASSWORD"]},
-        {"host": config["MAIL_HOST"], "port": config["MAIL_PORT"], "security": config["MAIL_SECURITY"],
-         "from_address": address, "from_name": name or "Bulkapp"},
-    )  # fmt: skip
 
 
 def _compose(kind: str, user: User, team: Client | None) -> tuple[str, str]:
@@ -75,7 +64,7 @@ def send_account_email(kind: str, user_id: int, language: str, client_id: int | 
         )
         return True
     try:
-        results = _mailer().send_batch([message])
+        results = platform_mailer(current_app.config).send_batch([message])
     except ProviderError as exc:
         log.warning("account email %s to user %s not sent: %s", kind, user.id, exc.describe())
         return False

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from email.utils import parseaddr
 
 import sqlalchemy as sa
 from flask import current_app, render_template, url_for
@@ -14,7 +13,7 @@ from bulkapp.extensions import db
 from bulkapp.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from bulkapp.models import Notification, User
 from bulkapp.providers.base import OutboundMessage, ProviderError
-from bulkapp.providers.smtp import SmtpProvider
+from bulkapp.providers.smtp import platform_mailer
 from bulkapp.public_url import public_base_url
 from bulkapp.services.notifications import TYPE_LABELS, link_for, render
 
@@ -28,16 +27,6 @@ def mail_configured() -> bool:
 
 def email_types(user: User) -> set[str]:
     return set((user.preferences or {}).get("email_notifications", []))
-
-
-def _mailer() -> SmtpProvider:
-    config = current_app.config
-    name, address = parseaddr(config["MAIL_FROM"])
-    return SmtpProvider(
-        {"username": config["MAIL_USERNAME"], "password": config["MAIL_PASSWORD"]},
-        {"host": config["MAIL_HOST"], "port": config["MAIL_PORT"], "security": config["MAIL_SECURITY"],
-         "from_address": address, "from_name": name or "Bulkapp"},
-    )  # fmt: skip
 
 
 def _recipients(note: Notification) -> list[User]:
@@ -82,7 +71,7 @@ def send_copies(note_id: int) -> int:
     with current_app.test_request_context(base_url=public_base_url()):
         messages = [_email(note, user) for user in recipients]
     try:
-        results = _mailer().send_batch(messages)
+        results = platform_mailer(current_app.config).send_batch(messages)
     except ProviderError as exc:
         log.warning("notification %s not emailed: %s", note.id, exc.describe())
         return 0
