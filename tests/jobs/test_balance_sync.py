@@ -86,7 +86,9 @@ def test_one_tenants_failure_is_stored_and_does_not_stop_the_others(tenant, othe
     assert failure["ok"] is False and "Invalid api credential" in failure["message"] and failure["at"]
     assert "revoked-key" not in failure["message"]
     gone = fresh(Channel, unreachable.id).config["last_sync"]
-    assert gone["ok"] is False and gone["message"] == "We could not reach Onfon Media. Check the base URL and try again."
+    assert (
+        gone["ok"] is False and gone["message"] == "We could not reach Onfon Media. Check the base URL and try again."
+    )
     assert first.api_key not in gone["message"]
     assert fresh(Client, tenant.id).onfon_balance is None
     assert fresh(Client, other_tenant.id).onfon_balance == Decimal("75.0000")

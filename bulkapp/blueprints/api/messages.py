@@ -15,7 +15,7 @@ from bulkapp.extensions import db
 from bulkapp.models import MESSAGE_STATUSES, Message, Template
 from bulkapp.public_url import public_base_url
 from bulkapp.services import pricing
-from bulkapp.services.cursors import InvalidCursor, decode
+from bulkapp.services.cursors import InvalidCursor
 from bulkapp.services.message_list import list_messages
 from bulkapp.services.messaging import MAX_CHARACTERS, SendError, fill_variables, normalise_recipient, send_message
 
