@@ -160,13 +160,13 @@ def test_import_report_reasons_are_stored_in_english_and_shown_in_swahili(login,
     client.post(f"/contacts/import/{imp.id}", data={"role_0": "name", "role_1": "phone"}, headers=HX)
     page = client.get(f"/contacts/import/{imp.id}").get_data(as_text=True)
     assert "Namba hii si sahihi (urefu au mwanzo usio sahihi)." in page
-    assert "Namba sawa na ya mstari 2; zimeunganishwa kuwa mteja mmoja." in page
+    assert "Namba sawa na ya mstari 2; zimeunganishwa kuwa mteja mmoja aitwaye “Again”" in page
     assert "Hakuna namba ya simu." in page and "imeunganishwa" in page
     assert "1 wameongezwa, 0 wamesasishwa" in page
     stored = db.session.scalars(sa.select(ContactImportReportRow.reason).order_by(ContactImportReportRow.line)).all()
     assert stored == [
         "This number is not valid (wrong length or prefix).",
-        "Same number as line 2; merged into one contact.",
+        "Same number as line 2; merged into one contact named “Again” (the later name wins).",
         "No phone number.",
     ]
     report = client.get(f"/contacts/import/{imp.id}/report.csv").get_data(as_text=True)
@@ -406,8 +406,8 @@ def test_ledger_descriptions_are_stored_in_english_and_shown_in_swahili(login, u
     set_language(user.id, "sw")
     page = login(user).get("/wallet/").get_data(as_text=True)
     for swahili in (
-        "SMS kwa +254712345678 (kipimo 1)",
-        "WhatsApp kwa +254712345678 (kipimo 1)",
+        "SMS kwa +254712345678 (uniti 1)",
+        "WhatsApp kwa +254712345678 (uniti 1)",
         "Malipo ya paybill ya M-Pesa RKT1ABC2DE",
         "Sehemu isiyotumika ya kiasi kilichozuiliwa hold:test",
         "Kurejeshewa pesa: ujumbe kwa +254722000111 haukufika",
@@ -430,7 +430,7 @@ def test_campaign_and_unsent_refund_descriptions_read_in_swahili(app):
         assert stored_text("Refund: message to +254712345678 was not sent") == (
             "Kurejeshewa pesa: ujumbe kwa +254712345678 haukutumwa"
         )
-        assert stored_text("email to jane@example.com (2 units)") == "Barua pepe kwa jane@example.com (vipimo 2)"
+        assert stored_text("email to jane@example.com (2 units)") == "Barua pepe kwa jane@example.com (uniti 2)"
 
 
 def test_top_up_form_errors_in_swahili_and_english_in_the_service(app, login, user, tenant):

@@ -92,6 +92,7 @@ def start_worker(redis_url: str, log: Path, *, burst: bool) -> subprocess.Popen:
         SECRET_KEY=test_settings()["SECRET_KEY"],
         FERNET_KEYS=test_settings()["FERNET_KEYS"],
         PYTHONPATH=str(ROOT),
+        WEBHOOK_ALLOW_PRIVATE_URLS="1",  # the Onfon simulator listens on loopback
     )
     command = [str(Path(sys.executable).with_name("rq")), "worker", "--url", redis_url, "high"]
     if burst:

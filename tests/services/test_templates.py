@@ -136,8 +136,8 @@ def test_update_and_delete_are_scoped_to_the_tenant(tenant, other_tenant):
     assert templates.delete_template(other_tenant.id, theirs.id) is True
 
 
-def test_preview_prices_the_rendered_text_with_the_reply_link(app, tenant):
-    with app.test_request_context():
+def test_preview_prices_the_rendered_text_with_the_reply_link(work_app, tenant):
+    with work_app.test_request_context():
         gsm = templates.preview_template(tenant, "sms", "Hi {{name}}, your order is ready.", {"name": "Wanjiru"})
         assert gsm.text == "Hi Wanjiru, your order is ready."
         assert gsm.quote.encoding == "GSM-7" and gsm.quote.segments == 1 and gsm.quote.reply_link
