@@ -22,10 +22,10 @@ sys.path.insert(0, str(ROOT))
 CASE = r"""
 import io, resource, sys, tempfile
 sys.path.insert(0, {root!r})
-from tests.services.test_avatars import bomb_png
+from tests.services.accounts.test_avatars import bomb_png
 from bulkapp import create_app
-from bulkapp.services import profiles
-from bulkapp.services.accounts import AccountError
+from bulkapp.services.accounts import profiles
+from bulkapp.services.accounts.users import AccountError
 from PIL import Image
 
 case = {case!r}

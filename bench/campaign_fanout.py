@@ -68,9 +68,9 @@ def setup_campaign(recipients: int) -> tuple[int, int]:
     """A funded test-mode tenant with ``recipients`` contacts and a draft to all of them (not timed)."""
     from bulkapp.columns import utcnow
     from bulkapp.models import Contact
-    from bulkapp.services import campaigns
-    from bulkapp.services.accounts import create_client
-    from bulkapp.services.campaign_recipients import clean_selection
+    from bulkapp.services.accounts.users import create_client
+    from bulkapp.services.campaigns import drafts as campaigns
+    from bulkapp.services.campaigns.recipients import clean_selection
 
     client, _ = create_client(f"bench-fanout-{os.urandom(3).hex()}", balance=str(recipients * 2), price_per_unit="0.80")
     db.session.commit()
@@ -105,7 +105,7 @@ def launch(client_id: int, campaign_id: int) -> tuple[float, int, int]:
     """Timed: launch, commit, enqueue the chunk jobs. Returns (seconds, messages, chunk jobs)."""
     from bulkapp.extensions import rq
     from bulkapp.jobs.campaigns import enqueue_chunks
-    from bulkapp.services import campaign_launch
+    from bulkapp.services.campaigns import launch as campaign_launch
 
     started = time.perf_counter()
     result = campaign_launch.launch_campaign(client_id, campaign_id)

@@ -62,8 +62,9 @@ def _round(data: bytes) -> dict:
     """One import of ``data`` for a fresh tenant, then the raw insert of the rows it stored for another one."""
     from bulkapp.jobs.contacts import import_contacts
     from bulkapp.models import Client, Contact
-    from bulkapp.services import contact_csv, contact_import
-    from bulkapp.services.accounts import create_client
+    from bulkapp.services.accounts.users import create_client
+    from bulkapp.services.contacts import csv_files as contact_csv
+    from bulkapp.services.contacts import importing as contact_import
 
     suffix = os.urandom(3).hex()
     importer, _ = create_client(f"bench-import-{suffix}", balance="0")

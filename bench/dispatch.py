@@ -56,9 +56,10 @@ def setup(sim: OnfonSimulator, messages: int) -> tuple[int, int, list[tuple[int,
     from bulkapp.columns import utcnow
     from bulkapp.models import Channel, Client, Contact
     from bulkapp.providers.registry import get_provider
-    from bulkapp.services import campaign_launch, campaigns
-    from bulkapp.services.accounts import create_client
-    from bulkapp.services.campaign_recipients import clean_selection
+    from bulkapp.services.accounts.users import create_client
+    from bulkapp.services.campaigns import drafts as campaigns
+    from bulkapp.services.campaigns import launch as campaign_launch
+    from bulkapp.services.campaigns.recipients import clean_selection
 
     client, _ = create_client(f"bench-dispatch-{os.urandom(3).hex()}", balance=str(messages * 3), test_mode=False)
     db.session.add(

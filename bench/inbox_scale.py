@@ -247,7 +247,7 @@ def measure(tenants: list[tuple], requests: int) -> list[dict]:
 
 def run(url: str, messages: int, conversations: int, requests: int, reuse: bool = False) -> dict:
     from bulkapp.models import Client, Message
-    from bulkapp.services.accounts import create_client, create_user
+    from bulkapp.services.accounts.users import create_client, create_user
 
     app = create_app(
         {
@@ -295,7 +295,7 @@ def run(url: str, messages: int, conversations: int, requests: int, reuse: bool 
             seed_seconds = time.perf_counter() - started
             # The dashboard's hourly roll-ups, as the periodic refresh keeps them in production (rebuilt: the
             # seeded rows are back-dated, which live rows never are).
-            from bulkapp.services import message_stats
+            from bulkapp.services.insights import hourly_stats as message_stats
 
             started = time.perf_counter()
             for rollup in message_stats.ROLLUPS:

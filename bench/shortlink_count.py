@@ -45,8 +45,9 @@ def main() -> None:
     from bulkapp.config import normalise_database_url
     from bulkapp.extensions import db
     from bulkapp.models import ShortLink
-    from bulkapp.services import pricing, shortlinks
-    from bulkapp.services.accounts import create_client
+    from bulkapp.services.accounts.users import create_client
+    from bulkapp.services.billing import pricing
+    from bulkapp.services.messaging import shortlinks
 
     url = normalise_database_url(os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{_TMP / 'bench.db'}")
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SHORTLINK_COUNT_SECONDS": 0, "BASE_URL": "http://b"})

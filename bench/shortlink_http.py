@@ -95,9 +95,9 @@ def _prepare(env: dict, links: int) -> list[str]:
     from bulkapp import create_app
     from bulkapp.extensions import db
     from bulkapp.models import ShortLink
-    from bulkapp.services.accounts import create_client
-    from bulkapp.services.messaging import send_message
-    from bulkapp.services.shortlinks import create_short_link
+    from bulkapp.services.accounts.users import create_client
+    from bulkapp.services.messaging.compose import send_message
+    from bulkapp.services.messaging.shortlinks import create_short_link
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": env["DATABASE_URL"], "JOBS_MODE": "inline"})
     with app.app_context():

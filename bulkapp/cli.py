@@ -8,8 +8,8 @@ import click
 from flask import Flask
 
 from bulkapp.extensions import db
-from bulkapp.services.accounts import AccountError, create_client, create_user
-from bulkapp.services.demo import seed_demo
+from bulkapp.services.accounts.demo import seed_demo
+from bulkapp.services.accounts.users import AccountError, create_client, create_user
 
 
 def init_cli(app: Flask) -> None:
@@ -83,7 +83,7 @@ def stats_group():
 @stats_group.command("rebuild")
 def stats_rebuild_command():
     """Recompute every hour of the roll-ups from messages and the wallet ledger."""
-    from bulkapp.services import message_stats
+    from bulkapp.services.insights import hourly_stats as message_stats
 
     for rollup in message_stats.ROLLUPS:
         hours = message_stats.refresh(rollup, rebuild=True)

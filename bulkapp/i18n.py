@@ -18,7 +18,7 @@ again, parameters included.
 
 Background work has no request: a job that writes for a person (a notification email, an opt-out
 confirmation SMS) wraps it in ``flask_babel.force_locale`` with that person's language. Notifications keep
-their text's name and parameters, so each reader sees them in their own language (services/notifications.py).
+their text's name and parameters, so each reader sees them in their own language (services/notifications/notify.py).
 """
 
 from __future__ import annotations

@@ -86,12 +86,12 @@ class Client(Timestamped, db.Model):
         return self.balance >= to_decimal(amount)
 
     def deductBalance(self, amount, *, reference: str, description: str = "") -> Any:  # noqa: N802
-        from bulkapp.services import wallet
+        from bulkapp.services.billing import wallet
 
         return wallet.debit(self.id, amount, reference=reference, description=description)
 
     def addBalance(self, amount, *, reference: str, description: str = "") -> Any:  # noqa: N802
-        from bulkapp.services import wallet
+        from bulkapp.services.billing import wallet
 
         return wallet.credit(self.id, amount, reference=reference, description=description)
 

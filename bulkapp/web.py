@@ -196,7 +196,7 @@ def _settings_sections() -> list[tuple[str, str, str]]:
 
 
 def _unread_notification_count() -> int:
-    from bulkapp.services.notifications import unread_count
+    from bulkapp.services.notifications.notify import unread_count
 
     return unread_count(current_user.client_id, current_user.id)
 

@@ -136,7 +136,7 @@ def client(app):
 
 
 def make_tenant(name: str, email: str, balance: str = "100.00"):
-    from bulkapp.services.accounts import create_client, create_user
+    from bulkapp.services.accounts.users import create_client, create_user
 
     tenant, api_key = create_client(name, sender_id=name[:10].upper(), balance=balance, price_per_unit="0.80")
     user = create_user(email, PASSWORD, name=f"{name} Owner", client_id=tenant.id)
@@ -163,7 +163,7 @@ def user(tenant):
 
 @pytest.fixture
 def admin_user():
-    from bulkapp.services.accounts import create_user
+    from bulkapp.services.accounts.users import create_user
 
     admin = create_user("root@platform.example", PASSWORD, name="Root", admin=True)
     _db.session.commit()
@@ -195,7 +195,7 @@ def live_server(app):
 
 
 def ledger_balance(client_id: int) -> Decimal:
-    from bulkapp.services.wallet import ledger_sum
+    from bulkapp.services.billing.wallet import ledger_sum
 
     return ledger_sum(client_id)
 

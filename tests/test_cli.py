@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from bulkapp.extensions import db
 from bulkapp.models import Channel, Client, Contact, Template, User
-from bulkapp.services.api_keys import hash_api_key
+from bulkapp.services.accounts.api_keys import hash_api_key
 from tests.conftest import ledger_balance
 
 

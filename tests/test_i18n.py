@@ -245,7 +245,7 @@ def test_dates_follow_the_locale_and_the_users_timezone(work_app, user):
 
 
 def test_dates_on_a_page_are_in_swahili(client, login, user):
-    from bulkapp.services.notifications import notify
+    from bulkapp.services.notifications.notify import notify
 
     set_language(user.id, "sw")
     note = notify(user.client_id, "low_balance", "low_balance", {"balance": "99.20", "threshold": "100.00"})

@@ -18,15 +18,17 @@ from bulkapp.jobs.contacts import import_contacts
 from bulkapp.models import Client, Contact, ContactImport, ContactImportReportRow, WalletTransaction, WebhookDelivery
 from bulkapp.providers.base import ConfigurationError, DeliveryStatus
 from bulkapp.providers.onfon import OnfonProvider
-from bulkapp.services import channels, paybill, suppression_list, topups, wallet
-from bulkapp.services import contact_import as ci
-from bulkapp.services.channel_validation import KIND_LABELS
-from bulkapp.services.delivery import apply_delivery_report
-from bulkapp.services.events import record_event
-from bulkapp.services.inbound import MAX_WEB_REPLY
-from bulkapp.services.messaging import send_message
-from bulkapp.services.topups import FAILURE_REASONS, describe_topup
-from bulkapp.services.webhook_settings import configure_webhook
+from bulkapp.services.billing import paybill, topups, wallet
+from bulkapp.services.billing.topups import FAILURE_REASONS, describe_topup
+from bulkapp.services.channels import routing as channels
+from bulkapp.services.channels.validation import KIND_LABELS
+from bulkapp.services.compliance import suppression as suppression_list
+from bulkapp.services.contacts import importing as ci
+from bulkapp.services.inbox.inbound import MAX_WEB_REPLY
+from bulkapp.services.messaging.compose import send_message
+from bulkapp.services.messaging.delivery import apply_delivery_report
+from bulkapp.services.notifications.events import record_event
+from bulkapp.services.tenant_webhooks.settings import configure_webhook
 from tests.api.conftest import Api
 from tests.blueprints.test_admin import form_reference
 from tests.blueprints.test_campaigns_page import form_data, signed_in  # noqa: F401 - the fixture
@@ -41,9 +43,9 @@ from tests.blueprints.test_channel_settings import (  # noqa: F401 - the fixture
 from tests.blueprints.test_contacts_page import post_file
 from tests.blueprints.test_reply_form import link  # noqa: F401 - the fixture
 from tests.blueprints.test_reply_form import token as reply_token
-from tests.services.test_delivery import make_message, report
-from tests.services.test_topups import c2b_payload
-from tests.services.test_webhooks_out import deliver_due, hook, private_ok, subscribe  # noqa: F401 - the fixtures
+from tests.services.billing.test_topups import c2b_payload
+from tests.services.messaging.test_delivery import make_message, report
+from tests.services.tenant_webhooks.test_webhooks_out import deliver_due, hook, private_ok, subscribe  # noqa: F401 - the fixtures
 from tests.simulators.webhook_receiver import Reply
 from tests.test_i18n import SW, set_language
 
@@ -416,11 +418,11 @@ def test_ledger_descriptions_are_stored_in_english_and_shown_in_swahili(login, u
 
 
 def test_campaign_and_unsent_refund_descriptions_read_in_swahili(app):
-    from bulkapp.services.campaign_launch import hold_description
+    from bulkapp.services.campaigns.launch import hold_description
 
     assert hold_description("Siku ya Wazazi", 1) == "Campaign “Siku ya Wazazi”: 1 recipient"
     assert hold_description("Siku ya Wazazi", 1250) == "Campaign “Siku ya Wazazi”: 1,250 recipients"
-    # Written by services/campaign_launch.py and services/dispatch.py with these exact words.
+    # Written by services/campaigns/launch.py and services/messaging/dispatch.py with these exact words.
     with app.test_request_context("/"), force_locale("sw"):
         assert (
             stored_text("Campaign “Mwezi wa Pasaka”: 1,250 recipients") == "Kampeni “Mwezi wa Pasaka”: wapokeaji 1,250"
@@ -535,7 +537,7 @@ def test_scheduling_in_the_past_is_refused_in_swahili(signed_in, user):  # noqa:
 
 def test_campaign_errors_read_in_swahili_on_the_page_and_stay_english_where_stored(signed_in, user):  # noqa: F811
     from bulkapp.models import Campaign
-    from bulkapp.services import campaign_launch
+    from bulkapp.services.campaigns import launch as campaign_launch
 
     set_language(user.id, "sw")
     signed_in.post("/campaigns/", data=form_data(), headers=HX)

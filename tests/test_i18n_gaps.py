@@ -12,7 +12,7 @@ from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Campaign, Message
 from tests.blueprints.test_reply_form import link, token  # noqa: F401 - `link` is a fixture used below
-from tests.services.test_optouts import outbound
+from tests.services.compliance.test_optouts import outbound
 from tests.test_i18n import EN, SW, set_language
 
 CATALOG = Path(__file__).parents[1] / "bulkapp/translations/sw/LC_MESSAGES/messages.po"
@@ -80,7 +80,7 @@ def test_a_reply_form_opt_out_follows_an_english_browser_too(client, link, tenan
 
 
 def test_an_sms_stop_still_answers_in_the_keywords_language(tenant):
-    from tests.services.test_optouts import receive
+    from tests.services.compliance.test_optouts import receive
 
     receive(tenant.id, "TOKA", "mo-1")
     assert "You will not receive" not in outbound(tenant.id)[-1].body

@@ -22,8 +22,9 @@ from cryptography.x509.oid import NameOID
 from bulkapp.outbound import OutboundRefused, OutboundUnreachable, check_destination, refusal_reason
 from bulkapp.providers.base import ConfigurationError, TransientError, new_session
 from bulkapp.providers.onfon import OnfonProvider
-from bulkapp.services import webhook_http, webhook_targets
-from bulkapp.services.webhook_http import PreparedDelivery
+from bulkapp.services.tenant_webhooks import http as webhook_http
+from bulkapp.services.tenant_webhooks import targets as webhook_targets
+from bulkapp.services.tenant_webhooks.http import PreparedDelivery
 
 PUBLIC = "93.184.215.14"
 CREDENTIALS = {"access_key": "access-1", "api_key": "key-1", "client_id": "c"}

@@ -11,7 +11,7 @@ from bulkapp.config import Config
 from bulkapp.extensions import db
 from bulkapp.models import ShortLink
 from bulkapp.public_url import DEFAULT_BASE_URL, public_base_url, public_url
-from bulkapp.services.messaging import send_message
+from bulkapp.services.messaging.compose import send_message
 from tests.conftest import test_settings
 
 

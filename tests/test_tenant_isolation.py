@@ -27,8 +27,8 @@ from bulkapp.models import (
     WalletTransaction,
     WebhookDelivery,
 )
-from bulkapp.services.events import record_event
-from bulkapp.services.notifications import notify
+from bulkapp.services.notifications.events import record_event
+from bulkapp.services.notifications.notify import notify
 
 # Routes that are public or machine endpoints with their own authentication (tested elsewhere).
 NOT_TENANT_ROUTES = ("static", "shortlinks.", "webhooks.", "auth.accept_invite", "auth.confirm_email")

@@ -8,7 +8,7 @@ from bulkapp.jobs import job
 def send_welcome(user_id: int) -> int | None:
     """Greet a new tenant with a notification that says where to start."""
     from bulkapp.models import User
-    from bulkapp.services.notifications import notify
+    from bulkapp.services.notifications.notify import notify
 
     user = db.session.get(User, user_id)
     if user is None or user.client_id is None:
@@ -20,6 +20,6 @@ def send_welcome(user_id: int) -> int | None:
 @job
 def send_account_email(kind: str, user_id: int, language: str, client_id: int | None = None) -> bool:
     """An account email (sign-up confirmation, "you already have an account", invitation to a taken address)."""
-    from bulkapp.services.account_mail import send_account_email as send
+    from bulkapp.services.accounts.mail import send_account_email as send
 
     return send(kind, user_id, language, client_id)

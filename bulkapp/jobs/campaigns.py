@@ -35,7 +35,7 @@ def send_campaign_chunk(client_id: int, campaign_id: int, first_id: int, last_id
     """Dispatch the pending messages of one chunk (committing per provider batch), queue the sandbox's delivery
     reports, and settle the campaign when this was the last of it. Returns how many the sandbox accepted."""
     from bulkapp.jobs.messaging import apply_sandbox_reports
-    from bulkapp.services import campaign_launch
+    from bulkapp.services.campaigns import launch as campaign_launch
 
     sandbox = campaign_launch.send_chunk(client_id, campaign_id, first_id, last_id, checkpoint=db.session.commit)
     db.session.commit()
@@ -49,7 +49,7 @@ def send_campaign_chunk(client_id: int, campaign_id: int, first_id: int, last_id
 @job
 def launch_campaign(client_id: int, campaign_id: int) -> str:
     """Launch one campaign in its own transaction; a launch that cannot start marks the campaign failed."""
-    from bulkapp.services import campaign_launch
+    from bulkapp.services.campaigns import launch as campaign_launch
 
     try:
         launch = campaign_launch.launch_campaign(client_id, campaign_id)
@@ -68,7 +68,7 @@ def run_clock(now: datetime | None = None) -> dict[str, int]:
     """One tick: launch due scheduled campaigns, apply quiet hours (pause at closing, resume at opening), queue
     again the chunks of campaigns whose jobs were lost, and settle campaigns whose messages are all done. Each
     campaign in its own transaction."""
-    from bulkapp.services import campaign_launch
+    from bulkapp.services.campaigns import launch as campaign_launch
 
     now = now or utcnow()
     due = campaign_launch.due_campaigns(now)

@@ -10,8 +10,8 @@ import requests
 from bulkapp.extensions import db
 from bulkapp.jobs import job
 from bulkapp.providers.base import new_session
-from bulkapp.services import channel_checks
-from bulkapp.services.channel_settings import ChannelNotFound
+from bulkapp.services.channels import checks as channel_checks
+from bulkapp.services.channels.settings import ChannelNotFound
 
 log = logging.getLogger(__name__)
 

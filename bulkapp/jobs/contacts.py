@@ -25,7 +25,8 @@ def import_contacts(import_id: int) -> str:
     Returns ``"done"``, ``"skipped"`` (another run has it, or it is finished), or ``"failed"`` (the reason is
     stored on the import; the rows before the failure stay imported).
     """
-    from bulkapp.services import contact_csv, contact_import
+    from bulkapp.services.contacts import csv_files as contact_csv
+    from bulkapp.services.contacts import importing as contact_import
 
     outcome = "skipped"
     try:
@@ -51,7 +52,7 @@ def import_contacts(import_id: int) -> str:
 @job
 def resume_stalled_imports() -> int:
     """Periodic: re-enqueue imports whose job died (no heartbeat) or was lost; drop uploads never started."""
-    from bulkapp.services import contact_import
+    from bulkapp.services.contacts import importing as contact_import
 
     stalled = contact_import.stalled_imports()
     contact_import.purge_abandoned_uploads()

@@ -25,7 +25,7 @@ def dispatch_messages(client_id: int, message_ids: list[int]) -> dict[str, int]:
     (those messages stay ``sending`` until the sweeper marks them ``unknown``). Then queues the sandbox's
     delivery reports and, under RQ, a delayed re-run for deferred messages (the periodic
     ``retry_due_messages`` catches them otherwise)."""
-    from bulkapp.services import dispatch
+    from bulkapp.services.messaging import dispatch
 
     outcome = dispatch.dispatch_messages(client_id, message_ids, checkpoint=db.session.commit)
     db.session.commit()
@@ -41,8 +41,8 @@ def dispatch_messages(client_id: int, message_ids: list[int]) -> dict[str, int]:
 def apply_sandbox_reports(client_id: int, message_ids: list[int]) -> int:
     """Play the sandbox vendor calling back: apply each planned delivery report when it is due (at once when
     jobs run inline), through the same services.delivery code as real webhooks. Returns how many applied."""
-    from bulkapp.services import dispatch
-    from bulkapp.services.delivery import apply_delivery_report
+    from bulkapp.services.messaging import dispatch
+    from bulkapp.services.messaging.delivery import apply_delivery_report
 
     plan = dispatch.sandbox_report_plan(client_id, message_ids)
     db.session.commit()  # no transaction stays open while waiting
@@ -61,7 +61,7 @@ def apply_sandbox_reports(client_id: int, message_ids: list[int]) -> int:
 def retry_due_messages() -> int:
     """Periodic: queue a dispatch for deferred messages whose time has come and for single messages whose
     dispatch job was lost. Returns how many messages were queued."""
-    from bulkapp.services import dispatch
+    from bulkapp.services.messaging import dispatch
 
     due = dispatch.messages_due_for_retry()
     db.session.commit()
@@ -78,7 +78,7 @@ def retry_due_messages() -> int:
 def sweep_stuck_messages() -> int:
     """Periodic: messages in ``sending`` longer than ``MESSAGE_SENDING_TIMEOUT_SECONDS`` (default 15 minutes,
     well past the job timeout) become ``unknown``. Returns how many."""
-    from bulkapp.services import dispatch
+    from bulkapp.services.messaging import dispatch
 
     seconds = int(current_app.config.get("MESSAGE_SENDING_TIMEOUT_SECONDS", DEFAULT_SENDING_TIMEOUT_SECONDS))
     stuck = dispatch.sweep_stuck_messages(timedelta(seconds=seconds))

@@ -3,7 +3,7 @@
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.jobs import job
-from bulkapp.services import notification_email
+from bulkapp.services.notifications import email as notification_email
 
 
 @job

@@ -6,7 +6,7 @@ from flask import Flask
 
 from bulkapp.extensions import db
 from bulkapp.jobs import job
-from bulkapp.services import link_clicks
+from bulkapp.services.messaging import link_clicks
 
 
 @job

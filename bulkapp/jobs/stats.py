@@ -11,7 +11,7 @@ def refresh_stats() -> dict[str, int]:
     """Periodic: recompute the roll-up hours whose messages or ledger rows changed since the last run (every
     hour on the first run). Each roll-up commits on its own; a missed tick leaves the dashboard exact, only
     with a longer live tail."""
-    from bulkapp.services import message_stats
+    from bulkapp.services.insights import hourly_stats as message_stats
 
     recomputed = {}
     for rollup in message_stats.ROLLUPS:

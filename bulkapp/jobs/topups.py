@@ -23,7 +23,7 @@ def reconcile_pending_topups() -> dict[str, int]:
     Each top-up is settled and committed on its own, so one failure does not hold back the others.
     Returns how many ended in each outcome (``credited``, ``failed``, ``pending``, ``expired``...).
     """
-    from bulkapp.services import topup_reconcile
+    from bulkapp.services.billing import reconcile as topup_reconcile
 
     due = topup_reconcile.pending_topups_due()
     db.session.commit()  # end the read: no transaction stays open while M-Pesa is asked
@@ -50,7 +50,8 @@ def simulate_stk_callback(tx_id: int) -> str | None:
     development feature). The request row is committed by the web request that enqueued this job,
     possibly a moment after the job starts, so the job waits briefly for it to become visible.
     """
-    from bulkapp.services import topup_reconcile, topups
+    from bulkapp.services.billing import reconcile as topup_reconcile
+    from bulkapp.services.billing import topups
 
     delay = float(current_app.config.get("MPESA_SIMULATED_DELAY_SECONDS") or 0)
     if delay > 0:

@@ -12,7 +12,7 @@ DISPATCH_BATCHES = 10  # per tick, at most this many batches of new events are l
 def dispatch_webhooks() -> dict[str, int]:
     """Periodic: first attempts for new events, failed-over attempts of dead workers, and every due attempt
     handed to ``deliver_webhook``. The database says what is due, so a lost job only delays a delivery."""
-    from bulkapp.services import webhooks_out
+    from bulkapp.services.tenant_webhooks import delivery as webhooks_out
 
     looked_at = 0
     for _ in range(DISPATCH_BATCHES):
@@ -33,7 +33,8 @@ def dispatch_webhooks() -> dict[str, int]:
 def deliver_webhook(delivery_id: int) -> str | None:
     """Claim one attempt, make its HTTP call with no transaction open, record the outcome. A second run of
     the same job finds the attempt claimed and does nothing."""
-    from bulkapp.services import webhook_http, webhooks_out
+    from bulkapp.services.tenant_webhooks import delivery as webhooks_out
+    from bulkapp.services.tenant_webhooks import http as webhook_http
 
     prepared = webhooks_out.claim_attempt(delivery_id)
     db.session.commit()

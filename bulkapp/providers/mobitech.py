@@ -34,7 +34,7 @@ from bulkapp.providers.base import (
     parse_amount,
     parse_time,
 )
-from bulkapp.services.phones import InvalidNumber, normalise_msisdn
+from bulkapp.services.messaging.phones import InvalidNumber, normalise_msisdn
 
 BASE_URL = "https://app.mobitechtechnologies.com"
 SUCCESS = "1000"

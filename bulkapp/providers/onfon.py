@@ -37,8 +37,8 @@ from bulkapp.providers.base import (
     to_e164,
     utcnow,
 )
-from bulkapp.services.phones import InvalidNumber, normalise_msisdn
-from bulkapp.services.pricing import GSM7, detect_encoding
+from bulkapp.services.billing.pricing import GSM7, detect_encoding
+from bulkapp.services.messaging.phones import InvalidNumber, normalise_msisdn
 
 BASE_URL = "https://api.onfonmedia.co.ke/v1/sms"
 

@@ -19,7 +19,7 @@ from bulkapp.providers.base import (
     SendStatus,
     SettingField,
 )
-from bulkapp.services.phones import InvalidNumber, normalise_msisdn
+from bulkapp.services.messaging.phones import InvalidNumber, normalise_msisdn
 
 REJECT_SUFFIX = "01"
 FAIL_SUFFIX = "02"

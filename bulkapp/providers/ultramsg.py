@@ -34,7 +34,7 @@ from bulkapp.providers.base import (
     to_e164,
     utcnow,
 )
-from bulkapp.services.phones import InvalidNumber, normalise_msisdn
+from bulkapp.services.messaging.phones import InvalidNumber, normalise_msisdn
 
 BASE_URL = "https://api.ultramsg.com"
 MAX_BODY = 4096

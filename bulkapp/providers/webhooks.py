@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
 from bulkapp.providers.errors import MalformedPayload
-from bulkapp.services.phones import InvalidNumber, normalise_msisdn
+from bulkapp.services.messaging.phones import InvalidNumber, normalise_msisdn
 
 NAIROBI = ZoneInfo("Africa/Nairobi")
 

@@ -36,7 +36,7 @@ from bulkapp.providers.base import (
     token_matches,
     utcnow,
 )
-from bulkapp.services.phones import InvalidNumber, normalise_msisdn
+from bulkapp.services.messaging.phones import InvalidNumber, normalise_msisdn
 
 BASE_URL = "https://graph.facebook.com"
 MAX_BODY = 4096

@@ -6,8 +6,8 @@ import pytest
 
 from bulkapp.extensions import db
 from bulkapp.models import Client
-from bulkapp.services.api_key_settings import revoke_api_key, rotate_api_key
-from bulkapp.services.messaging import SendError, send_message
+from bulkapp.services.accounts.api_key_settings import revoke_api_key, rotate_api_key
+from bulkapp.services.messaging.compose import SendError, send_message
 from tests.api.conftest import Api, assert_error
 
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Campaign, Client, Contact, Message
-from bulkapp.services import quiet_hours
+from bulkapp.services.compliance import quiet_hours
 from tests.api.conftest import assert_error
 from tests.conftest import ledger_balance
 
@@ -79,7 +79,7 @@ def test_a_schedule_almost_5_years_ahead_is_accepted(api):
 
 
 def test_insufficient_balance_is_402_and_leaves_nothing(api, tenant):
-    from bulkapp.services import wallet
+    from bulkapp.services.billing import wallet
 
     wallet.debit(tenant.id, "99.00", reference="test:drain")
     db.session.commit()
@@ -94,7 +94,7 @@ def test_insufficient_balance_is_402_and_leaves_nothing(api, tenant):
 
 def test_insufficient_balance_is_402_whatever_the_start_time(api, tenant):
     """Issue 12 item 12: a scheduled send, and a promotional send deferred by quiet hours, are refused at once."""
-    from bulkapp.services import wallet
+    from bulkapp.services.billing import wallet
 
     wallet.debit(tenant.id, "99.00", reference="test:drain")
     client = db.session.get(Client, tenant.id)

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from bulkapp.jobs.webhooks import dispatch_webhooks
-from bulkapp.services.events import EVENT_TYPES
+from bulkapp.services.notifications.events import EVENT_TYPES
 from tests.simulators.webhook_receiver import WebhookReceiver
 
 

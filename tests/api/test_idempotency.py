@@ -52,7 +52,7 @@ def test_a_replayed_contact_create_is_201_not_409(api):
 
 
 def test_failed_requests_are_not_remembered(api, tenant):
-    from bulkapp.services import wallet
+    from bulkapp.services.billing import wallet
 
     wallet.debit(tenant.id, "100.00", reference="test:drain")
     db.session.commit()

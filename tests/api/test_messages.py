@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from bulkapp.extensions import db
 from bulkapp.models import Campaign, Message, WalletTransaction
-from bulkapp.services.optouts import opt_out
+from bulkapp.services.compliance.optouts import opt_out
 from tests.api.conftest import assert_error
 from tests.conftest import ledger_balance
 
@@ -59,7 +59,7 @@ def test_send_rejects_bad_input_and_charges_nothing(api, tenant, payload, status
 
 
 def test_insufficient_balance_is_402(api, tenant):
-    from bulkapp.services import wallet
+    from bulkapp.services.billing import wallet
 
     wallet.debit(tenant.id, "99.50", reference="test:drain")
     db.session.commit()

@@ -12,7 +12,7 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 
 from bulkapp.extensions import db
 from bulkapp.models import Template
-from bulkapp.services.openapi import openapi_document
+from bulkapp.services.api.openapi import openapi_document
 
 
 def test_the_document_is_openapi_31_and_lists_every_route(app, client):

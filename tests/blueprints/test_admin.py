@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from bulkapp.extensions import db
 from bulkapp.models import Client, User, WalletTransaction
-from bulkapp.services import wallet
+from bulkapp.services.billing import wallet
 from tests.conftest import PASSWORD, ledger_balance
 
 HX = {"HX-Request": "true"}

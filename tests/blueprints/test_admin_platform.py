@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from bulkapp.extensions import db
 from bulkapp.models import Campaign, Channel, Client
-from bulkapp.services.messaging import SendError, send_message
-from bulkapp.services.platform_stats import platform_totals
+from bulkapp.services.insights.platform import platform_totals
+from bulkapp.services.messaging.compose import SendError, send_message
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from bulkapp.extensions import db
 from bulkapp.models import Client, Notification, UnmatchedPayment, WalletTransaction
-from bulkapp.services import paybill
+from bulkapp.services.billing import paybill
 from tests.conftest import ledger_balance
 
 HX = {"HX-Request": "true"}

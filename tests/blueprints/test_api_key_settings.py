@@ -13,7 +13,7 @@ from flask import Flask
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Client
-from bulkapp.services.api_key_settings import (
+from bulkapp.services.accounts.api_key_settings import (
     ApiKeyError,
     authenticate_api_key,
     create_api_key,

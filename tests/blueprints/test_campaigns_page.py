@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from bulkapp.extensions import db
 from bulkapp.models import Campaign, Client, Message, User, WalletTransaction
-from bulkapp.services import wallet
+from bulkapp.services.billing import wallet
 from tests.conftest import ledger_balance
 
 HX = {"HX-Request": "true"}
@@ -169,14 +169,14 @@ def test_csv_upload_adds_recipients(signed_in):
 
 
 def test_foreign_csv_token_is_ignored(signed_in, other_tenant, app):
-    from bulkapp.services.campaign_recipients import upload_path
+    from bulkapp.services.campaigns.recipients import upload_path
 
     with app.app_context():
         assert upload_path(other_tenant.id, {"token": "../../etc/passwd"}) is None
 
 
 def test_progress_polls_while_sending_and_controls_work(signed_in, tenant):
-    from bulkapp.services import campaign_launch
+    from bulkapp.services.campaigns import launch as campaign_launch
 
     signed_in.post("/campaigns/", data=form_data(), headers=HX)
     campaign = only_campaign()
@@ -275,7 +275,7 @@ def test_summary_counts_each_recipient_once_by_the_outcome_of_their_latest_run(s
 
 
 def test_delivered_percent_never_rounds_up_to_100(signed_in, tenant):
-    from bulkapp.services.campaign_progress import delivered_percent, floor_percent
+    from bulkapp.services.campaigns.progress import delivered_percent, floor_percent
 
     assert floor_percent(398, 400) == 99 and floor_percent(400, 400) == 100 and floor_percent(0, 0) == 0
     signed_in.post("/campaigns/", data=form_data())
@@ -297,7 +297,7 @@ def test_a_cancelled_campaign_shows_when_it_was_cancelled_not_its_old_start(sign
 
 
 def test_cancel_says_what_came_back_only_when_money_was_held(signed_in, tenant):
-    from bulkapp.services import campaign_launch
+    from bulkapp.services.campaigns import launch as campaign_launch
 
     signed_in.post("/campaigns/", data=form_data())
     draft = only_campaign()

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from bulkapp.extensions import db
 from bulkapp.models import Channel, Client
-from bulkapp.services import channel_settings
+from bulkapp.services.channels import settings as channel_settings
 from tests.simulators.onfon import OnfonSimulator
 
 HX = {"HX-Request": "true"}

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 
 from bulkapp.extensions import db
 from bulkapp.models import Contact, ContactImport, Conversation, Message
-from bulkapp.services import contact_csv as csvs
-from bulkapp.services import contact_import as ci
-from bulkapp.services import contacts
+from bulkapp.services.contacts import book as contacts
+from bulkapp.services.contacts import csv_files as csvs
+from bulkapp.services.contacts import importing as ci
 
 HX = {"HX-Request": "true"}
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Contact, Conversation, Message
-from bulkapp.services.dashboard import dashboard_stats, start_of_today
+from bulkapp.services.insights.dashboard import dashboard_stats, start_of_today
 
 
 def _message(tenant_id, status, created_at=None, direction="outbound"):
@@ -51,8 +51,8 @@ def test_navigation_shows_only_built_areas(login, user):
 def test_daily_series_buckets_by_local_day_and_counts_spend(tenant):
     from decimal import Decimal
 
-    from bulkapp.services import wallet
-    from bulkapp.services.dashboard import daily_series
+    from bulkapp.services.billing import wallet
+    from bulkapp.services.insights.dashboard import daily_series
 
     midnight = start_of_today("Africa/Nairobi")
     db.session.add_all(
@@ -84,7 +84,7 @@ def test_range_switch_returns_the_chart_fragment(tenant, login):
 
 
 def test_nice_axis_maximum():
-    from bulkapp.services.charts import nice_max
+    from bulkapp.services.insights.charts import nice_max
 
     assert [nice_max(v) for v in (0, 0.3, 1, 7, 12, 180, 1001)] == [1.0, 0.5, 1, 10, 20, 200, 2000]
 
@@ -92,7 +92,7 @@ def test_nice_axis_maximum():
 def test_a_count_axis_never_labels_a_half_step_as_a_whole_number():
     from datetime import date
 
-    from bulkapp.services.charts import stacked_bars
+    from bulkapp.services.insights.charts import stacked_bars
 
     days = [date(2026, 11, 24), date(2026, 11, 25)]
     empty = stacked_bars(days, [{}, {}], ("sent",))

@@ -1,7 +1,7 @@
 """HTMX conventions: fragments vs pages, 401 -> HX-Redirect, errors into #flash, never a 302 to HTMX."""
 
 from bulkapp.extensions import db
-from bulkapp.services.notifications import notify
+from bulkapp.services.notifications.notify import notify
 
 HX = {"HX-Request": "true"}
 

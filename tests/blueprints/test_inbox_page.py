@@ -12,7 +12,7 @@ from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Client, Conversation, Message, WalletTransaction
 from tests.conftest import ledger_balance
-from tests.services.test_inbox import receive
+from tests.services.inbox.test_inbox import receive
 
 HX = {"HX-Request": "true"}
 

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 
 from bulkapp.extensions import db
 from bulkapp.models import Channel, Client, Message, Template, WalletTransaction
-from bulkapp.services import wallet
-from bulkapp.services.messaging import send_message
+from bulkapp.services.billing import wallet
+from bulkapp.services.messaging.compose import send_message
 from tests.conftest import ledger_balance
 
 HX = {"HX-Request": "true"}

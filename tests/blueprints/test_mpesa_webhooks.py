@@ -14,7 +14,7 @@ from flask import current_app
 from bulkapp.extensions import db
 from bulkapp.models import Client, Event, Notification, UnmatchedPayment, WalletTransaction
 from bulkapp.providers import mpesa
-from bulkapp.services import topups, wallet
+from bulkapp.services.billing import topups, wallet
 from tests.conftest import ledger_balance
 from tests.simulators.daraja import DarajaSimulator
 

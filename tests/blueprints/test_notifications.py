@@ -14,7 +14,7 @@ from aiosmtpd.controller import Controller
 from bulkapp.extensions import db
 from bulkapp.jobs.notifications import email_notifications
 from bulkapp.models import Notification, User
-from bulkapp.services.notifications import TEXTS, notify, render
+from bulkapp.services.notifications.notify import TEXTS, notify, render
 
 HX = {"HX-Request": "true"}
 
@@ -76,7 +76,7 @@ def test_bell_dropdown_shows_the_latest(login, user, other_tenant):
 
 
 def teammate(tenant, language: str, email_types: list[str] | None = None) -> User:
-    from bulkapp.services.accounts import create_user
+    from bulkapp.services.accounts.users import create_user
     from tests.conftest import PASSWORD
 
     user = create_user(f"{language}@a.example", PASSWORD, name=f"Mwenzake {language}", client_id=tenant.id)
@@ -135,7 +135,7 @@ def test_texts_with_plurals_and_stored_messages(tenant):
 def test_our_own_stored_reasons_read_in_the_readers_language(tenant):
     from flask_babel import force_locale
 
-    from bulkapp.services.campaign_launch import NO_RECIPIENTS
+    from bulkapp.services.campaigns.launch import NO_RECIPIENTS
 
     params = {"name": "Promo"}
     ours = notify(tenant.id, "campaign_completed", "campaign_not_started", params, message=NO_RECIPIENTS)

@@ -8,7 +8,7 @@ from PIL import Image
 
 from bulkapp.extensions import db
 from bulkapp.models import User
-from bulkapp.services.passwords import verify_password
+from bulkapp.services.accounts.passwords import verify_password
 from tests.conftest import PASSWORD
 
 

@@ -11,8 +11,9 @@ from flask_babel import force_locale
 from bulkapp.extensions import db
 from bulkapp.models import Client, Message, User
 from bulkapp.providers.errors import UNREACHABLE
-from bulkapp.services import channel_settings, notifications
-from tests.services.test_inbox import receive
+from bulkapp.services.channels import settings as channel_settings
+from bulkapp.services.notifications import notify as notifications
+from tests.services.inbox.test_inbox import receive
 
 HX = {"HX-Request": "true"}
 RAW = ("HTTPConnectionPool", "NewConnectionError", "Errno", "Connection refused", "Max retries")

@@ -14,8 +14,8 @@ from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.jobs.shortlinks import flush_link_clicks
 from bulkapp.models import Client, Contact, Conversation, Event, Message, Notification, ShortLink
-from bulkapp.services import link_clicks, reply_form
-from bulkapp.services.messaging import send_message
+from bulkapp.services.messaging import link_clicks, reply_form
+from bulkapp.services.messaging.compose import send_message
 from tests.conftest import ledger_balance
 
 SECRET = "test-secret"

@@ -11,9 +11,10 @@ import sqlalchemy as sa
 
 from bulkapp.extensions import db
 from bulkapp.models import Message, ShortLink
-from bulkapp.services import optouts, reply_form, shortlinks
-from bulkapp.services.messaging import send_message
-from tests.services.test_reply_code_length import FOUR_CHARACTER_LIMIT, add_links
+from bulkapp.services.compliance import optouts
+from bulkapp.services.messaging import reply_form, shortlinks
+from bulkapp.services.messaging.compose import send_message
+from tests.services.messaging.test_reply_code_length import FOUR_CHARACTER_LIMIT, add_links
 
 BUDGET = 20
 

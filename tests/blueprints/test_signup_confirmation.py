@@ -9,7 +9,7 @@ from flask import Flask
 from bulkapp.blueprints.auth import throttle
 from bulkapp.extensions import db
 from bulkapp.models import User
-from bulkapp.services.accounts import confirmation_token, create_user
+from bulkapp.services.accounts.users import confirmation_token, create_user
 from tests.blueprints.test_auth import SIGNUP, confirm, confirmation_path
 from tests.conftest import PASSWORD
 
@@ -77,7 +77,7 @@ def test_an_expired_link_says_so(app, client, monkeypatch):
     db.session.commit()
     with app.test_request_context():
         token = confirmation_token(user)
-    monkeypatch.setattr("bulkapp.services.accounts.CONFIRM_MAX_AGE", -1)
+    monkeypatch.setattr("bulkapp.services.accounts.users.CONFIRM_MAX_AGE", -1)
     response = client.get(f"/signup/confirm/{token}")
     assert response.status_code == 404 and "expired" in response.get_data(as_text=True)
     posted = client.post(f"/signup/confirm/{token}", data={"password": PASSWORD})

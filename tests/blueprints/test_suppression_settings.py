@@ -11,7 +11,8 @@ import sqlalchemy as sa
 
 from bulkapp.extensions import db
 from bulkapp.models import Client, Contact, Message, Suppression
-from bulkapp.services import optouts, suppression_list
+from bulkapp.services.compliance import optouts
+from bulkapp.services.compliance import suppression as suppression_list
 
 HX = {"HX-Request": "true"}
 URL = "/settings/opt-outs"

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from bulkapp.extensions import db
 from bulkapp.models import Template
-from bulkapp.services.templates import save_template
+from bulkapp.services.messaging.templates import save_template
 
 HX = {"HX-Request": "true"}
 

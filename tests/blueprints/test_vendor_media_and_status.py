@@ -18,7 +18,7 @@ from tests.blueprints.test_vendor_webhooks import (
     status_of,
     twilio,  # noqa: F401
 )
-from tests.services.test_delivery import make_campaign, make_message
+from tests.services.messaging.test_delivery import make_campaign, make_message
 from tests.simulators.twilio import signed_form_callback
 
 PHOTO = "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1"

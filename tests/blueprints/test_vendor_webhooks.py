@@ -17,7 +17,7 @@ from bulkapp.models import Campaign, Contact, Conversation, Event, Message, Noti
 from bulkapp.providers.base import OutboundMessage
 from bulkapp.providers.registry import get_provider
 from tests.conftest import make_tenant
-from tests.services.test_delivery import make_campaign, make_channel, make_message
+from tests.services.messaging.test_delivery import make_campaign, make_channel, make_message
 from tests.simulators.base import Callback
 from tests.simulators.mobitech import MobitechSimulator
 from tests.simulators.onfon import OnfonSimulator, dlr_params

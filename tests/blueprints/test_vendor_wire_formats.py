@@ -26,7 +26,7 @@ from tests.blueprints.test_vendor_webhooks import (
     twilio,  # noqa: F401
     ultramsg,  # noqa: F401
 )
-from tests.services.test_delivery import make_campaign, make_channel, make_message
+from tests.services.messaging.test_delivery import make_campaign, make_channel, make_message
 from tests.simulators.onfon import OnfonSimulator, dlr_params, jasmin_dlr_params, jasmin_mo_params
 from tests.simulators.twilio import signed_form_callback
 from tests.simulators.ultramsg import event_callback
@@ -211,7 +211,7 @@ def test_an_oversized_twilio_body_is_a_413_in_plain_text(client, twilio):  # noq
 
 
 def test_a_failure_inside_a_webhook_is_a_json_500_not_a_page(app, client, tenant, onfon_channel, monkeypatch):
-    from bulkapp.services import inbound
+    from bulkapp.services.inbox import inbound
 
     monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)  # as in production: the error handler answers
 

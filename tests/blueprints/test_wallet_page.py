@@ -17,7 +17,7 @@ from flask import current_app
 
 from bulkapp.extensions import db
 from bulkapp.models import Client, Notification, User, WalletTransaction
-from bulkapp.services import ledger_views, topups, wallet
+from bulkapp.services.billing import ledger_views, topups, wallet
 from tests.conftest import ledger_balance
 from tests.simulators.daraja import DarajaSimulator
 

@@ -10,9 +10,9 @@ import sqlalchemy as sa
 
 from bulkapp.extensions import db
 from bulkapp.models import Client, WebhookDelivery
-from bulkapp.services import webhooks_out
-from bulkapp.services.events import record_event
-from bulkapp.services.webhook_settings import configure_webhook, current_secret, signing_secrets
+from bulkapp.services.notifications.events import record_event
+from bulkapp.services.tenant_webhooks import delivery as webhooks_out
+from bulkapp.services.tenant_webhooks.settings import configure_webhook, current_secret, signing_secrets
 from tests.simulators.webhook_receiver import Reply, WebhookReceiver
 
 HX = {"HX-Request": "true"}

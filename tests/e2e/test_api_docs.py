@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from bulkapp.extensions import db
 from bulkapp.models import Campaign
-from bulkapp.services.messaging import send_message
+from bulkapp.services.messaging.compose import send_message
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import screenshot, sign_in
 

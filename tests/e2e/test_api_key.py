@@ -7,7 +7,7 @@ import re
 from playwright.sync_api import expect
 
 from bulkapp.extensions import db
-from bulkapp.services.api_key_settings import authenticate_api_key
+from bulkapp.services.accounts.api_key_settings import authenticate_api_key
 from tests.e2e.conftest import screenshot, sign_in
 
 

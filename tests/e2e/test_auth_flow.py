@@ -99,7 +99,7 @@ def test_signup_errors_keep_the_form(page):
 
 def test_notifications_mark_all_read_updates_the_bell(page, user):
     from bulkapp.extensions import db
-    from bulkapp.services.notifications import notify
+    from bulkapp.services.notifications.notify import notify
     from tests.conftest import PASSWORD
 
     notify(user.client_id, "low_balance", "low_balance", {"balance": "99.20", "threshold": "100.00"})

@@ -14,8 +14,8 @@ from playwright.sync_api import expect
 from bulkapp import create_app
 from bulkapp.extensions import db
 from bulkapp.models import ShortLink
-from bulkapp.services import shortlinks
-from bulkapp.services.messaging import send_message
+from bulkapp.services.messaging import shortlinks
+from bulkapp.services.messaging.compose import send_message
 from tests.conftest import CSRFClient, test_settings
 from tests.e2e.conftest import screenshot, sign_in
 

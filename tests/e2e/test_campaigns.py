@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from bulkapp.extensions import db
 from bulkapp.models import Client, Template
-from bulkapp.services import wallet
+from bulkapp.services.billing import wallet
 from tests.conftest import ledger_balance
 from tests.e2e.conftest import screenshot
 from tests.e2e.test_send_message import embedded_server, open_as  # noqa: F401 - the fixture is used below

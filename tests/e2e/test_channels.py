@@ -90,7 +90,7 @@ def test_form_errors_come_back_in_place(page, user):
 
 def test_channels_page_on_a_phone(phone_page, user, onfon):
     from bulkapp.extensions import db
-    from bulkapp.services import channel_settings
+    from bulkapp.services.channels import settings as channel_settings
 
     values = {**onfon.credentials, "sender_id": "ACME", "base_url": f"{onfon.url}/v1/sms"}
     channel_settings.create_channel(user.client_id, "onfon", values, allow_private_urls=True)
@@ -108,7 +108,7 @@ def test_a_failed_test_connection_says_what_to_do_in_plain_words(browser, live_s
     import socket
 
     from bulkapp.extensions import db
-    from bulkapp.services import channel_settings
+    from bulkapp.services.channels import settings as channel_settings
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -10,7 +10,7 @@ from pathlib import Path
 from playwright.sync_api import expect
 
 from bulkapp.extensions import db
-from bulkapp.services import contacts
+from bulkapp.services.contacts import book as contacts
 from tests.e2e.conftest import screenshot, sign_in
 
 CSV = """Full name,Mobile,Group,Order ID,Town

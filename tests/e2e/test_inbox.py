@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from bulkapp.extensions import db
 from tests.e2e.conftest import screenshot, sign_in
-from tests.services.test_inbox import receive
+from tests.services.inbox.test_inbox import receive
 
 
 @pytest.fixture

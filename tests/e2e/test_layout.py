@@ -14,8 +14,8 @@ from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Campaign, Contact, Message, Template
 from tests.e2e.conftest import screenshot, sign_in
-from tests.services.test_delivery import make_channel
-from tests.services.test_inbox import receive
+from tests.services.inbox.test_inbox import receive
+from tests.services.messaging.test_delivery import make_channel
 
 # Ids a page needs, filled from the seeded rows; a rule needing any other argument is not a page to walk.
 NOT_PAGES = {

@@ -11,8 +11,8 @@ from playwright.sync_api import expect
 from bulkapp.extensions import db
 from bulkapp.models import Client
 from bulkapp.providers.base import InboundMessage
-from bulkapp.services import optouts
-from bulkapp.services.inbound import record_inbound
+from bulkapp.services.compliance import optouts
+from bulkapp.services.inbox.inbound import record_inbound
 from tests.e2e.conftest import screenshot, sign_in
 
 

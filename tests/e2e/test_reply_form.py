@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from bulkapp.extensions import db
 from bulkapp.models import ShortLink
-from bulkapp.services.messaging import send_message
+from bulkapp.services.messaging.compose import send_message
 from tests.e2e.conftest import screenshot, sign_in
 
 

@@ -86,7 +86,7 @@ def test_swahili_user_reads_notifications_in_swahili_in_the_bell(page, user):
 
     from bulkapp.extensions import db
     from bulkapp.models import User
-    from bulkapp.services.notifications import notify
+    from bulkapp.services.notifications.notify import notify
 
     db.session.get(User, user.id).language = "sw"
     params = {"name": "Ofa ya Jumamosi", "sent": 1200, "total": 1203, "failed": 3, "cost": Decimal("962.4")}

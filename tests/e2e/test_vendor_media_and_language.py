@@ -12,7 +12,7 @@ from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Template
 from bulkapp.providers.base import InboundMessage
-from bulkapp.services import inbound
+from bulkapp.services.inbox import inbound
 from tests.e2e.conftest import screenshot, sign_in
 
 PHOTO = "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1"

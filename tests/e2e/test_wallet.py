@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from bulkapp.extensions import db
 from bulkapp.models import Client
-from bulkapp.services import wallet
+from bulkapp.services.billing import wallet
 from tests.conftest import ledger_balance
 from tests.e2e.conftest import screenshot, sign_in
 

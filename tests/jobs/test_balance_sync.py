@@ -11,9 +11,10 @@ from bulkapp.extensions import db
 from bulkapp.jobs.channels import sync_provider_balances
 from bulkapp.jobs.periodic import PERIODIC
 from bulkapp.models import Channel, Client
-from bulkapp.services import channel_checks, channel_settings
+from bulkapp.services.channels import checks as channel_checks
+from bulkapp.services.channels import settings as channel_settings
 from tests.conftest import make_tenant
-from tests.services.test_channel_settings import closed_port
+from tests.services.channels.test_channel_settings import closed_port
 from tests.simulators.onfon import OnfonSimulator
 
 

@@ -14,11 +14,11 @@ from bulkapp.extensions import db, rq
 from bulkapp.jobs import campaigns as campaign_jobs
 from bulkapp.jobs.periodic import PERIODIC
 from bulkapp.models import Campaign, Message, WalletTransaction
-from bulkapp.services import campaign_launch
-from bulkapp.services.campaign_recipients import clean_selection
+from bulkapp.services.campaigns import launch as campaign_launch
+from bulkapp.services.campaigns.recipients import clean_selection
 from tests.conftest import ledger_balance, require, test_settings
 from tests.jobs.test_rq_worker import run_worker
-from tests.services.test_campaigns import fresh, fund, make, numbers, statuses
+from tests.services.campaigns.test_campaigns import fresh, fund, make, numbers, statuses
 
 NOON = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

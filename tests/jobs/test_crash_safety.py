@@ -23,7 +23,8 @@ from bulkapp import create_app
 from bulkapp.extensions import db, rq
 from bulkapp.jobs.messaging import dispatch_messages
 from bulkapp.models import Channel, Client, Message, WalletTransaction
-from bulkapp.services import dispatch, wallet
+from bulkapp.services.billing import wallet
+from bulkapp.services.messaging import dispatch
 from tests.conftest import database_url, ledger_balance, require, test_settings
 from tests.simulators.base import SimRequest, SimResponse
 from tests.simulators.onfon import OnfonSimulator

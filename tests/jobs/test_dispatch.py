@@ -15,8 +15,9 @@ from bulkapp.extensions import db
 from bulkapp.jobs.messaging import apply_sandbox_reports, retry_due_messages, sweep_stuck_messages
 from bulkapp.jobs.messaging import dispatch_messages as dispatch_job
 from bulkapp.models import Campaign, Channel, Client, Event, Message, Notification, WalletTransaction
-from bulkapp.services import dispatch, wallet
-from bulkapp.services.phones import normalise_msisdn
+from bulkapp.services.billing import wallet
+from bulkapp.services.messaging import dispatch
+from bulkapp.services.messaging.phones import normalise_msisdn
 from tests.conftest import ledger_balance
 
 pytest_plugins = ["tests.simulators.onfon"]
@@ -350,7 +351,7 @@ def test_a_test_mode_dispatch_sends_every_kind_through_the_sandbox(tenant):
 def test_the_embedded_worker_gets_the_dispatch_only_once_the_send_commits(tenant):
     from bulkapp import create_app
     from bulkapp.extensions import rq
-    from bulkapp.services.messaging import send_message
+    from bulkapp.services.messaging.compose import send_message
     from tests.conftest import test_settings
 
     client_id = tenant.id
@@ -375,7 +376,7 @@ def test_the_embedded_worker_gets_the_dispatch_only_once_the_send_commits(tenant
 
 def test_a_send_made_while_redis_is_down_is_kept_and_sent_by_the_periodic_retry(tenant, caplog):
     from bulkapp import create_app
-    from bulkapp.services.messaging import send_message
+    from bulkapp.services.messaging.compose import send_message
     from tests.conftest import test_settings
 
     client_id = tenant.id
@@ -442,7 +443,7 @@ def test_a_delivery_report_racing_the_batch_moves_its_message_once(app, live, on
     batched mark-sent leaves that message delivered and records ``message.sent`` only for the others."""
     from bulkapp.providers.base import DeliveryReport, DeliveryStatus
     from bulkapp.providers.onfon import OnfonProvider
-    from bulkapp.services.delivery import apply_delivery_report
+    from bulkapp.services.messaging.delivery import apply_delivery_report
 
     ids = [pending(live.id, f"07123456{n:02d}") for n in (10, 11, 12)]
     send_batch = OnfonProvider.send_batch

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from bulkapp.extensions import db
 from bulkapp.jobs.periodic import PERIODIC
 from bulkapp.models import ShortLink
-from bulkapp.services.messaging import send_message
+from bulkapp.services.messaging.compose import send_message
 from tests.conftest import database_url, test_settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,10 +14,10 @@ from bulkapp.extensions import db
 from bulkapp.jobs.periodic import PERIODIC
 from bulkapp.jobs.webhooks import deliver_webhook, dispatch_webhooks
 from bulkapp.models import Client, WebhookDelivery
-from bulkapp.services import webhooks_out
-from bulkapp.services.events import record_event
-from bulkapp.services.wallet import credit
-from bulkapp.services.webhook_settings import configure_webhook, current_secret
+from bulkapp.services.billing.wallet import credit
+from bulkapp.services.notifications.events import record_event
+from bulkapp.services.tenant_webhooks import delivery as webhooks_out
+from bulkapp.services.tenant_webhooks.settings import configure_webhook, current_secret
 from tests.simulators.webhook_receiver import Reply, WebhookReceiver
 
 
@@ -71,7 +71,7 @@ def test_a_wallet_topup_reaches_the_tenant_signed(tenant, other_tenant, hook):
 
 def test_events_the_wallet_records_are_delivered(tenant, hook):
     """An event recorded by real product code (the low-balance alert of a debit) goes out like any other."""
-    from bulkapp.services.wallet import debit
+    from bulkapp.services.billing.wallet import debit
 
     subscribe(tenant, hook, ["wallet.low_balance"])
     credit(tenant.id, "1.00", reference="test:topup")  # 101.00

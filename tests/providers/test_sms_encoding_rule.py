@@ -13,7 +13,7 @@ import pytest
 
 from bulkapp.providers.base import OutboundMessage
 from bulkapp.providers.onfon import OnfonProvider, is_gsm7
-from bulkapp.services import pricing
+from bulkapp.services.billing import pricing
 from tests.simulators.base import segments
 from tests.simulators.onfon import OnfonSimulator
 

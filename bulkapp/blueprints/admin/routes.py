@@ -15,14 +15,16 @@ from bulkapp.columns import to_decimal
 from bulkapp.extensions import db
 from bulkapp.i18n import local_date, status_label
 from bulkapp.models import Client, User
-from bulkapp.services import charts, ledger_views, platform_stats
-from bulkapp.services.client_admin import (
+from bulkapp.services.accounts.client_admin import (
     ClientAdminError,
     adjust_balance,
     create_client_account,
     new_adjustment_reference,
     update_client,
 )
+from bulkapp.services.billing import ledger_views
+from bulkapp.services.insights import charts
+from bulkapp.services.insights import platform as platform_stats
 from bulkapp.tenancy import admin_required
 
 CLIENT_PAGE = "admin/client.html"

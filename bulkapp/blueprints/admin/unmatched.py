@@ -10,7 +10,7 @@ from bulkapp import htmx
 from bulkapp.blueprints.admin import bp
 from bulkapp.blueprints.admin.forms import AssignPaymentForm
 from bulkapp.extensions import db
-from bulkapp.services import ledger_views, paybill
+from bulkapp.services.billing import ledger_views, paybill
 from bulkapp.tenancy import admin_required
 
 PAGE = "admin/unmatched.html"

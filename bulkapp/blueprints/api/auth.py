@@ -18,9 +18,9 @@ from bulkapp.blueprints.api.errors import ApiError, error_response
 from bulkapp.extensions import db, limiter
 from bulkapp.models import Client
 from bulkapp.parsing import MalformedJson, has_unstorable_text, parse_json, storable_text
-from bulkapp.services import api_idempotency
-from bulkapp.services.api_key_settings import authenticate_api_key, presented_key
-from bulkapp.services.api_keys import hash_api_key
+from bulkapp.services.accounts.api_key_settings import authenticate_api_key, presented_key
+from bulkapp.services.accounts.api_keys import hash_api_key
+from bulkapp.services.api import idempotency as api_idempotency
 
 # Readable without a key: the API's own description.
 PUBLIC_ENDPOINTS = frozenset({"api.openapi", "api.docs"})

@@ -18,8 +18,10 @@ from bulkapp.extensions import db
 from bulkapp.jobs.campaigns import enqueue_chunks
 from bulkapp.models import Campaign
 from bulkapp.parsing import parse_future
-from bulkapp.services import campaign_launch, campaign_recipients, campaigns
-from bulkapp.services.campaign_launch import CampaignError
+from bulkapp.services.campaigns import drafts as campaigns
+from bulkapp.services.campaigns import launch as campaign_launch
+from bulkapp.services.campaigns import recipients as campaign_recipients
+from bulkapp.services.campaigns.launch import CampaignError
 
 MAX_RECIPIENTS = 10_000  # numbers in one request; larger audiences go by department
 STATUS = {"insufficient_balance": 402, "not_found": 404, "account_suspended": 403, "not_launchable": 409}

@@ -9,7 +9,7 @@ from bulkapp.blueprints.api.auth import current_api_client, idempotent, json_bod
 from bulkapp.blueprints.api.errors import ApiError
 from bulkapp.blueprints.api.serializers import contact_json
 from bulkapp.extensions import db
-from bulkapp.services.contacts import (
+from bulkapp.services.contacts.book import (
     FIELD_VALUE_LIMIT,
     ContactError,
     DuplicateContact,
@@ -17,7 +17,7 @@ from bulkapp.services.contacts import (
     field_key,
     page_of_contacts,
 )
-from bulkapp.services.webhook_settings import WebhookSettingsError, configure_webhook, webhook_settings
+from bulkapp.services.tenant_webhooks.settings import WebhookSettingsError, configure_webhook, webhook_settings
 
 MAX_FIELDS = 50
 

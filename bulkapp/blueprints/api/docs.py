@@ -10,7 +10,7 @@ from markupsafe import Markup, escape
 
 from bulkapp.blueprints.api import bp
 from bulkapp.public_url import public_base_url
-from bulkapp.services.openapi import openapi_document
+from bulkapp.services.api.openapi import openapi_document
 
 METHODS = ("get", "post", "put", "patch", "delete")
 

@@ -14,10 +14,16 @@ from bulkapp.blueprints.api.serializers import message_json, money
 from bulkapp.extensions import db
 from bulkapp.models import MESSAGE_STATUSES, Message, Template
 from bulkapp.public_url import public_base_url
-from bulkapp.services import pricing
-from bulkapp.services.cursors import InvalidCursor
-from bulkapp.services.message_list import list_messages
-from bulkapp.services.messaging import MAX_CHARACTERS, SendError, fill_variables, normalise_recipient, send_message
+from bulkapp.services.billing import pricing
+from bulkapp.services.messaging.compose import (
+    MAX_CHARACTERS,
+    SendError,
+    fill_variables,
+    normalise_recipient,
+    send_message,
+)
+from bulkapp.services.messaging.cursors import InvalidCursor
+from bulkapp.services.messaging.message_list import list_messages
 
 MAX_QUOTE_RECIPIENTS = 10_000
 MAX_BODY = 100_000

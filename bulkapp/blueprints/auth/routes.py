@@ -22,7 +22,7 @@ from bulkapp.extensions import db, limiter, rq
 from bulkapp.i18n import SESSION_KEY as LANGUAGE_SESSION_KEY
 from bulkapp.i18n import current_language
 from bulkapp.jobs.accounts import send_account_email, send_welcome
-from bulkapp.services.accounts import (
+from bulkapp.services.accounts.users import (
     AccountError,
     EmailNotConfirmed,
     authenticate,
@@ -209,7 +209,7 @@ def logout():
 
 def _invite_error(error: AccountError):
     """A used invitation is a conflict (409); a forged or expired one is not found (404)."""
-    from bulkapp.services.profiles import InvitationUsed
+    from bulkapp.services.accounts.profiles import InvitationUsed
 
     status = 409 if isinstance(error, InvitationUsed) else 404
     return render_template("auth/invite.html", error=str(error), form=None, invite=None), status
@@ -220,8 +220,8 @@ def accept_invite(token: str):
     """A teammate's invitation: choose a name and password, then sign in to the tenant. It works once: of
     concurrent acceptances one joins, the others get the "already used" page."""
     from bulkapp.blueprints.settings.profile_forms import AcceptInviteForm
-    from bulkapp.services.profiles import InvitationUsed, read_invite
-    from bulkapp.services.profiles import accept_invite as accept
+    from bulkapp.services.accounts.profiles import InvitationUsed, read_invite
+    from bulkapp.services.accounts.profiles import accept_invite as accept
 
     try:
         invite = read_invite(token)

@@ -16,7 +16,7 @@ import math
 import time
 
 from bulkapp.extensions import limiter
-from bulkapp.services.accounts import normalise_email
+from bulkapp.services.accounts.users import normalise_email
 
 FREE_FAILURES = 5
 MAX_DELAY = 15 * 60

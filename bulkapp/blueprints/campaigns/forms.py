@@ -9,7 +9,7 @@ from wtforms.fields import DateTimeLocalField
 from wtforms.validators import InputRequired, Length, Optional
 
 from bulkapp.blueprints.fields import YearsWithin, optional_id, required_id
-from bulkapp.services.channels import KIND_LABELS
+from bulkapp.services.channels.routing import KIND_LABELS
 
 
 class CampaignForm(FlaskForm):

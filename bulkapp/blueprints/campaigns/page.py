@@ -16,8 +16,9 @@ from bulkapp.extensions import db
 from bulkapp.i18n import stored_text
 from bulkapp.jobs.campaigns import enqueue_chunks
 from bulkapp.parsing import parse_id
-from bulkapp.services import campaign_launch, campaigns
-from bulkapp.services.campaign_launch import CampaignError
+from bulkapp.services.campaigns import drafts as campaigns
+from bulkapp.services.campaigns import launch as campaign_launch
+from bulkapp.services.campaigns.launch import CampaignError
 from bulkapp.tenancy import current_client_id, tenant_required
 from bulkapp.web import format_ksh
 

@@ -20,10 +20,14 @@ from bulkapp.i18n import stored_text
 from bulkapp.jobs.campaigns import enqueue_chunks
 from bulkapp.models import CAMPAIGN_STATUSES, Client, Contact, Template
 from bulkapp.parsing import INT_MAX, parse_int
-from bulkapp.services import campaign_launch, campaign_recipients, campaigns, channels, messaging
-from bulkapp.services import contacts as contact_service
-from bulkapp.services.campaign_launch import CampaignError
-from bulkapp.services.contact_csv import ImportFileError
+from bulkapp.services.campaigns import drafts as campaigns
+from bulkapp.services.campaigns import launch as campaign_launch
+from bulkapp.services.campaigns import recipients as campaign_recipients
+from bulkapp.services.campaigns.launch import CampaignError
+from bulkapp.services.channels import routing as channels
+from bulkapp.services.contacts import book as contact_service
+from bulkapp.services.contacts.csv_files import ImportFileError
+from bulkapp.services.messaging import compose as messaging
 from bulkapp.tenancy import current_client_id, tenant_required
 
 LIST_PAGE = "campaigns/page.html"

@@ -14,7 +14,8 @@ from bulkapp.blueprints.contacts.routes import csv_download
 from bulkapp.extensions import db, rq
 from bulkapp.jobs.contacts import import_contacts
 from bulkapp.models import ContactImport
-from bulkapp.services import contact_csv, contact_import
+from bulkapp.services.contacts import csv_files as contact_csv
+from bulkapp.services.contacts import importing as contact_import
 from bulkapp.tenancy import current_client_id, get_owned_or_404, tenant_required
 
 UPLOAD_PAGE = "contacts/import.html"

@@ -17,7 +17,7 @@ from bulkapp.extensions import db
 from bulkapp.i18n import stored_text
 from bulkapp.models import Contact
 from bulkapp.parsing import parse_id, parse_ids
-from bulkapp.services import contacts
+from bulkapp.services.contacts import book as contacts
 from bulkapp.tenancy import current_client_id, get_owned_or_404, tenant_required
 
 LIST_PAGE = "contacts/page.html"

@@ -9,7 +9,7 @@ from bulkapp import htmx
 from bulkapp.blueprints.dashboard import bp
 from bulkapp.i18n import local_date, status_label
 from bulkapp.parsing import parse_int
-from bulkapp.services import charts, dashboard
+from bulkapp.services.insights import charts, dashboard
 from bulkapp.tenancy import current_client_id, tenant_required
 
 STATUS_ORDER = ("delivered", "sent", "failed", "pending", "sending", "unknown")

@@ -14,7 +14,9 @@ from bulkapp.extensions import db
 from bulkapp.i18n import stored_text
 from bulkapp.models import CONVERSATION_STATUSES
 from bulkapp.parsing import parse_id
-from bulkapp.services import inbox, message_list, messaging
+from bulkapp.services.inbox import conversations as inbox
+from bulkapp.services.messaging import compose as messaging
+from bulkapp.services.messaging import message_list
 from bulkapp.tenancy import current_client_id, tenant_required
 from bulkapp.web import format_ksh
 

@@ -8,7 +8,7 @@ from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAre
 from wtforms.validators import InputRequired, Length, Optional
 
 from bulkapp.blueprints.fields import optional_id
-from bulkapp.services.channels import KIND_LABELS
+from bulkapp.services.channels.routing import KIND_LABELS
 
 
 class SendMessageForm(FlaskForm):

@@ -14,7 +14,9 @@ from bulkapp.blueprints.messages.forms import SendMessageForm
 from bulkapp.extensions import db
 from bulkapp.i18n import stored_text
 from bulkapp.models import Template
-from bulkapp.services import channels, message_list, messaging
+from bulkapp.services.channels import routing as channels
+from bulkapp.services.messaging import compose as messaging
+from bulkapp.services.messaging import message_list
 from bulkapp.tenancy import current_client_id, tenant_required
 from bulkapp.web import format_ksh
 

@@ -8,7 +8,7 @@ from bulkapp.blueprints.notifications import bp
 from bulkapp.extensions import db
 from bulkapp.models import Notification
 from bulkapp.parsing import parse_id
-from bulkapp.services.notifications import TYPE_LABELS, link_for, mark_read, render, unread_count, visible_to
+from bulkapp.services.notifications.notify import TYPE_LABELS, link_for, mark_read, render, unread_count, visible_to
 from bulkapp.tenancy import current_client_id, tenant_required
 
 PAGE_SIZE = 50

@@ -12,7 +12,7 @@ from bulkapp.blueprints.settings import bp
 from bulkapp.extensions import db
 from bulkapp.models import Client
 from bulkapp.public_url import public_base_url
-from bulkapp.services.api_key_settings import (
+from bulkapp.services.accounts.api_key_settings import (
     ApiKeyError,
     api_key_status,
     create_api_key,

@@ -9,8 +9,8 @@ from wtforms import BooleanField, Field, PasswordField, SelectField, StringField
 from wtforms.validators import Length
 
 from bulkapp.models import Channel
-from bulkapp.services import channel_validation as fields
-from bulkapp.services.channel_validation import ChannelSettingsError, FormField
+from bulkapp.services.channels import validation as fields
+from bulkapp.services.channels.validation import ChannelSettingsError, FormField
 
 SAVED_SECRET = _l("•••••••• (saved)")
 

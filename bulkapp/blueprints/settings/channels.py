@@ -12,9 +12,9 @@ from bulkapp.extensions import db
 from bulkapp.i18n import stored_text
 from bulkapp.models import Channel, Client
 from bulkapp.public_url import public_base_url
-from bulkapp.services import channel_checks as checks
-from bulkapp.services import channel_settings as svc
-from bulkapp.services.channel_validation import KIND_LABELS, ChannelSettingsError, provider_label, supports_balance
+from bulkapp.services.channels import checks
+from bulkapp.services.channels import settings as svc
+from bulkapp.services.channels.validation import KIND_LABELS, ChannelSettingsError, provider_label, supports_balance
 from bulkapp.tenancy import current_client_id, get_owned_or_404, tenant_required
 
 LIST_PAGE = "settings/channels.html"

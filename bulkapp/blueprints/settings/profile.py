@@ -9,9 +9,9 @@ from bulkapp.blueprints.settings import bp
 from bulkapp.blueprints.settings.profile_forms import AvatarForm, PasswordForm, ProfileForm
 from bulkapp.extensions import db
 from bulkapp.models import User
-from bulkapp.services import profiles
-from bulkapp.services.accounts import AccountError
-from bulkapp.services.notification_email import mail_configured
+from bulkapp.services.accounts import profiles
+from bulkapp.services.accounts.users import AccountError
+from bulkapp.services.notifications.email import mail_configured
 from bulkapp.tenancy import current_client_id, tenant_required
 
 

@@ -15,7 +15,8 @@ from bulkapp.blueprints.settings import bp
 from bulkapp.extensions import db
 from bulkapp.models import Client
 from bulkapp.parsing import parse_id
-from bulkapp.services import optouts, suppression_list
+from bulkapp.services.compliance import optouts
+from bulkapp.services.compliance import suppression as suppression_list
 from bulkapp.tenancy import current_client_id, tenant_required
 
 PAGE = "settings/suppression.html"

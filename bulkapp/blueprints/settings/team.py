@@ -8,8 +8,8 @@ from bulkapp.extensions import rq
 from bulkapp.i18n import current_language
 from bulkapp.jobs.accounts import send_account_email
 from bulkapp.public_url import public_url
-from bulkapp.services import profiles
-from bulkapp.services.accounts import AccountError
+from bulkapp.services.accounts import profiles
+from bulkapp.services.accounts.users import AccountError
 from bulkapp.tenancy import current_client_id, tenant_required
 
 

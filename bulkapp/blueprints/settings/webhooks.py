@@ -17,9 +17,9 @@ from bulkapp.extensions import db, rq
 from bulkapp.jobs.webhooks import deliver_webhook
 from bulkapp.models import Client, Event, WebhookDelivery
 from bulkapp.parsing import parse_id
-from bulkapp.services import webhooks_out
-from bulkapp.services.events import EVENT_TYPES
-from bulkapp.services.webhook_settings import (
+from bulkapp.services.notifications.events import EVENT_TYPES
+from bulkapp.services.tenant_webhooks import delivery as webhooks_out
+from bulkapp.services.tenant_webhooks.settings import (
     WebhookSettingsError,
     configure_webhook,
     current_secret,

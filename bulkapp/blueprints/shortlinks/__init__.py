@@ -12,7 +12,7 @@ bp = Blueprint("shortlinks", __name__, url_prefix="/x")
 def _click_buffer(state: BlueprintSetupState) -> None:
     """Views count clicks in a buffer; without Redis it lives in this process, which writes it out on exit."""
     from bulkapp.jobs.shortlinks import flush_link_clicks_at_exit
-    from bulkapp.services import link_clicks
+    from bulkapp.services.messaging import link_clicks
 
     link_clicks.init_app(state.app)
     if not state.app.config.get("REDIS_URL"):

@@ -21,8 +21,8 @@ from flask_limiter.util import get_remote_address
 from bulkapp.blueprints.shortlinks import bp, guard
 from bulkapp.extensions import csrf, db, limiter
 from bulkapp.i18n import current_language
-from bulkapp.services import link_clicks, reply_form
-from bulkapp.services.inbound import MAX_WEB_REPLY, InvalidReply, record_web_reply
+from bulkapp.services.inbox.inbound import MAX_WEB_REPLY, InvalidReply, record_web_reply
+from bulkapp.services.messaging import link_clicks, reply_form
 
 log = logging.getLogger(__name__)
 

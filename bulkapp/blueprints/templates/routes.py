@@ -11,7 +11,7 @@ from bulkapp.blueprints.templates import bp
 from bulkapp.blueprints.templates.forms import TemplateForm
 from bulkapp.extensions import db
 from bulkapp.models import CHANNELS, Template
-from bulkapp.services import templates
+from bulkapp.services.messaging import templates
 from bulkapp.tenancy import current_client_id, get_owned_or_404, tenant_required
 
 LIST_PAGE = "templates/page.html"

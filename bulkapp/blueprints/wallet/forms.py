@@ -13,7 +13,7 @@ from wtforms.validators import Length, Optional, ValidationError
 
 from bulkapp.blueprints.fields import YearsWithin
 from bulkapp.models import WALLET_STATUSES, WALLET_TYPES
-from bulkapp.services.ledger_views import STATUS_LABELS, TYPE_LABELS, exact_amount
+from bulkapp.services.billing.ledger_views import STATUS_LABELS, TYPE_LABELS, exact_amount
 
 QUICK_AMOUNTS = (100, 500, 1000, 2500, 5000)
 

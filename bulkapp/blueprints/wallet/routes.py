@@ -19,8 +19,8 @@ from bulkapp.columns import utcnow
 from bulkapp.extensions import db, limiter
 from bulkapp.i18n import current_language
 from bulkapp.models import Client, WalletTransaction
-from bulkapp.services import ledger_views, topups
-from bulkapp.services.wallet_settings import WalletSettingError, current_threshold, set_low_balance_threshold
+from bulkapp.services.billing import ledger_views, topups
+from bulkapp.services.billing.wallet_settings import WalletSettingError, current_threshold, set_low_balance_threshold
 from bulkapp.tenancy import current_client_id, get_owned_or_404, tenant_required
 
 PAGE = "wallet/page.html"

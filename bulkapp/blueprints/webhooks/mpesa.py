@@ -12,7 +12,7 @@ from bulkapp.blueprints.webhooks import bp
 from bulkapp.blueprints.webhooks.common import WebhookRejected, json_object, require_token
 from bulkapp.config import parse_networks
 from bulkapp.extensions import db
-from bulkapp.services import paybill, topups
+from bulkapp.services.billing import paybill, topups
 
 log = logging.getLogger(__name__)
 

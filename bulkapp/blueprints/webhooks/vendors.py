@@ -30,7 +30,8 @@ from bulkapp.providers.base import (
 )
 from bulkapp.providers.registry import get_provider, provider_class
 from bulkapp.public_url import public_base_url
-from bulkapp.services import delivery, inbound
+from bulkapp.services.inbox import inbound
+from bulkapp.services.messaging import delivery
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Client
-from bulkapp.services.api_keys import generate_api_key, hash_api_key
+from bulkapp.services.accounts.api_keys import generate_api_key, hash_api_key
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # last-used time is written at most once a minute
 MAX_KEY_LENGTH = 200

@@ -12,8 +12,8 @@ from flask_babel import lazy_gettext as _l
 from bulkapp.columns import to_decimal
 from bulkapp.extensions import db
 from bulkapp.models import TIERS, Client, User, WalletTransaction
-from bulkapp.services import wallet
-from bulkapp.services.accounts import AccountError, create_client, create_user
+from bulkapp.services.accounts.users import AccountError, create_client, create_user
+from bulkapp.services.billing import wallet
 
 SENDER_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.\-]{1,10}")
 ADJUSTMENT_REFERENCE = re.compile(r"adjust:[0-9a-f]{32}")
@@ -130,7 +130,7 @@ def update_client(
 def adjust_balance(client_id: int, *, direction: str, amount, reason: str, actor: User, reference: str) -> Adjustment:
     """Credit or debit a tenant by hand with a required reason, exactly once per form ``reference``.
 
-    Goes through :func:`bulkapp.services.wallet.adjust` (an ``adjustment`` row the tenant sees with its
+    Goes through :func:`bulkapp.services.billing.wallet.adjust` (an ``adjustment`` row the tenant sees with its
     reason). A repeat of the same form returns the first row with ``replayed=True``. Raises
     :class:`ClientAdminError` for a bad amount, a missing reason, a debit larger than the balance, or a
     reference reused for different values. Flushes; the caller commits.

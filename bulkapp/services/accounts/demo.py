@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from bulkapp.extensions import db
 from bulkapp.models import Client, Contact, Template, User
-from bulkapp.services.accounts import create_client, create_user
+from bulkapp.services.accounts.users import create_client, create_user
 
 DEMO_CLIENT = "Mama Mboga Supplies"
 DEMO_USER = ("demo@bulkapp.local", "demo-password")
@@ -30,7 +30,7 @@ def seed_demo() -> list[tuple[str, str, str]]:
 
     Running it again changes nothing. Returns the logins as (role, email, password).
     """
-    from bulkapp.services.phones import normalise_msisdn
+    from bulkapp.services.messaging.phones import normalise_msisdn
 
     client = db.session.scalar(sa.select(Client).where(Client.name == DEMO_CLIENT))
     if client is None:

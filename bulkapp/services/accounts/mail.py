@@ -18,7 +18,7 @@ from bulkapp.models import Client, User
 from bulkapp.providers.base import OutboundMessage, ProviderError
 from bulkapp.providers.smtp import platform_mailer
 from bulkapp.public_url import public_base_url
-from bulkapp.services.accounts import CONFIRM_MAX_AGE, confirmation_token
+from bulkapp.services.accounts.users import CONFIRM_MAX_AGE, confirmation_token
 
 log = logging.getLogger(__name__)
 KINDS = ("confirm", "exists", "invited_existing")

@@ -17,8 +17,8 @@ from sqlalchemy.exc import IntegrityError
 
 from bulkapp.extensions import db
 from bulkapp.models import User
-from bulkapp.services.accounts import AccountError, create_user, normalise_email
-from bulkapp.services.passwords import hash_password, verify_password
+from bulkapp.services.accounts.passwords import hash_password, verify_password
+from bulkapp.services.accounts.users import AccountError, create_user, normalise_email
 
 LANGUAGES = (("en", "English"), ("sw", "Kiswahili"))
 AVATAR_MAX_BYTES = 2 * 1024 * 1024
@@ -52,7 +52,7 @@ def update_profile(
     email_notifications: list[str] | None = None,
 ) -> User:
     """Change the user's own details; the timezone, language and notification types must be known ones."""
-    from bulkapp.services.notifications import TYPES
+    from bulkapp.services.notifications.notify import TYPES
 
     if set(email_notifications or ()) - set(TYPES):
         raise AccountError(_l("Choose notification types from the list."), "email_notifications")

@@ -16,9 +16,9 @@ from bulkapp.columns import to_decimal, utcnow
 from bulkapp.extensions import db
 from bulkapp.i18n import N_, stored_sentences
 from bulkapp.models import Channel, Client, User
-from bulkapp.services import wallet
-from bulkapp.services.api_keys import generate_api_key
-from bulkapp.services.passwords import hash_password, needs_rehash, verify_password
+from bulkapp.services.accounts.api_keys import generate_api_key
+from bulkapp.services.accounts.passwords import hash_password, needs_rehash, verify_password
+from bulkapp.services.billing import wallet
 
 ACCOUNT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: read aloud over the phone
 # The ledger keeps it in English; the wallet and admin ledgers show it in the reader's language (i18n.stored_text).

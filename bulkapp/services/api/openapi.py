@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bulkapp.models import CAMPAIGN_STATUSES, CHANNELS, MESSAGE_STATUSES
-from bulkapp.services.events import EVENT_TYPES
+from bulkapp.services.notifications.events import EVENT_TYPES
 
 MAX_ID = 2**31 - 1  # ids are INTEGER columns: a larger id cannot exist
 MONEY = {"type": "string", "pattern": r"^-?\d+\.\d{2}$", "examples": ["12.50"], "description": "KSH, 2 decimals."}

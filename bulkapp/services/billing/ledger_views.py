@@ -195,7 +195,7 @@ def present(tx: WalletTransaction | sa.Row) -> HistoryRow:
 
 def transaction_note(tx: WalletTransaction) -> str:
     """What the row means, for the history and the export (a top-up's already in the reader's language)."""
-    from bulkapp.services.topups import describe_topup
+    from bulkapp.services.billing.topups import describe_topup
 
     meta = tx.meta or {}
     if tx.type == "topup" and tx.checkout_request_id:

@@ -25,8 +25,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Client, UnmatchedPayment, User, WalletTransaction
-from bulkapp.services import wallet
-from bulkapp.services.topups import MalformedPayload, Outcome, announce_topup, topup_limits
+from bulkapp.services.billing import wallet
+from bulkapp.services.billing.topups import MalformedPayload, Outcome, announce_topup, topup_limits
 
 log = logging.getLogger(__name__)
 

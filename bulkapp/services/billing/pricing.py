@@ -176,7 +176,7 @@ def quote_message(
     what is shown is what is charged. ``append_reply_link`` defaults to True for SMS and False for other
     channels; when the link is appended it is measured with :func:`reply_link_suffix` on ``base_url``
     (default: the app's public base URL) with a code of ``code_length`` characters (default: the length
-    links get now, :func:`bulkapp.services.shortlinks.current_code_length`). An empty or whitespace-only body
+    links get now, :func:`bulkapp.services.messaging.shortlinks.current_code_length`). An empty or whitespace-only body
     raises :class:`EmptyBody`.
     """
     if channel not in CHANNELS:
@@ -195,7 +195,7 @@ def quote_message(
 
             base_url = public_base_url()
         if code_length is None:
-            from bulkapp.services.shortlinks import current_code_length
+            from bulkapp.services.messaging.shortlinks import current_code_length
 
             code_length = current_code_length()
         text += reply_link_suffix(base_url, length=code_length)

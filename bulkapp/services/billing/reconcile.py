@@ -13,7 +13,7 @@ from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import WalletTransaction
 from bulkapp.providers import mpesa
-from bulkapp.services import topups
+from bulkapp.services.billing import topups
 
 log = logging.getLogger(__name__)
 

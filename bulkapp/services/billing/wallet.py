@@ -14,8 +14,8 @@ from bulkapp.columns import to_decimal
 from bulkapp.extensions import db
 from bulkapp.i18n import N_, stored_sentences
 from bulkapp.models import Client, WalletTransaction
-from bulkapp.services.events import record_event
-from bulkapp.services.notifications import notify
+from bulkapp.services.notifications.events import record_event
+from bulkapp.services.notifications.notify import notify
 
 REFERENCE_MAX = 120  # wallet_transactions.reference
 RELEASE_SUFFIX = ":release"
@@ -24,14 +24,14 @@ DEFAULT_LOW_BALANCE_THRESHOLD = Decimal("100.00")
 # What a ledger row says: stored in English (``description``), shown in the reader's language by the wallet
 # history and the admin ledger (i18n.stored_text). Each is the exact English its writer stores.
 (
-    MPESA_TOPUP,  # services/topups.py
-    PAYBILL_PAYMENT,  # services/topups.py
+    MPESA_TOPUP,  # services/billing/topups.py
+    PAYBILL_PAYMENT,  # services/billing/topups.py
     UNUSED_PART_OF_HOLD,  # settle_hold
-    REFUND_NOT_DELIVERED,  # services/delivery.py
-    REFUND_NOT_SENT,  # services/dispatch.py
-    CAMPAIGN_HOLD_ONE,  # services/campaign_launch.py
-    CAMPAIGN_HOLD,  # services/campaign_launch.py
-    CAMPAIGN_UNUSED_PART,  # services/campaign_launch.py
+    REFUND_NOT_DELIVERED,  # services/messaging/delivery.py
+    REFUND_NOT_SENT,  # services/messaging/dispatch.py
+    CAMPAIGN_HOLD_ONE,  # services/campaigns/launch.py
+    CAMPAIGN_HOLD,  # services/campaigns/launch.py
+    CAMPAIGN_UNUSED_PART,  # services/campaigns/launch.py
 ) = stored_sentences(
     N_("M-Pesa top-up"),
     N_("M-Pesa paybill payment %(receipt)s"),
@@ -42,7 +42,7 @@ DEFAULT_LOW_BALANCE_THRESHOLD = Decimal("100.00")
     N_("Campaign “%(name)s”: %(count)s recipients"),
     N_("Campaign “%(name)s”: unused part"),
 )
-# A single message's charge (services/messaging.py), by channel kind: one unit, several units.
+# A single message's charge (services/messaging/compose.py), by channel kind: one unit, several units.
 MESSAGE_CHARGES = {
     "sms": (N_("SMS to %(recipient)s (1 unit)"), N_("SMS to %(recipient)s (%(units)s units)")),
     "whatsapp": (N_("WhatsApp to %(recipient)s (1 unit)"), N_("WhatsApp to %(recipient)s (%(units)s units)")),

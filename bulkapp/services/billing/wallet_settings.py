@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 
 from bulkapp.extensions import db
 from bulkapp.models import Client
-from bulkapp.services.wallet import low_balance_threshold
+from bulkapp.services.billing.wallet import low_balance_threshold
 
 MAX_THRESHOLD = Decimal("1000000")
 

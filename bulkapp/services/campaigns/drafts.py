@@ -23,22 +23,25 @@ from bulkapp.extensions import db
 from bulkapp.i18n import N_, status_label, stored_sentences
 from bulkapp.models import Campaign, Client, Message, Template
 from bulkapp.parsing import parse_id
-from bulkapp.services import channels, messaging, pricing, quiet_hours, wallet
-from bulkapp.services.campaign_launch import (
+from bulkapp.services.billing import pricing, wallet
+from bulkapp.services.campaigns.launch import (
     CampaignError,
     TextBuilder,
     cancel_campaign,
     get_campaign,
     require_balance,
 )
-from bulkapp.services.campaign_progress import (  # noqa: F401 (the campaign page's figures, re-exported)
+from bulkapp.services.campaigns.progress import (  # noqa: F401 (the campaign page's figures, re-exported)
     Progress,
     campaign_progress,
     delivered_percent,
     failed_count_of_run,
     quote_retry,
 )
-from bulkapp.services.campaign_recipients import Tally, candidates, is_empty, resolve
+from bulkapp.services.campaigns.recipients import Tally, candidates, is_empty, resolve
+from bulkapp.services.channels import routing as channels
+from bulkapp.services.compliance import quiet_hours
+from bulkapp.services.messaging import compose as messaging
 from bulkapp.spreadsheet import safe_cell
 
 KINDS = ("promotional", "transactional")
@@ -262,7 +265,7 @@ def quote_campaign(client_id: int, data: DraftInput, *, now: datetime | None = N
     except (pricing.EmptyBody, ValueError) as exc:
         result.error = str(exc)
         return result
-    from bulkapp.services.templates import render as render_text
+    from bulkapp.services.messaging.templates import render as render_text
 
     result.missing = render_text(builder.content, {}).missing
     seen: set[str] = set()

@@ -20,11 +20,14 @@ from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.i18n import N_, stored_sentences
 from bulkapp.models import Campaign, Client, Message, Template
-from bulkapp.services import channels, dispatch, quiet_hours, wallet
-from bulkapp.services.campaign_messages import TextBuilder, campaign_content, estimate_run, insert_chunk
-from bulkapp.services.campaign_recipients import Tally, candidates, resolve, retry_candidates
-from bulkapp.services.events import record_event
-from bulkapp.services.notifications import notify
+from bulkapp.services.billing import wallet
+from bulkapp.services.campaigns.message_rows import TextBuilder, campaign_content, estimate_run, insert_chunk
+from bulkapp.services.campaigns.recipients import Tally, candidates, resolve, retry_candidates
+from bulkapp.services.channels import routing as channels
+from bulkapp.services.compliance import quiet_hours
+from bulkapp.services.messaging import dispatch
+from bulkapp.services.notifications.events import record_event
+from bulkapp.services.notifications.notify import notify
 
 DISPATCH_CHUNK = 500  # messages per chunk job
 STALL_AFTER = timedelta(minutes=10)  # a sending campaign without progress this long has lost its chunk jobs

@@ -18,9 +18,12 @@ from bulkapp.columns import Money, money_to_storage
 from bulkapp.extensions import db
 from bulkapp.models import Campaign, Client, Message, ShortLink, Template
 from bulkapp.public_url import public_base_url
-from bulkapp.services import channels, optouts, pricing, shortlinks
-from bulkapp.services.campaign_recipients import Recipient, Tally, candidates, resolve, retry_candidates
-from bulkapp.services.templates import render as render_text
+from bulkapp.services.billing import pricing
+from bulkapp.services.campaigns.recipients import Recipient, Tally, candidates, resolve, retry_candidates
+from bulkapp.services.channels import routing as channels
+from bulkapp.services.compliance import optouts
+from bulkapp.services.messaging import shortlinks
+from bulkapp.services.messaging.templates import render as render_text
 
 _ALPHABET = shortlinks.ALPHABET.encode()
 _DEDUPE = ["campaign_id", "campaign_run", "recipient"]  # one message per recipient per run

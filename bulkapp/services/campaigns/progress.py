@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Campaign, Client, Message
-from bulkapp.services.campaign_launch import charged_filter, get_campaign
-from bulkapp.services.campaign_messages import campaign_content, estimate_run
+from bulkapp.services.campaigns.launch import charged_filter, get_campaign
+from bulkapp.services.campaigns.message_rows import campaign_content, estimate_run
 
 RUNNING = ("sending", "paused")
 REPORT_WAIT = timedelta(minutes=10)  # the progress page keeps polling this long for delivery reports

@@ -21,10 +21,10 @@ from flask import current_app
 from bulkapp.config import INSTANCE_DIR
 from bulkapp.extensions import db
 from bulkapp.models import Contact, Message
-from bulkapp.services import optouts
-from bulkapp.services.contact_csv import PHONE_HEADERS, ImportFileError, inspect_file, quick_msisdn, read_records
-from bulkapp.services.messaging import SendError, normalise_recipient
-from bulkapp.services.templates import contact_variables
+from bulkapp.services.compliance import optouts
+from bulkapp.services.contacts.csv_files import PHONE_HEADERS, ImportFileError, inspect_file, quick_msisdn, read_records
+from bulkapp.services.messaging.compose import SendError, normalise_recipient
+from bulkapp.services.messaging.templates import contact_variables
 
 CHUNK = 1000
 MAX_PASTED = 200_000  # characters of pasted numbers

@@ -25,8 +25,8 @@ from bulkapp.models import Channel, Client
 from bulkapp.providers.base import ConnectionCheck, redact_secrets
 from bulkapp.providers.errors import explain
 from bulkapp.providers.registry import get_provider, provider_class
-from bulkapp.services.channel_settings import STATUS_KEYS, owned_channel
-from bulkapp.services.channel_validation import provider_label
+from bulkapp.services.channels.settings import STATUS_KEYS, owned_channel
+from bulkapp.services.channels.validation import provider_label
 
 log = logging.getLogger(__name__)
 

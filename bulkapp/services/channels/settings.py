@@ -1,6 +1,6 @@
 """Settings > Channels: a tenant's provider accounts (add, edit, enable, delete), their webhook URLs, page views.
 
-Rules (also in the Channels page text), matching how messages pick their channel (services/channels.py):
+Rules (also in the Channels page text), matching how messages pick their channel (services/channels/routing.py):
 
 - One active channel per kind (sms, whatsapp, email) among the tenant's provider accounts. Enabling a channel
   switches the others of its kind off; that active channel is the one a live account sends through.
@@ -33,7 +33,7 @@ from flask_babel import lazy_gettext as _l
 from bulkapp.extensions import db
 from bulkapp.models import CHANNELS, Channel, Client
 from bulkapp.providers.registry import provider_class
-from bulkapp.services.channel_validation import (
+from bulkapp.services.channels.validation import (
     KIND_LABELS,
     OPERATOR_FIELDS,
     SANDBOX,

@@ -13,8 +13,8 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from phonenumbers import PhoneMetadata
 
-from bulkapp.services.contacts import EMAIL, clean_text, field_key
-from bulkapp.services.templates import CONTACT_VARIABLES
+from bulkapp.services.contacts.book import EMAIL, clean_text, field_key
+from bulkapp.services.messaging.templates import CONTACT_VARIABLES
 
 PREVIEW_ROWS = 5
 MAX_COLUMNS = 50

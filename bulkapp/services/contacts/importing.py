@@ -24,7 +24,8 @@ from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.i18n import N_, lazy_list, stored_sentences
 from bulkapp.models import ContactImport, ContactImportReportRow
-from bulkapp.services.contact_csv import (
+from bulkapp.services.contacts.book import ContactError, clean_text, normalise_contact
+from bulkapp.services.contacts.csv_files import (
     PREVIEW_ROWS,
     ROLES,
     ImportFileError,
@@ -34,8 +35,7 @@ from bulkapp.services.contact_csv import (
     mapping_from_roles,
     read_records,
 )
-from bulkapp.services.contact_rows import ChunkWriter
-from bulkapp.services.contacts import ContactError, clean_text, normalise_contact
+from bulkapp.services.contacts.rows import ChunkWriter
 from bulkapp.spreadsheet import safe_cell
 
 CHUNK_ROWS = 2000
@@ -310,7 +310,7 @@ def finish_import(imp: ContactImport) -> None:
     imp.stored_name = None
     imp.total_rows = imp.processed_rows
     if imp.user_id is not None and imp.processed_rows > INLINE_ROWS:
-        from bulkapp.services.notifications import notify
+        from bulkapp.services.notifications.notify import notify
 
         counts = {"added": imp.created_count, "updated": imp.updated_count, "merged": imp.merged_count}
         notify(

@@ -12,8 +12,7 @@ import sqlalchemy as sa
 from bulkapp.extensions import db
 from bulkapp.i18n import N_, stored_sentences
 from bulkapp.models import Contact, ContactImport, ContactImportReportRow
-from bulkapp.services.contact_csv import quick_msisdn
-from bulkapp.services.contacts import (
+from bulkapp.services.contacts.book import (
     DEPARTMENT_LIMIT,
     DEPARTMENT_TOO_LONG,
     FIELD_VALUE_LIMIT,
@@ -23,10 +22,11 @@ from bulkapp.services.contacts import (
     clean_text,
     normalise_contact,
 )
+from bulkapp.services.contacts.csv_files import quick_msisdn
 
 # Report reasons are stored in English (the report rows and the downloadable report); the import page shows
 # them in the reader's language (i18n.stored_text). The number checks' sentences are registered where they are
-# written (services/phones.py, services/contacts.py).
+# written (services/messaging/phones.py, services/contacts/book.py).
 NO_PHONE, VALUE_TOO_LONG, SAME_NUMBER, ALREADY_THERE, SAME_NUMBER_NAMED, SAME_NUMBER_KEPT, NO_NAME = stored_sentences(
     N_("No phone number."),
     N_("The %(column)s value is longer than %(limit)s characters."),

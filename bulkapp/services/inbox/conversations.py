@@ -11,8 +11,9 @@ import sqlalchemy as sa
 from bulkapp.extensions import db
 from bulkapp.models import CHANNELS, CONVERSATION_STATUSES, Campaign, Client, Contact, Conversation, Message, Template
 from bulkapp.providers.whatsapp_cloud import CUSTOMER_SERVICE_WINDOW, customer_service_window_open
-from bulkapp.services import cursors, messaging
-from bulkapp.services.cursors import InvalidCursor  # noqa: F401 - raised from here, caught by the views
+from bulkapp.services.messaging import compose as messaging
+from bulkapp.services.messaging import cursors
+from bulkapp.services.messaging.cursors import InvalidCursor  # noqa: F401 - raised from here, caught by the views
 
 PAGE_SIZE = 25
 THREAD_SIZE = 50

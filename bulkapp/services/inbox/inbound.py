@@ -14,9 +14,10 @@ from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Client, Contact, Conversation, Message, ShortLink
 from bulkapp.providers.base import InboundMessage
-from bulkapp.services import messaging, optouts
-from bulkapp.services.events import record_event
-from bulkapp.services.notifications import notify
+from bulkapp.services.compliance import optouts
+from bulkapp.services.messaging import compose as messaging
+from bulkapp.services.notifications.events import record_event
+from bulkapp.services.notifications.notify import notify
 
 log = logging.getLogger(__name__)
 

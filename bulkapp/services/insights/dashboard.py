@@ -12,7 +12,7 @@ from sqlalchemy.orm import joinedload
 
 from bulkapp.extensions import db
 from bulkapp.models import Campaign, Client, Contact, Conversation
-from bulkapp.services import message_stats
+from bulkapp.services.insights import hourly_stats as message_stats
 
 RANGES = (7, 30, 90)
 

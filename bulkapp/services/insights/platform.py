@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from bulkapp.extensions import db
 from bulkapp.models import Campaign, Channel, Client
-from bulkapp.services import message_stats
-from bulkapp.services.dashboard import by_status, start_of_today
+from bulkapp.services.insights import hourly_stats as message_stats
+from bulkapp.services.insights.dashboard import by_status, start_of_today
 
 DAYS = 14
 

@@ -1,7 +1,7 @@
 """Sending one message: validate, fill its variables, price it, create and charge it, queue its dispatch.
 
-The dispatch itself (claims, provider calls, results, retries, the stuck sweeper) is services/dispatch.py; the
-recent-messages list is services/message_list.py.
+The dispatch itself (claims, provider calls, results, retries, the stuck sweeper) is services/messaging/dispatch.py; the
+recent-messages list is services/messaging/message_list.py.
 """
 
 from __future__ import annotations
@@ -24,8 +24,11 @@ from bulkapp.extensions import db
 from bulkapp.i18n import N_, stored_sentences
 from bulkapp.models import CHANNELS, Client, Contact, Conversation, Message, Template
 from bulkapp.public_url import public_base_url
-from bulkapp.services import channels, optouts, pricing, shortlinks, wallet
-from bulkapp.services.phones import InvalidNumber, normalise_msisdn
+from bulkapp.services.billing import pricing, wallet
+from bulkapp.services.channels import routing as channels
+from bulkapp.services.compliance import optouts
+from bulkapp.services.messaging import shortlinks
+from bulkapp.services.messaging.phones import InvalidNumber, normalise_msisdn
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,10 @@ from bulkapp.extensions import db
 from bulkapp.models import Campaign, Channel, Client, Message
 from bulkapp.parsing import parse_id
 from bulkapp.providers.base import DeliveryReport, DeliveryStatus
-from bulkapp.services import optouts, wallet
-from bulkapp.services.events import record_event
-from bulkapp.services.notifications import notify
+from bulkapp.services.billing import wallet
+from bulkapp.services.compliance import optouts
+from bulkapp.services.notifications.events import record_event
+from bulkapp.services.notifications.notify import notify
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Dispatch: claim pending outbound messages, send them through the tenant's provider once, record the results.
 
 A message's status only moves forward: pending -> sending (claimed by one dispatch) -> sent | failed |
-unknown, then sent -> delivered | failed by delivery reports (services/delivery.py). ``deferred`` results and
+unknown, then sent -> delivered | failed by delivery reports (services/messaging/delivery.py). ``deferred`` results and
 whole-batch transient errors put a message back to pending with a ``next_attempt_at``; nothing that may have
 reached a provider is ever sent again. The stuck-message sweeper and the retry of due messages live here too.
 """
@@ -29,10 +29,12 @@ from bulkapp.providers.base import (
 )
 from bulkapp.providers.sandbox import SandboxProvider
 from bulkapp.public_url import public_base_url
-from bulkapp.services import channels, optouts, wallet
-from bulkapp.services.delivery import refund_reference
-from bulkapp.services.events import record_events
-from bulkapp.services.notifications import notify
+from bulkapp.services.billing import wallet
+from bulkapp.services.channels import routing as channels
+from bulkapp.services.compliance import optouts
+from bulkapp.services.messaging.delivery import refund_reference
+from bulkapp.services.notifications.events import record_events
+from bulkapp.services.notifications.notify import notify
 
 # A message the provider keeps deferring (busy, rate limited) is failed and refunded after this many tries.
 MAX_SEND_ATTEMPTS = 8

@@ -18,7 +18,7 @@ from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import ShortLink
 from bulkapp.public_url import public_base_url
-from bulkapp.services.pricing import REPLY_CODE_LENGTH, reply_code_length
+from bulkapp.services.billing.pricing import REPLY_CODE_LENGTH, reply_code_length
 
 ALPHABET = string.digits + string.ascii_letters  # base62: 62**4 = 14,776,336 codes, 62**5 = 916,132,832...
 DEFAULT_TTL_DAYS = 90
@@ -56,7 +56,7 @@ def live_link_count() -> int:
 
 def current_code_length() -> int:
     """The length new reply links get now: the shortest at which a random guess hits a live link with
-    probability below 1 in 10,000 (:func:`bulkapp.services.pricing.reply_code_length`)."""
+    probability below 1 in 10,000 (:func:`bulkapp.services.billing.pricing.reply_code_length`)."""
     return reply_code_length(live_link_count())
 
 

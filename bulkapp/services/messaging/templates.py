@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 
 from bulkapp.extensions import db
 from bulkapp.models import CHANNELS, Contact, Template
-from bulkapp.services import pricing
+from bulkapp.services.billing import pricing
 
 # {{name}}, {{order.id}} or {{ name | fallback }}; WhatsApp Cloud templates number theirs: {{1}}.
 VARIABLE = re.compile(r"\{\{\s*([A-Za-z0-9_][A-Za-z0-9_.-]*)\s*(?:\|([^{}]*))?\}\}")

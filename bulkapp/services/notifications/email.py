@@ -15,7 +15,7 @@ from bulkapp.models import Notification, User
 from bulkapp.providers.base import OutboundMessage, ProviderError
 from bulkapp.providers.smtp import platform_mailer
 from bulkapp.public_url import public_base_url
-from bulkapp.services.notifications import TYPE_LABELS, link_for, render
+from bulkapp.services.notifications.notify import TYPE_LABELS, link_for, render
 
 log = logging.getLogger(__name__)
 LOOKBACK = timedelta(days=1)  # older notifications are never emailed (e.g. after mail was switched on)

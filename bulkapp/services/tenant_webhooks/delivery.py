@@ -21,9 +21,9 @@ from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.i18n import N_, stored_sentences
 from bulkapp.models import Client, Event, WebhookDelivery
-from bulkapp.services.notifications import notify
-from bulkapp.services.webhook_http import DEFAULT_TIMEOUT, Outcome, PreparedDelivery, event_body
-from bulkapp.services.webhook_settings import signing_secrets
+from bulkapp.services.notifications.notify import notify
+from bulkapp.services.tenant_webhooks.http import DEFAULT_TIMEOUT, Outcome, PreparedDelivery, event_body
+from bulkapp.services.tenant_webhooks.settings import signing_secrets
 
 TEST_EVENT_TYPE = "webhook.test"
 # Wait before automatic attempt 2, 3, ...: eight attempts over about 32 hours.

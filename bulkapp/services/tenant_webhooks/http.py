@@ -19,7 +19,7 @@ import requests
 from bulkapp.i18n import N_, stored_sentences
 from bulkapp.models import Event
 from bulkapp.parsing import parse_int
-from bulkapp.services.webhook_targets import TargetRefused, TargetUnreachable, post, resolve_target
+from bulkapp.services.tenant_webhooks.targets import TargetRefused, TargetUnreachable, post, resolve_target
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from bulkapp.crypto import decrypt, encrypt
 from bulkapp.extensions import db
 from bulkapp.i18n import lazy_stored
 from bulkapp.models import Client
-from bulkapp.services.events import EVENT_TYPES
-from bulkapp.services.webhook_targets import TargetRefused, TargetUnreachable, resolve_target
+from bulkapp.services.notifications.events import EVENT_TYPES
+from bulkapp.services.tenant_webhooks.targets import TargetRefused, TargetUnreachable, resolve_target
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32  # Standard Webhooks: 24 to 64 bytes

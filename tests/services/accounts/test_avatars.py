@@ -11,8 +11,8 @@ import zlib
 import pytest
 from PIL import Image, ImageFile
 
-from bulkapp.services import profiles
-from bulkapp.services.accounts import AccountError
+from bulkapp.services.accounts import profiles
+from bulkapp.services.accounts.users import AccountError
 
 
 def bomb_png(width: int, height: int) -> bytes:

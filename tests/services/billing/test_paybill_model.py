@@ -18,8 +18,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from bulkapp.extensions import db
 from bulkapp.models import Client, UnmatchedPayment, WalletTransaction
-from bulkapp.services import paybill
-from bulkapp.services.accounts import create_client, create_user
+from bulkapp.services.accounts.users import create_client, create_user
+from bulkapp.services.billing import paybill
 from tests.conftest import ledger_balance
 
 RUNS = itertools.count()

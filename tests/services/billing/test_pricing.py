@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from bulkapp.services.pricing import (
+from bulkapp.services.billing.pricing import (
     GSM7,
     GSM7_BASIC,
     GSM7_EXTENSION,

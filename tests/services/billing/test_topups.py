@@ -15,7 +15,8 @@ from bulkapp.columns import utcnow
 from bulkapp.extensions import db, rq
 from bulkapp.jobs.topups import reconcile_pending_topups, simulate_stk_callback
 from bulkapp.models import Client, Event, Notification, UnmatchedPayment, WalletTransaction
-from bulkapp.services import paybill, topup_reconcile, topups
+from bulkapp.services.billing import paybill, topups
+from bulkapp.services.billing import reconcile as topup_reconcile
 from tests.conftest import ledger_balance
 from tests.simulators.daraja import DarajaSimulator
 

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from bulkapp.extensions import db
 from bulkapp.models import Client, Event, Notification, WalletTransaction
-from bulkapp.services import wallet
+from bulkapp.services.billing import wallet
 from tests.conftest import ledger_balance
 
 THREADS = 8

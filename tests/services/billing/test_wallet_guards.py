@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from bulkapp.extensions import db
 from bulkapp.models import Client, WalletTransaction
-from bulkapp.services import wallet
+from bulkapp.services.billing import wallet
 from tests.conftest import ledger_balance
 
 

@@ -11,8 +11,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from bulkapp.extensions import db
 from bulkapp.models import Client, Event, Notification, WalletTransaction
-from bulkapp.services import wallet
-from bulkapp.services.accounts import create_client
+from bulkapp.services.accounts.users import create_client
+from bulkapp.services.billing import wallet
 from tests.conftest import ledger_balance
 
 

@@ -10,9 +10,12 @@ import sqlalchemy as sa
 
 from bulkapp.extensions import db
 from bulkapp.models import Client, Contact, Event, Message, Notification, ShortLink, WalletTransaction
-from bulkapp.services import campaign_launch, campaigns, optouts, pricing, wallet
-from bulkapp.services.campaign_launch import CampaignError
-from bulkapp.services.campaign_recipients import clean_selection
+from bulkapp.services.billing import pricing, wallet
+from bulkapp.services.campaigns import drafts as campaigns
+from bulkapp.services.campaigns import launch as campaign_launch
+from bulkapp.services.campaigns.launch import CampaignError
+from bulkapp.services.campaigns.recipients import clean_selection
+from bulkapp.services.compliance import optouts
 from tests.conftest import ledger_balance
 
 NOON = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # 12:00 in Nairobi
@@ -183,7 +186,7 @@ def test_invalid_duplicates_and_opted_out_are_skipped_and_counted(tenant):
 
 
 def test_duplicates_across_chunks_are_removed_by_the_database(tenant, monkeypatch):
-    from bulkapp.services import campaign_recipients
+    from bulkapp.services.campaigns import recipients as campaign_recipients
 
     monkeypatch.setattr(campaign_recipients, "CHUNK", 3)
     fund(tenant)
@@ -414,7 +417,7 @@ def test_every_column_of_the_bulk_rows_round_trips_exactly(tenant):
 def test_a_code_taken_between_the_check_and_the_insert_gets_a_new_link(tenant, monkeypatch):
     """Another sender takes one of the chunk's codes after the free-code check: that message's link insert is
     skipped by ON CONFLICT, and it gets a fresh code whose link its body names."""
-    from bulkapp.services import campaign_messages
+    from bulkapp.services.campaigns import message_rows as campaign_messages
 
     fund(tenant)
     other = Message(client_id=tenant.id, recipient="+254700000999", body="x", status="sent", meta={})

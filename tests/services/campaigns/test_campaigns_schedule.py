@@ -13,12 +13,14 @@ from bulkapp.extensions import db
 from bulkapp.jobs.campaigns import run_clock
 from bulkapp.models import Campaign, Client, Message
 from bulkapp.providers.base import DeliveryReport, DeliveryStatus
-from bulkapp.services import campaign_launch, campaigns, quiet_hours
-from bulkapp.services.campaign_launch import CampaignError
-from bulkapp.services.campaign_recipients import clean_selection
-from bulkapp.services.delivery import apply_delivery_report
+from bulkapp.services.campaigns import drafts as campaigns
+from bulkapp.services.campaigns import launch as campaign_launch
+from bulkapp.services.campaigns.launch import CampaignError
+from bulkapp.services.campaigns.recipients import clean_selection
+from bulkapp.services.compliance import quiet_hours
+from bulkapp.services.messaging.delivery import apply_delivery_report
 from tests.conftest import ledger_balance
-from tests.services.test_campaigns import fresh, fund, make, numbers, statuses
+from tests.services.campaigns.test_campaigns import fresh, fund, make, numbers, statuses
 
 EAT = quiet_hours.NAIROBI
 
@@ -124,8 +126,8 @@ def test_a_scheduled_launch_that_can_no_longer_be_paid_fails_with_a_notification
     from flask_babel import force_locale
 
     from bulkapp.models import Notification
-    from bulkapp.services import wallet
-    from bulkapp.services.notifications import render
+    from bulkapp.services.billing import wallet
+    from bulkapp.services.notifications.notify import render
 
     fund(tenant, "200.00")  # KSh 300 now; the campaign costs 240
     campaign = make(tenant, body="Hi", selection=clean_selection(numbers="\n".join(numbers(300))))

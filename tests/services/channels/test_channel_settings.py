@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from bulkapp.extensions import db
 from bulkapp.models import Channel, Client
 from bulkapp.providers.base import ConnectionCheck
-from bulkapp.services import channel_checks as checks
-from bulkapp.services import channel_settings as svc
-from bulkapp.services import channel_validation as fields
+from bulkapp.services.channels import checks
+from bulkapp.services.channels import settings as svc
+from bulkapp.services.channels import validation as fields
 from tests.simulators.onfon import OnfonSimulator
 from tests.simulators.twilio import TwilioSimulator
 from tests.simulators.ultramsg import UltraMsgSimulator

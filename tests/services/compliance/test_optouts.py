@@ -12,11 +12,13 @@ import sqlalchemy as sa
 from bulkapp.extensions import db
 from bulkapp.models import Client, Contact, Message, ShortLink, Suppression, User, WalletTransaction
 from bulkapp.providers.base import DeliveryStatus, InboundMessage
-from bulkapp.services import dispatch, messaging, optouts
-from bulkapp.services.delivery import apply_delivery_report
-from bulkapp.services.inbound import apply_keyword, record_inbound, record_web_reply
+from bulkapp.services.compliance import optouts
+from bulkapp.services.inbox.inbound import apply_keyword, record_inbound, record_web_reply
+from bulkapp.services.messaging import compose as messaging
+from bulkapp.services.messaging import dispatch
+from bulkapp.services.messaging.delivery import apply_delivery_report
 from tests.jobs.test_dispatch import live  # noqa: F401 - the fixture
-from tests.services.test_delivery import make_message, report
+from tests.services.messaging.test_delivery import make_message, report
 
 pytest_plugins = ["tests.simulators.onfon"]
 

@@ -4,8 +4,8 @@ import pytest
 
 from bulkapp.extensions import db
 from bulkapp.models import Campaign, Contact, Conversation, Message
-from bulkapp.services import contacts
-from bulkapp.services.contacts import ContactError, DuplicateContact
+from bulkapp.services.contacts import book as contacts
+from bulkapp.services.contacts.book import ContactError, DuplicateContact
 
 
 @pytest.mark.parametrize(

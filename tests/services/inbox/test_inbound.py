@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from bulkapp.extensions import db
 from bulkapp.models import Contact, Conversation, Event, Message, Notification, ShortLink
 from bulkapp.providers.base import InboundMessage
-from bulkapp.services.inbound import MAX_WEB_REPLY, InvalidReply, record_inbound, record_web_reply
-from tests.services.test_delivery import make_message
+from bulkapp.services.inbox.inbound import MAX_WEB_REPLY, InvalidReply, record_inbound, record_web_reply
+from tests.services.messaging.test_delivery import make_message
 
 SENT_AT = datetime(2026, 4, 8, 6, 0, tzinfo=UTC)
 

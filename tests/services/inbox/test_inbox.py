@@ -11,9 +11,10 @@ from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Campaign, Contact, Conversation, Message, Template
 from bulkapp.providers.base import InboundMessage
-from bulkapp.services import inbox, messaging
-from bulkapp.services.inbound import record_inbound
-from bulkapp.services.messaging import SendError
+from bulkapp.services.inbox import conversations as inbox
+from bulkapp.services.inbox.inbound import record_inbound
+from bulkapp.services.messaging import compose as messaging
+from bulkapp.services.messaging.compose import SendError
 from tests.conftest import ledger_balance
 
 

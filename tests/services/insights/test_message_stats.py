@@ -15,8 +15,10 @@ from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Message, MessageStatsHourly, SpendStatsHourly, WalletTransaction
 from bulkapp.providers.base import DeliveryReport, DeliveryStatus
-from bulkapp.services import dashboard, message_stats, platform_stats
-from bulkapp.services.dashboard import RANGES, start_of_today
+from bulkapp.services.insights import dashboard
+from bulkapp.services.insights import hourly_stats as message_stats
+from bulkapp.services.insights import platform as platform_stats
+from bulkapp.services.insights.dashboard import RANGES, start_of_today
 
 ZONES = ("Africa/Nairobi", "UTC", "Asia/Kolkata", "America/New_York")  # +3, 0, +5:30, and daylight saving
 STATUSES = ("delivered", "delivered", "failed", "sent", "pending", "unknown")
@@ -148,7 +150,7 @@ def test_the_dashboard_reads_the_rollup_for_sealed_hours(seeded):
 
 
 def test_a_late_delivery_report_moves_an_old_message_at_the_next_refresh(seeded):
-    from bulkapp.services.delivery import apply_delivery_report
+    from bulkapp.services.messaging.delivery import apply_delivery_report
 
     old = utcnow() - timedelta(days=40)
     db.session.add(Message(client_id=seeded.id, recipient="+254700000001", status="sent", provider="sandbox",

@@ -12,7 +12,7 @@ from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Campaign, Channel, Client, Event, Message, Notification, WalletTransaction
 from bulkapp.providers.base import DeliveryReport, DeliveryStatus
-from bulkapp.services.delivery import apply_delivery_report, refund_reference
+from bulkapp.services.messaging.delivery import apply_delivery_report, refund_reference
 from tests.conftest import ledger_balance
 
 DONE_AT = datetime(2026, 4, 8, 6, 31, tzinfo=UTC)

@@ -14,9 +14,9 @@ from bulkapp import create_app
 from bulkapp.extensions import db
 from bulkapp.jobs.shortlinks import flush_link_clicks
 from bulkapp.models import ShortLink
-from bulkapp.services import link_clicks
-from bulkapp.services.link_clicks import Clicks, MemoryBuffer, RedisBuffer
-from bulkapp.services.messaging import send_message
+from bulkapp.services.messaging import link_clicks
+from bulkapp.services.messaging.compose import send_message
+from bulkapp.services.messaging.link_clicks import Clicks, MemoryBuffer, RedisBuffer
 from tests.conftest import require, test_settings
 
 

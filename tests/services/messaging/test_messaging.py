@@ -21,8 +21,11 @@ from bulkapp.models import (
     Template,
     WalletTransaction,
 )
-from bulkapp.services import channels, message_list, messaging, pricing, shortlinks
-from bulkapp.services.messaging import SendError, send_message
+from bulkapp.services.billing import pricing
+from bulkapp.services.channels import routing as channels
+from bulkapp.services.messaging import compose as messaging
+from bulkapp.services.messaging import message_list, shortlinks
+from bulkapp.services.messaging.compose import SendError, send_message
 from tests.conftest import ledger_balance
 
 pytest_plugins = ["tests.simulators.onfon"]
@@ -280,7 +283,7 @@ def test_a_suspended_tenant_cannot_send(tenant):
 
 
 def test_insufficient_balance_writes_nothing(tenant):
-    from bulkapp.services import wallet
+    from bulkapp.services.billing import wallet
 
     wallet.debit(tenant.id, "99.50", reference="spend-most")
     db.session.commit()

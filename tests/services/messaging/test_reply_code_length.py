@@ -12,10 +12,13 @@ import sqlalchemy as sa
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Campaign, Message, ShortLink, WalletTransaction
-from bulkapp.services import campaign_launch, campaigns, pricing, shortlinks
-from bulkapp.services.campaign_recipients import clean_selection
-from bulkapp.services.messaging import preview_message, send_message
-from tests.services.test_campaigns import NOON, fund, numbers
+from bulkapp.services.billing import pricing
+from bulkapp.services.campaigns import drafts as campaigns
+from bulkapp.services.campaigns import launch as campaign_launch
+from bulkapp.services.campaigns.recipients import clean_selection
+from bulkapp.services.messaging import shortlinks
+from bulkapp.services.messaging.compose import preview_message, send_message
+from tests.services.campaigns.test_campaigns import NOON, fund, numbers
 
 LINK = len(pricing.reply_link_suffix("http://localhost"))  # 4-character code on the tests' BASE_URL
 FOUR_CHARACTER_LIMIT = 1477  # the most live links at which 4 characters still keep a guess below 1 in 10,000

@@ -6,8 +6,8 @@ import pytest
 
 from bulkapp.extensions import db
 from bulkapp.models import Contact, Template
-from bulkapp.services import templates
-from bulkapp.services.templates import (
+from bulkapp.services.messaging import templates
+from bulkapp.services.messaging.templates import (
     MissingVariables,
     TemplateError,
     contact_variables,

@@ -12,8 +12,10 @@ import sqlalchemy as sa
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Channel, Client, Message
-from bulkapp.services import dispatch, messaging, templates, wallet
-from bulkapp.services.templates import TemplateError
+from bulkapp.services.billing import wallet
+from bulkapp.services.messaging import compose as messaging
+from bulkapp.services.messaging import dispatch, templates
+from bulkapp.services.messaging.templates import TemplateError
 from tests.simulators.whatsapp_cloud import WhatsAppCloudSimulator
 
 CUSTOMER = "+254712345678"

@@ -17,9 +17,11 @@ from bulkapp.columns import utcnow
 from bulkapp.crypto import decrypt
 from bulkapp.extensions import db
 from bulkapp.models import Client, Event, Notification, WebhookDelivery
-from bulkapp.services import webhook_http, webhook_targets, webhooks_out
-from bulkapp.services.events import record_event
-from bulkapp.services.webhook_settings import (
+from bulkapp.services.notifications.events import record_event
+from bulkapp.services.tenant_webhooks import delivery as webhooks_out
+from bulkapp.services.tenant_webhooks import http as webhook_http
+from bulkapp.services.tenant_webhooks import targets as webhook_targets
+from bulkapp.services.tenant_webhooks.settings import (
     WebhookSettingsError,
     configure_webhook,
     current_secret,

@@ -1,0 +1,15 @@
+"""Messaging: composing and sending one message, dispatch to providers, delivery reports, phone
+numbers, templates, reply links and the public reply form, and the message list.
+
+Modules:
+- ``compose``
+- ``cursors``
+- ``delivery``
+- ``dispatch``
+- ``link_clicks``
+- ``message_list``
+- ``phones``
+- ``reply_form``
+- ``shortlinks``
+- ``templates``
+"""

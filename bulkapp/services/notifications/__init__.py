@@ -1,0 +1,7 @@
+"""Notifications: in-app notifications, their email copies, and tenant-facing events.
+
+Modules:
+- ``email``
+- ``events``
+- ``notify``
+"""
