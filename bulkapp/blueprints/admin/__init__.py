@@ -1,7 +1,7 @@
 """Platform administration (role admin): every tenant."""
 
-from flask import Blueprint
+# Importing the route modules registers their views on bp.
+from bulkapp.blueprints.admin import routes, unmatched  # noqa: F401
+from bulkapp.blueprints.admin.blueprint import bp
 
-bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-from bulkapp.blueprints.admin import routes, unmatched  # noqa: E402,F401
+__all__ = ["bp"]

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from bulkapp import htmx
-from bulkapp.blueprints.admin import bp
+from bulkapp.blueprints.admin.blueprint import bp
 from bulkapp.blueprints.admin.forms import AdjustmentForm, ClientCreateForm, ClientEditForm
 from bulkapp.columns import to_decimal
 from bulkapp.extensions import db

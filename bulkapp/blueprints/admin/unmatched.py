@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from bulkapp import htmx
-from bulkapp.blueprints.admin import bp
+from bulkapp.blueprints.admin.blueprint import bp
 from bulkapp.blueprints.admin.forms import AssignPaymentForm
 from bulkapp.extensions import db
 from bulkapp.services.billing import ledger_views, paybill

@@ -13,7 +13,7 @@ from flask import Response, current_app, g, jsonify, request
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse
 
-from bulkapp.blueprints.api import bp
+from bulkapp.blueprints.api.blueprint import bp
 from bulkapp.blueprints.api.errors import ApiError, error_response
 from bulkapp.extensions import db, limiter
 from bulkapp.models import Client

@@ -9,8 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from flask import jsonify
 
-from bulkapp.blueprints.api import bp, params
+from bulkapp.blueprints.api import params
 from bulkapp.blueprints.api.auth import current_api_client, idempotent, json_body
+from bulkapp.blueprints.api.blueprint import bp
 from bulkapp.blueprints.api.errors import ApiError
 from bulkapp.blueprints.api.serializers import campaign_json
 from bulkapp.columns import utcnow

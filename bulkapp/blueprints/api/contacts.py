@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import current_app, jsonify, request
 
-from bulkapp.blueprints.api import bp, params
+from bulkapp.blueprints.api import params
 from bulkapp.blueprints.api.auth import current_api_client, idempotent, json_body
+from bulkapp.blueprints.api.blueprint import bp
 from bulkapp.blueprints.api.errors import ApiError
 from bulkapp.blueprints.api.serializers import contact_json
 from bulkapp.extensions import db

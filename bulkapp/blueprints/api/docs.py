@@ -8,7 +8,7 @@ from typing import Any
 from flask import current_app, jsonify, render_template
 from markupsafe import Markup, escape
 
-from bulkapp.blueprints.api import bp
+from bulkapp.blueprints.api.blueprint import bp
 from bulkapp.public_url import public_base_url
 from bulkapp.services.api.openapi import openapi_document
 

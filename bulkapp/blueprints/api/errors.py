@@ -8,7 +8,7 @@ from typing import Any
 from flask import Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from bulkapp.blueprints.api import bp
+from bulkapp.blueprints.api.blueprint import bp
 from bulkapp.extensions import limiter
 
 API_PREFIX = "/api/"

@@ -1,7 +1,7 @@
 """Sign-up, sign-in and sign-out."""
 
-from flask import Blueprint
+# Importing the route modules registers their views on bp.
+from bulkapp.blueprints.auth import routes  # noqa: F401
+from bulkapp.blueprints.auth.blueprint import bp
 
-bp = Blueprint("auth", __name__)
-
-from bulkapp.blueprints.auth import routes  # noqa: E402,F401
+__all__ = ["bp"]

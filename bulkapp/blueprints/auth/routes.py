@@ -16,7 +16,8 @@ from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user, logout_user
 
-from bulkapp.blueprints.auth import bp, throttle
+from bulkapp.blueprints.auth import throttle
+from bulkapp.blueprints.auth.blueprint import bp
 from bulkapp.blueprints.auth.forms import ConfirmEmailForm, LoginForm, ResendForm, SignupForm
 from bulkapp.extensions import db, limiter, rq
 from bulkapp.i18n import SESSION_KEY as LANGUAGE_SESSION_KEY

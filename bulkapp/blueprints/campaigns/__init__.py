@@ -1,7 +1,7 @@
 """Campaigns: compose with a live quote, schedule or send, watch progress, retry the failed recipients."""
 
-from flask import Blueprint
+# Importing the route modules registers their views on bp.
+from bulkapp.blueprints.campaigns import page, routes  # noqa: F401
+from bulkapp.blueprints.campaigns.blueprint import bp
 
-bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
-
-from bulkapp.blueprints.campaigns import page, routes  # noqa: E402,F401
+__all__ = ["bp"]

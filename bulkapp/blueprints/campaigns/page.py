@@ -10,9 +10,10 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 
 from bulkapp import htmx, spreadsheet
-from bulkapp.blueprints.campaigns import bp
+from bulkapp.blueprints.campaigns.blueprint import bp
 from bulkapp.blueprints.campaigns.routes import _launch, _owned, _user_zone
 from bulkapp.extensions import db
+from bulkapp.formatting import format_ksh
 from bulkapp.i18n import stored_text
 from bulkapp.jobs.campaigns import enqueue_chunks
 from bulkapp.parsing import parse_id
@@ -20,7 +21,6 @@ from bulkapp.services.campaigns import drafts as campaigns
 from bulkapp.services.campaigns import launch as campaign_launch
 from bulkapp.services.campaigns.launch import CampaignError
 from bulkapp.tenancy import current_client_id, tenant_required
-from bulkapp.web import format_ksh
 
 SHOW_PAGE = "campaigns/show.html"
 PROGRESS = "campaigns/partials/progress.html"

@@ -13,7 +13,7 @@ from flask_babel import ngettext
 from flask_login import current_user
 
 from bulkapp import htmx
-from bulkapp.blueprints.campaigns import bp
+from bulkapp.blueprints.campaigns.blueprint import bp
 from bulkapp.blueprints.campaigns.forms import CampaignForm
 from bulkapp.extensions import db
 from bulkapp.i18n import stored_text

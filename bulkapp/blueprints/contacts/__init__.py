@@ -1,7 +1,7 @@
 """The contact book: list, search, edit, contact pages, CSV export and CSV import."""
 
-from flask import Blueprint
+# Importing the route modules registers their views on bp.
+from bulkapp.blueprints.contacts import imports, routes  # noqa: F401
+from bulkapp.blueprints.contacts.blueprint import bp
 
-bp = Blueprint("contacts", __name__, url_prefix="/contacts")
-
-from bulkapp.blueprints.contacts import imports, routes  # noqa: E402,F401
+__all__ = ["bp"]

@@ -8,7 +8,7 @@ from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from bulkapp import htmx
-from bulkapp.blueprints.contacts import bp
+from bulkapp.blueprints.contacts.blueprint import bp
 from bulkapp.blueprints.contacts.forms import UploadForm, make_mapping_form
 from bulkapp.blueprints.contacts.routes import csv_download
 from bulkapp.extensions import db, rq

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 
 from bulkapp import htmx, spreadsheet
-from bulkapp.blueprints.contacts import bp
+from bulkapp.blueprints.contacts.blueprint import bp
 from bulkapp.blueprints.contacts.forms import ContactDetailsForm, ContactForm
 from bulkapp.extensions import db
 from bulkapp.i18n import stored_text

@@ -1,7 +1,7 @@
 """The tenant's home page."""
 
-from flask import Blueprint
+# Importing the route modules registers their views on bp.
+from bulkapp.blueprints.dashboard import routes  # noqa: F401
+from bulkapp.blueprints.dashboard.blueprint import bp
 
-bp = Blueprint("dashboard", __name__)
-
-from bulkapp.blueprints.dashboard import routes  # noqa: E402,F401
+__all__ = ["bp"]

@@ -6,7 +6,7 @@ from flask import redirect, request, url_for
 from flask_login import current_user
 
 from bulkapp import htmx
-from bulkapp.blueprints.dashboard import bp
+from bulkapp.blueprints.dashboard.blueprint import bp
 from bulkapp.i18n import local_date, status_label
 from bulkapp.parsing import parse_int
 from bulkapp.services.insights import charts, dashboard

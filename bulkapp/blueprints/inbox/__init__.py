@@ -1,7 +1,7 @@
 """Inbox: the shared two-way conversations of a tenant, with replies on each conversation's channel."""
 
-from flask import Blueprint
+# Importing the route modules registers their views on bp.
+from bulkapp.blueprints.inbox import routes  # noqa: F401
+from bulkapp.blueprints.inbox.blueprint import bp
 
-bp = Blueprint("inbox", __name__, url_prefix="/inbox")
-
-from bulkapp.blueprints.inbox import routes  # noqa: E402,F401
+__all__ = ["bp"]

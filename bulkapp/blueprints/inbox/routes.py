@@ -8,9 +8,10 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from bulkapp import htmx
-from bulkapp.blueprints.inbox import bp
+from bulkapp.blueprints.inbox.blueprint import bp
 from bulkapp.blueprints.inbox.forms import ReplyForm
 from bulkapp.extensions import db
+from bulkapp.formatting import format_ksh
 from bulkapp.i18n import stored_text
 from bulkapp.models import CONVERSATION_STATUSES
 from bulkapp.parsing import parse_id
@@ -18,7 +19,6 @@ from bulkapp.services.inbox import conversations as inbox
 from bulkapp.services.messaging import compose as messaging
 from bulkapp.services.messaging import message_list
 from bulkapp.tenancy import current_client_id, tenant_required
-from bulkapp.web import format_ksh
 
 PAGE = "inbox/page.html"
 LIST = "inbox/partials/list.html"

@@ -1,7 +1,7 @@
 """Messages: send one message with a live quote, and follow the recent ones to delivery."""
 
-from flask import Blueprint
+# Importing the route modules registers their views on bp.
+from bulkapp.blueprints.messages import routes  # noqa: F401
+from bulkapp.blueprints.messages.blueprint import bp
 
-bp = Blueprint("messages", __name__, url_prefix="/messages")
-
-from bulkapp.blueprints.messages import routes  # noqa: E402,F401
+__all__ = ["bp"]

@@ -9,16 +9,16 @@ from flask_babel import ngettext
 from flask_login import current_user
 
 from bulkapp import htmx
-from bulkapp.blueprints.messages import bp
+from bulkapp.blueprints.messages.blueprint import bp
 from bulkapp.blueprints.messages.forms import SendMessageForm
 from bulkapp.extensions import db
+from bulkapp.formatting import format_ksh
 from bulkapp.i18n import stored_text
 from bulkapp.models import Template
 from bulkapp.services.channels import routing as channels
 from bulkapp.services.messaging import compose as messaging
 from bulkapp.services.messaging import message_list
 from bulkapp.tenancy import current_client_id, tenant_required
-from bulkapp.web import format_ksh
 
 PAGE = "messages/page.html"
 LIST = "messages/partials/list.html"

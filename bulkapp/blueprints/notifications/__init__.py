@@ -1,7 +1,7 @@
 """The notification bell and the notifications page."""
 
-from flask import Blueprint
+# Importing the route modules registers their views on bp.
+from bulkapp.blueprints.notifications import routes  # noqa: F401
+from bulkapp.blueprints.notifications.blueprint import bp
 
-bp = Blueprint("notifications", __name__, url_prefix="/notifications")
-
-from bulkapp.blueprints.notifications import routes  # noqa: E402,F401
+__all__ = ["bp"]

@@ -4,7 +4,7 @@ from flask import abort, render_template, request, url_for
 from flask_login import current_user
 
 from bulkapp import htmx
-from bulkapp.blueprints.notifications import bp
+from bulkapp.blueprints.notifications.blueprint import bp
 from bulkapp.extensions import db
 from bulkapp.models import Notification
 from bulkapp.parsing import parse_id

@@ -8,7 +8,7 @@ from werkzeug.exceptions import HTTPException
 from wtforms import HiddenField
 
 from bulkapp import htmx
-from bulkapp.blueprints.settings import bp
+from bulkapp.blueprints.settings.blueprint import bp
 from bulkapp.extensions import db
 from bulkapp.models import Client
 from bulkapp.public_url import public_base_url

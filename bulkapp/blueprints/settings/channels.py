@@ -6,8 +6,8 @@ from flask import abort, current_app, flash, make_response, redirect, render_tem
 from flask_babel import gettext as _
 
 from bulkapp import htmx
-from bulkapp.blueprints.settings import bp
 from bulkapp.blueprints.settings import channel_forms as forms
+from bulkapp.blueprints.settings.blueprint import bp
 from bulkapp.extensions import db
 from bulkapp.i18n import stored_text
 from bulkapp.models import Channel, Client

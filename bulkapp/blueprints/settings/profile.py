@@ -5,7 +5,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
-from bulkapp.blueprints.settings import bp
+from bulkapp.blueprints.settings.blueprint import bp
 from bulkapp.blueprints.settings.profile_forms import AvatarForm, PasswordForm, ProfileForm
 from bulkapp.extensions import db
 from bulkapp.models import User

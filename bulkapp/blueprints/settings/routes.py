@@ -2,7 +2,7 @@
 
 from flask import render_template
 
-from bulkapp.blueprints.settings import bp
+from bulkapp.blueprints.settings.blueprint import bp
 from bulkapp.tenancy import tenant_required
 
 

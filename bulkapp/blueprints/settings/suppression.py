@@ -11,7 +11,7 @@ from wtforms import StringField, TextAreaField
 from wtforms.validators import Length
 
 from bulkapp import htmx
-from bulkapp.blueprints.settings import bp
+from bulkapp.blueprints.settings.blueprint import bp
 from bulkapp.extensions import db
 from bulkapp.models import Client
 from bulkapp.parsing import parse_id

@@ -2,7 +2,7 @@
 
 from flask import render_template, url_for
 
-from bulkapp.blueprints.settings import bp
+from bulkapp.blueprints.settings.blueprint import bp
 from bulkapp.blueprints.settings.profile_forms import InviteForm
 from bulkapp.extensions import rq
 from bulkapp.i18n import current_language

@@ -11,7 +11,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
 from bulkapp import htmx
-from bulkapp.blueprints.settings import bp
+from bulkapp.blueprints.settings.blueprint import bp
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db, rq
 from bulkapp.jobs.webhooks import deliver_webhook

@@ -18,7 +18,8 @@ from flask import abort, current_app, redirect, render_template, request, url_fo
 from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 
-from bulkapp.blueprints.shortlinks import bp, guard
+from bulkapp.blueprints.shortlinks import guard
+from bulkapp.blueprints.shortlinks.blueprint import bp
 from bulkapp.extensions import csrf, db, limiter
 from bulkapp.i18n import current_language
 from bulkapp.services.inbox.inbound import MAX_WEB_REPLY, InvalidReply, record_web_reply

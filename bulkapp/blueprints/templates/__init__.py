@@ -1,7 +1,7 @@
 """Message templates per channel, with {{variables}} and a live preview."""
 
-from flask import Blueprint
+# Importing the route modules registers their views on bp.
+from bulkapp.blueprints.templates import routes  # noqa: F401
+from bulkapp.blueprints.templates.blueprint import bp
 
-bp = Blueprint("templates", __name__, url_prefix="/templates")
-
-from bulkapp.blueprints.templates import routes  # noqa: E402,F401
+__all__ = ["bp"]

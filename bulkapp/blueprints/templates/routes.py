@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from bulkapp import htmx
-from bulkapp.blueprints.templates import bp
+from bulkapp.blueprints.templates.blueprint import bp
 from bulkapp.blueprints.templates.forms import TemplateForm
 from bulkapp.extensions import db
 from bulkapp.models import CHANNELS, Template

@@ -1,7 +1,7 @@
 """The tenant's wallet: balance, M-Pesa top-ups, low-balance alert and the transaction history."""
 
-from flask import Blueprint
+# Importing the route modules registers their views on bp.
+from bulkapp.blueprints.wallet import routes  # noqa: F401
+from bulkapp.blueprints.wallet.blueprint import bp
 
-bp = Blueprint("wallet", __name__, url_prefix="/wallet")
-
-from bulkapp.blueprints.wallet import routes  # noqa: E402,F401
+__all__ = ["bp"]

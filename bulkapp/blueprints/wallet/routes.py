@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from bulkapp import htmx
-from bulkapp.blueprints.wallet import bp
+from bulkapp.blueprints.wallet.blueprint import bp
 from bulkapp.blueprints.wallet.forms import (
     QUICK_AMOUNTS,
     HistoryFilterForm,

@@ -8,7 +8,7 @@ import re
 
 from flask import current_app, jsonify, request
 
-from bulkapp.blueprints.webhooks import bp
+from bulkapp.blueprints.webhooks.blueprint import bp
 from bulkapp.blueprints.webhooks.common import WebhookRejected, json_object, require_token
 from bulkapp.config import parse_networks
 from bulkapp.extensions import db

@@ -15,7 +15,7 @@ from functools import cached_property
 import sqlalchemy as sa
 from flask import Response, jsonify, request
 
-from bulkapp.blueprints.webhooks import bp
+from bulkapp.blueprints.webhooks.blueprint import bp
 from bulkapp.blueprints.webhooks.common import WebhookRejected, is_jasmin_call
 from bulkapp.extensions import db
 from bulkapp.models import Channel, Client

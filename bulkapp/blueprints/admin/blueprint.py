@@ -1,0 +1,5 @@
+"""The `admin` Blueprint object, apart from the package so route modules can import it without a circle."""
+
+from flask import Blueprint
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")

@@ -1,0 +1,5 @@
+"""The `auth` Blueprint object, apart from the package so route modules can import it without a circle."""
+
+from flask import Blueprint
+
+bp = Blueprint("auth", __name__)

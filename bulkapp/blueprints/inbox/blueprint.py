@@ -1,0 +1,5 @@
+"""The `inbox` Blueprint object, apart from the package so route modules can import it without a circle."""
+
+from flask import Blueprint
+
+bp = Blueprint("inbox", __name__, url_prefix="/inbox")

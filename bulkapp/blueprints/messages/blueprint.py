@@ -1,0 +1,5 @@
+"""The `messages` Blueprint object, apart from the package so route modules can import it without a circle."""
+
+from flask import Blueprint
+
+bp = Blueprint("messages", __name__, url_prefix="/messages")
