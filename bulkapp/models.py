@@ -76,7 +76,8 @@ class Client(Timestamped, db.Model):
 
     users: Mapped[list[User]] = relationship(back_populates="client")
 
-    # The seed's helpers. Reads are pure; changes go through the wallet service.
+    # The seed's read helpers. Its deductBalance/addBalance are services.billing.wallet.debit/credit: only
+    # the wallet ledger changes a balance, and models import no service.
     def getBalanceInUnits(self) -> int:  # noqa: N802 - the seed's name
         return self.ksh_to_units(self.balance)
 
@@ -84,16 +85,6 @@ class Client(Timestamped, db.Model):
         from bulkapp.columns import to_decimal
 
         return self.balance >= to_decimal(amount)
-
-    def deductBalance(self, amount, *, reference: str, description: str = "") -> Any:  # noqa: N802
-        from bulkapp.services.billing import wallet
-
-        return wallet.debit(self.id, amount, reference=reference, description=description)
-
-    def addBalance(self, amount, *, reference: str, description: str = "") -> Any:  # noqa: N802
-        from bulkapp.services.billing import wallet
-
-        return wallet.credit(self.id, amount, reference=reference, description=description)
 
     def unitsToKsh(self, units: int) -> Decimal:  # noqa: N802
         return self.units_to_ksh(units)

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import Decimal
-from zoneinfo import ZoneInfo
-
 from flask import Flask, make_response, render_template, request, url_for
-from flask_babel import format_datetime, format_decimal
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -15,6 +10,7 @@ from werkzeug.routing import IntegerConverter
 
 from bulkapp import htmx
 from bulkapp.extensions import db, login_manager
+from bulkapp.formatting import format_ksh, format_number, local_time
 from bulkapp.models import User
 
 MAX_ID = 2**31 - 1  # ids are INTEGER columns: no row can have a larger one
@@ -199,63 +195,3 @@ def _unread_notification_count() -> int:
     from bulkapp.services.notifications.notify import unread_count
 
     return unread_count(current_user.client_id, current_user.id)
-
-
-def format_ksh(value) -> str:
-    if value is None:
-        return "—"
-    return f"KSh {Decimal(value):,.2f}"
-
-
-# strftime directives the templates use, as CLDR date patterns (month names then follow the locale).
-_STRFTIME_TO_CLDR = {
-    "%d": "dd",
-    "%e": "d",
-    "%b": "MMM",
-    "%B": "MMMM",
-    "%m": "MM",
-    "%Y": "yyyy",
-    "%y": "yy",
-    "%H": "HH",
-    "%M": "mm",
-    "%S": "ss",
-    "%a": "EEE",
-    "%A": "EEEE",
-}
-
-
-def _cldr_pattern(fmt: str) -> str:
-    out, i = [], 0
-    while i < len(fmt):
-        token = fmt[i : i + 2]
-        if token in _STRFTIME_TO_CLDR:
-            out.append(_STRFTIME_TO_CLDR[token])
-            i += 2
-        elif fmt[i].isalpha() or fmt[i] == "'":
-            j = i
-            while j < len(fmt) and (fmt[j].isalpha() or fmt[j] == "'") and fmt[j : j + 2] not in _STRFTIME_TO_CLDR:
-                j += 1
-            out.append("'" + fmt[i:j].replace("'", "''") + "'")
-            i = j
-        else:
-            out.append(fmt[i])
-            i += 1
-    return "".join(out)
-
-
-def local_time(value: datetime | None, fmt: str = "%d %b %Y, %H:%M") -> str:
-    """A UTC datetime in the user's timezone, with month and day names in the page's language."""
-    if value is None:
-        return "—"
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo("UTC"))
-    return format_datetime(value, _cldr_pattern(fmt))
-
-
-def format_number(value, digits: int | None = None) -> str:
-    """A plain number for the page's locale (KSh amounts use |ksh instead)."""
-    if value is None:
-        return "—"
-    if digits is not None:
-        return format_decimal(value, format="#,##0." + "0" * digits if digits else "#,##0")
-    return format_decimal(value)

@@ -224,7 +224,7 @@ def test_dates_follow_the_locale_and_the_users_timezone(work_app, user):
     from flask_babel import refresh
     from flask_login import login_user
 
-    from bulkapp.web import local_time
+    from bulkapp.formatting import local_time
 
     set_language(user.id, "sw", tz="Europe/London")
     moment = datetime(2026, 3, 5, 9, 30, tzinfo=UTC)
@@ -257,7 +257,7 @@ def test_dates_on_a_page_are_in_swahili(client, login, user):
 
 
 def test_ksh_amounts_look_the_same_in_both_languages(app, client, login, user):
-    from bulkapp.web import format_ksh
+    from bulkapp.formatting import format_ksh
 
     for headers in (EN, SW):
         with app.test_request_context("/", headers=headers):
@@ -269,8 +269,8 @@ def test_ksh_amounts_look_the_same_in_both_languages(app, client, login, user):
 
 
 def test_number_filter_and_status_labels(app):
+    from bulkapp.formatting import format_number
     from bulkapp.i18n import status_label
-    from bulkapp.web import format_number
 
     with app.test_request_context("/", headers=SW):
         assert format_number(Decimal("1234567.891"), 2) == "1,234,567.89"
@@ -349,7 +349,7 @@ def test_compiled_mo_matches_the_po(tmp_path):
 def test_outside_a_request_dates_are_english_and_nairobi(work_app):
     from flask_babel import refresh
 
-    from bulkapp.web import local_time
+    from bulkapp.formatting import local_time
 
     with work_app.app_context():  # as a background job renders an email or an export
         refresh()

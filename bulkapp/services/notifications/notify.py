@@ -172,7 +172,7 @@ def render(note: Notification) -> Rendered:
 
 
 def _render(spec: Text, params: dict[str, Any], stored_message: str) -> Rendered:
-    from bulkapp.web import format_ksh, format_number
+    from bulkapp.formatting import format_ksh, format_number
 
     shown = {
         key: format_ksh(Decimal(value)) if key in spec.money

@@ -59,13 +59,13 @@ def test_floats_are_refused(tenant):
         wallet.credit(tenant.id, 0.1, reference="float")
 
 
-def test_client_helpers_use_the_ledger(tenant):
+def test_client_read_helpers_and_the_seeds_balance_changes_through_the_ledger(tenant):
     client = db.session.get(Client, tenant.id)
     assert client.getBalanceInUnits() == 125  # 100 / 0.80
     assert client.kshToUnits("1.60") == 2 and client.unitsToKsh(3) == Decimal("2.40")
     assert client.hasSufficientBalance("100.00") and not client.hasSufficientBalance("100.01")
-    client.deductBalance("10.00", reference="helper:debit")
-    client.addBalance("5.00", reference="helper:credit")
+    wallet.debit(client.id, "10.00", reference="helper:debit")  # the seed's deductBalance
+    wallet.credit(client.id, "5.00", reference="helper:credit")  # the seed's addBalance
     db.session.commit()
     db.session.expire_all()
     assert db.session.get(Client, tenant.id).balance == Decimal("95.00") == ledger_balance(tenant.id)
