@@ -37,7 +37,7 @@ from bulkapp.providers.base import (
     to_e164,
     utcnow,
 )
-from bulkapp.services.billing.pricing import GSM7, detect_encoding
+from bulkapp.providers.encoding import GSM7, detect_encoding
 from bulkapp.services.messaging.phones import InvalidNumber, normalise_msisdn
 
 BASE_URL = "https://api.onfonmedia.co.ke/v1/sms"

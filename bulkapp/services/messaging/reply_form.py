@@ -19,7 +19,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Client, ShortLink
-from bulkapp.services.billing.pricing import MAX_REPLY_CODE_LENGTH, REPLY_CODE_LENGTH
+from bulkapp.services.messaging.reply_codes import MAX_REPLY_CODE_LENGTH, REPLY_CODE_LENGTH
 
 CODE = re.compile(rf"[0-9A-Za-z]{{{REPLY_CODE_LENGTH},{MAX_REPLY_CODE_LENGTH}}}")
 TOKEN_MAX_AGE = 24 * 3600  # a form left open longer than a day is loaded again

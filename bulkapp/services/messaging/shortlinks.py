@@ -18,7 +18,7 @@ from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import ShortLink
 from bulkapp.public_url import public_base_url
-from bulkapp.services.billing.pricing import REPLY_CODE_LENGTH, reply_code_length
+from bulkapp.services.messaging.reply_codes import REPLY_CODE_LENGTH, reply_code_length
 
 ALPHABET = string.digits + string.ascii_letters  # base62: 62**4 = 14,776,336 codes, 62**5 = 916,132,832...
 DEFAULT_TTL_DAYS = 90
