@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import queue
 import threading
@@ -9,11 +10,59 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask, current_app
 
 log = logging.getLogger(__name__)
 
 QUEUES = ("high", "default", "low")
+
+
+def resolve_job(func: Callable[..., Any] | str) -> Callable[..., Any]:
+    """A job given by reference or by its dotted path (``"bulkapp.jobs.messaging.dispatch_messages"``).
+
+    Services name jobs by path: imports run one way (jobs call services), so a service never imports jobs/.
+    """
+    if isinstance(func, str):
+        module, _, name = func.rpartition(".")
+        return getattr(importlib.import_module(module), name)
+    return func
+
+
+AFTER_COMMIT_JOBS = "bulkapp_after_commit_jobs"
+AFTER_COMMIT_LISTENING = "bulkapp_after_commit_listening"
+
+
+def enqueue_after_commit(session: Any, func: Callable[..., Any] | str, args: tuple, queue_name: str) -> None:
+    """Queue ``func(*args)`` once ``session``'s transaction commits, so a worker never looks for rows it cannot
+    see yet, and nothing is queued for a rolled-back transaction. Inline jobs (tests) run at once, in this
+    transaction, as every inline job does. If the queue is down at commit the job is logged and dropped: the
+    rows are committed, and the periodic work that sweeps what is due picks them up."""
+    backend = JobRunner.backend()
+    if backend.mode == "inline":
+        backend.enqueue(func, args, {}, queue_name)
+        return
+    session.info.setdefault(AFTER_COMMIT_JOBS, []).append((backend, func, args, queue_name))
+    if not session.info.get(AFTER_COMMIT_LISTENING):
+        sa.event.listen(session, "after_commit", _enqueue_committed)
+        sa.event.listen(session, "after_rollback", _forget_rolled_back)
+        session.info[AFTER_COMMIT_LISTENING] = True
+
+
+def _enqueue_committed(session: Any) -> None:
+    if session.in_nested_transaction():  # a SAVEPOINT released: the work is not committed yet
+        return
+    jobs, session.info[AFTER_COMMIT_JOBS] = session.info.get(AFTER_COMMIT_JOBS, []), []
+    for backend, func, args, queue_name in jobs:
+        try:
+            backend.enqueue(func, args, {}, queue_name)
+        except Exception:  # Redis down: what the job would handle is committed; periodic work sweeps it up
+            log.exception("could not queue %s%r; the periodic sweep will handle it", func, args)
+
+
+def _forget_rolled_back(session: Any) -> None:
+    if not session.in_nested_transaction():
+        session.info[AFTER_COMMIT_JOBS] = []
 
 
 class _Backend:
@@ -35,7 +84,8 @@ class _Backend:
             self.redis = Redis.from_url(app.config["REDIS_URL"])
             self.queues = {name: Queue(name, connection=self.redis) for name in QUEUES}
 
-    def enqueue(self, func: Callable[..., Any], args: tuple, kwargs: dict, queue_name: str) -> None:
+    def enqueue(self, func: Callable[..., Any] | str, args: tuple, kwargs: dict, queue_name: str) -> None:
+        func = resolve_job(func)
         if self.mode == "rq":
             self.queues[queue_name].enqueue(func, *args, **kwargs)
         elif self.mode == "inline":
@@ -100,8 +150,9 @@ class JobRunner:
         """The RQ queue of that name (RQ mode only)."""
         return self.backend().queues[name]
 
-    def enqueue(self, func: Callable[..., Any], *args: Any, queue: str = "default", **kwargs: Any) -> None:
-        """Run ``func(*args, **kwargs)`` in the background. Arguments must be plain ids and values."""
+    def enqueue(self, func: Callable[..., Any] | str, *args: Any, queue: str = "default", **kwargs: Any) -> None:
+        """Run ``func(*args, **kwargs)`` in the background (``func`` by reference, or by dotted path from a
+        service). Arguments must be plain ids and values."""
         self.backend().enqueue(func, args, kwargs, queue)
 
     def join(self) -> None:

@@ -203,9 +203,8 @@ def start_stk_topup(client_id: int, phone: str, amount: Any, user_id: int | None
     db.session.flush()
     if daraja.simulated:
         from bulkapp.extensions import rq
-        from bulkapp.jobs.topups import simulate_stk_callback
 
-        rq.enqueue(simulate_stk_callback, row.id, queue="high")
+        rq.enqueue("bulkapp.jobs.topups.simulate_stk_callback", row.id, queue="high")
     return row
 
 

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.exc import IntegrityError
 
+from bulkapp.background import enqueue_after_commit
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.i18n import N_, stored_sentences
@@ -464,40 +465,7 @@ def _get_or_create_conversation(client_id: int, contact: Contact, channel: str) 
     return conversation
 
 
-AFTER_COMMIT_JOBS = "bulkapp_after_commit_jobs"
-AFTER_COMMIT_LISTENING = "bulkapp_after_commit_listening"
-
-
 def _enqueue_dispatch(client_id: int, message_ids: list[int]) -> None:
-    """Queue the dispatch once the caller's transaction commits, so a worker never looks for rows it cannot
-    see yet (and nothing is queued for a rolled-back send). Inline jobs (tests) run at once, in this
-    transaction, as every inline job does."""
-    from bulkapp.extensions import rq
-    from bulkapp.jobs.messaging import dispatch_messages as dispatch_job
-
-    backend = rq.backend()
-    if backend.mode == "inline":
-        backend.enqueue(dispatch_job, (client_id, message_ids), {}, "high")
-        return
-    session = db.session()
-    session.info.setdefault(AFTER_COMMIT_JOBS, []).append((backend, dispatch_job, (client_id, message_ids), "high"))
-    if not session.info.get(AFTER_COMMIT_LISTENING):
-        sa.event.listen(session, "after_commit", _enqueue_committed)
-        sa.event.listen(session, "after_rollback", _forget_rolled_back)
-        session.info[AFTER_COMMIT_LISTENING] = True
-
-
-def _enqueue_committed(session) -> None:
-    if session.in_nested_transaction():  # a SAVEPOINT released: the work is not committed yet
-        return
-    jobs, session.info[AFTER_COMMIT_JOBS] = session.info.get(AFTER_COMMIT_JOBS, []), []
-    for backend, func, args, queue in jobs:
-        try:
-            backend.enqueue(func, args, {}, queue)
-        except Exception:  # Redis down: the message is committed and pending; retry_due_messages picks it up
-            log.exception("could not queue %s%r; the periodic retry will send it", func.__name__, args)
-
-
-def _forget_rolled_back(session) -> None:
-    if not session.in_nested_transaction():
-        session.info[AFTER_COMMIT_JOBS] = []
+    """Queue the dispatch once the caller's transaction commits (a worker never looks for rows it cannot see
+    yet, and a rolled-back send queues nothing)."""
+    enqueue_after_commit(db.session(), "bulkapp.jobs.messaging.dispatch_messages", (client_id, message_ids), "high")
