@@ -68,10 +68,11 @@ def run_clock(now: datetime | None = None) -> dict[str, int]:
     """One tick: launch due scheduled campaigns, apply quiet hours (pause at closing, resume at opening), queue
     again the chunks of campaigns whose jobs were lost, and settle campaigns whose messages are all done. Each
     campaign in its own transaction."""
+    from bulkapp.services.campaigns import clock
     from bulkapp.services.campaigns import launch as campaign_launch
 
     now = now or utcnow()
-    due = campaign_launch.due_campaigns(now)
+    due = clock.due_campaigns(now)
     db.session.commit()
     launched = 0
     for client_id, campaign_id in due:
@@ -86,7 +87,7 @@ def run_clock(now: datetime | None = None) -> dict[str, int]:
         db.session.commit()
         enqueue_chunks(client_id, campaign_id, launch.ranges)
         launched += launch.status == "sending"
-    paused, to_resume = campaign_launch.apply_quiet_hours(now)
+    paused, to_resume = clock.apply_quiet_hours(now)
     db.session.commit()
     resumed = 0
     for client_id, campaign_id in to_resume:
@@ -99,13 +100,13 @@ def run_clock(now: datetime | None = None) -> dict[str, int]:
         enqueue_chunks(client_id, campaign_id, launch.ranges)
         resumed += launch.status == "sending"
     requeued = 0
-    for client_id, campaign_id, ranges in campaign_launch.stalled_campaigns(now):
+    for client_id, campaign_id, ranges in clock.stalled_campaigns(now):
         db.session.commit()
         enqueue_chunks(client_id, campaign_id, ranges)
         requeued += 1
     db.session.commit()
     settled = 0
-    for client_id, campaign_id in campaign_launch.unsettled_campaigns():
+    for client_id, campaign_id in clock.unsettled_campaigns():
         settled += campaign_launch.finish_if_done(client_id, campaign_id, now=now)
         db.session.commit()
     return {"launched": launched, "paused": len(paused), "resumed": resumed, "requeued": requeued, "settled": settled}
