@@ -14,6 +14,7 @@ from typing import Any
 import requests
 from flask_babel import lazy_gettext as _l
 
+from bulkapp.phones import InvalidNumber, normalise_msisdn
 from bulkapp.providers.base import (
     Balance,
     ConnectionCheck,
@@ -34,7 +35,6 @@ from bulkapp.providers.base import (
     parse_amount,
     parse_time,
 )
-from bulkapp.services.messaging.phones import InvalidNumber, normalise_msisdn
 
 BASE_URL = "https://app.mobitechtechnologies.com"
 SUCCESS = "1000"

@@ -11,6 +11,7 @@ from typing import Any
 import requests
 from flask_babel import lazy_gettext as _l
 
+from bulkapp.phones import InvalidNumber, normalise_msisdn
 from bulkapp.providers.base import (
     NAIROBI,
     AuthenticationError,
@@ -38,7 +39,6 @@ from bulkapp.providers.base import (
     utcnow,
 )
 from bulkapp.providers.encoding import GSM7, detect_encoding
-from bulkapp.services.messaging.phones import InvalidNumber, normalise_msisdn
 
 BASE_URL = "https://api.onfonmedia.co.ke/v1/sms"
 

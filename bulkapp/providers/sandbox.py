@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from flask_babel import lazy_gettext as _l
 
+from bulkapp.phones import InvalidNumber, normalise_msisdn
 from bulkapp.providers.base import (
     ConnectionCheck,
     DeliveryReport,
@@ -19,7 +20,6 @@ from bulkapp.providers.base import (
     SendStatus,
     SettingField,
 )
-from bulkapp.services.messaging.phones import InvalidNumber, normalise_msisdn
 
 REJECT_SUFFIX = "01"
 FAIL_SUFFIX = "02"

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from flask_babel import lazy_gettext as _l
 
+from bulkapp.phones import InvalidNumber, normalise_msisdn
 from bulkapp.providers.base import (
     AuthenticationError,
     Balance,
@@ -39,7 +40,6 @@ from bulkapp.providers.base import (
     to_e164,
     utcnow,
 )
-from bulkapp.services.messaging.phones import InvalidNumber, normalise_msisdn
 
 BASE_URL = "https://api.twilio.com"
 MAX_BODY = 1600

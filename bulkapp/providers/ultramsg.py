@@ -12,6 +12,7 @@ from typing import Any
 import requests
 from flask_babel import lazy_gettext as _l
 
+from bulkapp.phones import InvalidNumber, normalise_msisdn
 from bulkapp.providers.base import (
     AuthenticationError,
     ConnectionCheck,
@@ -34,7 +35,6 @@ from bulkapp.providers.base import (
     to_e164,
     utcnow,
 )
-from bulkapp.services.messaging.phones import InvalidNumber, normalise_msisdn
 
 BASE_URL = "https://api.ultramsg.com"
 MAX_BODY = 4096

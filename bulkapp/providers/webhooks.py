@@ -13,8 +13,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
+from bulkapp.phones import InvalidNumber, normalise_msisdn
 from bulkapp.providers.errors import MalformedPayload
-from bulkapp.services.messaging.phones import InvalidNumber, normalise_msisdn
 
 NAIROBI = ZoneInfo("Africa/Nairobi")
 

@@ -11,6 +11,7 @@ from typing import Any
 import requests
 from flask_babel import lazy_gettext as _l
 
+from bulkapp.phones import InvalidNumber, normalise_msisdn
 from bulkapp.providers.base import (
     AuthenticationError,
     ConnectionCheck,
@@ -36,7 +37,6 @@ from bulkapp.providers.base import (
     token_matches,
     utcnow,
 )
-from bulkapp.services.messaging.phones import InvalidNumber, normalise_msisdn
 
 BASE_URL = "https://graph.facebook.com"
 MAX_BODY = 4096

@@ -15,9 +15,9 @@ from bulkapp.extensions import db
 from bulkapp.jobs.messaging import apply_sandbox_reports, retry_due_messages, sweep_stuck_messages
 from bulkapp.jobs.messaging import dispatch_messages as dispatch_job
 from bulkapp.models import Campaign, Channel, Client, Event, Message, Notification, WalletTransaction
+from bulkapp.phones import normalise_msisdn
 from bulkapp.services.billing import wallet
 from bulkapp.services.messaging import dispatch
-from bulkapp.services.messaging.phones import normalise_msisdn
 from tests.conftest import ledger_balance
 
 pytest_plugins = ["tests.simulators.onfon"]

@@ -6,8 +6,8 @@ from wtforms import EmailField, PasswordField, StringField, TelField
 from wtforms.validators import Email, InputRequired, Length, ValidationError
 
 from bulkapp.i18n import stored_text
+from bulkapp.phones import InvalidNumber, normalise_msisdn
 from bulkapp.services.accounts.users import normalise_email
-from bulkapp.services.messaging.phones import InvalidNumber, normalise_msisdn
 
 
 class SignupForm(FlaskForm):

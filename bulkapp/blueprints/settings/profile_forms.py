@@ -9,8 +9,8 @@ from wtforms.validators import Email, EqualTo, InputRequired, Length, Optional, 
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from bulkapp.i18n import stored_text
+from bulkapp.phones import InvalidNumber, normalise_msisdn
 from bulkapp.services.accounts.profiles import LANGUAGES
-from bulkapp.services.messaging.phones import InvalidNumber, normalise_msisdn
 from bulkapp.services.notifications.notify import TYPE_LABELS
 
 

@@ -30,7 +30,7 @@ def seed_demo() -> list[tuple[str, str, str]]:
 
     Running it again changes nothing. Returns the logins as (role, email, password).
     """
-    from bulkapp.services.messaging.phones import normalise_msisdn
+    from bulkapp.phones import normalise_msisdn
 
     client = db.session.scalar(sa.select(Client).where(Client.name == DEMO_CLIENT))
     if client is None:

@@ -25,10 +25,10 @@ from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.i18n import N_, lazy_stored, stored_sentences, stored_text
 from bulkapp.models import Client, WalletTransaction
+from bulkapp.phones import InvalidNumber, normalise_msisdn
 from bulkapp.providers import mpesa
 from bulkapp.public_url import public_base_url
 from bulkapp.services.billing import wallet
-from bulkapp.services.messaging.phones import InvalidNumber, normalise_msisdn
 from bulkapp.services.notifications.events import record_event
 from bulkapp.services.notifications.notify import notify
 

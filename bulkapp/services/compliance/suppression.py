@@ -15,8 +15,8 @@ from bulkapp import spreadsheet
 from bulkapp.extensions import db
 from bulkapp.i18n import lazy_stored
 from bulkapp.models import Suppression
+from bulkapp.phones import InvalidNumber, normalise_msisdn
 from bulkapp.services.compliance import optouts
-from bulkapp.services.messaging.phones import InvalidNumber, normalise_msisdn
 
 PAGE_SIZE = 50
 EXPORT_CHUNK = 1000

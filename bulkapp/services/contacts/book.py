@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from bulkapp.extensions import db
 from bulkapp.i18n import N_, stored_sentences
 from bulkapp.models import Campaign, Contact, Conversation, Message
-from bulkapp.services.messaging.phones import InvalidNumber, normalise_msisdn
+from bulkapp.phones import InvalidNumber, normalise_msisdn
 from bulkapp.spreadsheet import FORMULA_START, safe_cell  # exports prefix a formula with ', imports drop it
 
 NAME_LIMIT = 120

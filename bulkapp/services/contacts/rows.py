@@ -26,7 +26,7 @@ from bulkapp.services.contacts.csv_files import quick_msisdn
 
 # Report reasons are stored in English (the report rows and the downloadable report); the import page shows
 # them in the reader's language (i18n.stored_text). The number checks' sentences are registered where they are
-# written (services/messaging/phones.py, services/contacts/book.py).
+# written (bulkapp/phones.py, services/contacts/book.py).
 NO_PHONE, VALUE_TOO_LONG, SAME_NUMBER, ALREADY_THERE, SAME_NUMBER_NAMED, SAME_NUMBER_KEPT, NO_NAME = stored_sentences(
     N_("No phone number."),
     N_("The %(column)s value is longer than %(limit)s characters."),

@@ -1,5 +1,5 @@
-"""Messaging: composing and sending one message, dispatch to providers, delivery reports, phone
-numbers, templates, reply links and the public reply form, and the message list.
+"""Messaging: composing and sending one message, dispatch to providers, delivery reports, templates, reply
+links and the public reply form, and the message list.
 
 Modules:
 - ``compose``
@@ -8,7 +8,6 @@ Modules:
 - ``dispatch``
 - ``link_clicks``
 - ``message_list``
-- ``phones``
 - ``reply_form``
 - ``shortlinks``
 - ``templates``

@@ -24,12 +24,12 @@ from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.i18n import N_, stored_sentences
 from bulkapp.models import CHANNELS, Client, Contact, Conversation, Message, Template
+from bulkapp.phones import InvalidNumber, normalise_msisdn
 from bulkapp.public_url import public_base_url
 from bulkapp.services.billing import pricing, wallet
 from bulkapp.services.channels import routing as channels
 from bulkapp.services.compliance import optouts
 from bulkapp.services.messaging import shortlinks
-from bulkapp.services.messaging.phones import InvalidNumber, normalise_msisdn
 
 log = logging.getLogger(__name__)
 

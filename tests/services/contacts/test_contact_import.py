@@ -15,10 +15,10 @@ from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.jobs.contacts import import_contacts, resume_stalled_imports
 from bulkapp.models import Contact, ContactImport, ContactImportReportRow, Notification
+from bulkapp.phones import InvalidNumber, normalise_msisdn
 from bulkapp.services.contacts import book as contacts
 from bulkapp.services.contacts import csv_files as csvs
 from bulkapp.services.contacts import importing as ci
-from bulkapp.services.messaging.phones import InvalidNumber, normalise_msisdn
 
 
 def upload(tenant, data: str | bytes, filename: str = "contacts.csv", **kwargs) -> ContactImport:
