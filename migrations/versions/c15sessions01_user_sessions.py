@@ -1,0 +1,24 @@
+"""user sessions
+
+Revision ID: c15sessions01
+Revises: c15roles0001
+Create Date: 2026-12-06 23:45:00
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = 'c15sessions01'
+down_revision = 'c15roles0001'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass
