@@ -73,6 +73,11 @@ class Client(Timestamped, db.Model):
     webhook_active: Mapped[bool] = mapped_column(default=False)
     # The paybill account reference customers type when paying by M-Pesa C2B.
     account_number: Mapped[str | None] = mapped_column(sa.String(20), unique=True)
+    # Set when the owner closed the account: it sends nothing and nobody signs in; its data and balance stay for
+    # a platform admin to settle.
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The owner's switch: every teammate must sign in with two-factor (services/accounts/two_factor.py).
+    require_two_factor: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     users: Mapped[list[User]] = relationship(back_populates="client")
 
@@ -114,6 +119,8 @@ class User(UserMixin, Timestamped, db.Model):
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)
     password: Mapped[str] = mapped_column(sa.String(255))
     role: Mapped[str] = mapped_column(sa.String(20), default="user")
+    # The role inside the tenant (owner, manager or agent; services/accounts/roles.py); None for platform admins.
+    tenant_role: Mapped[str | None] = mapped_column(sa.String(16))
     avatar: Mapped[str | None] = mapped_column(sa.String(255))
     phone: Mapped[str | None] = mapped_column(sa.String(20))
     bio: Mapped[str | None] = mapped_column(sa.Text)
@@ -125,6 +132,13 @@ class User(UserMixin, Timestamped, db.Model):
     # Set when the user opened the sign-up confirmation link (or was made by an admin, the CLI or an
     # invitation); an account without it cannot sign in.
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Two-factor sign-in (services/accounts/two_factor.py): the TOTP secret (encrypted; set while enrolling, in use
+    # once ``totp_enabled_at`` is set), the last accepted time-step (a code is never accepted twice) and the
+    # SHA-256 hashes of the unused recovery codes.
+    totp_secret: Mapped[str | None] = mapped_column(EncryptedJSON)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
+    recovery_codes: Mapped[list[str] | None] = mapped_column(JSON)
 
     client: Mapped[Client | None] = relationship(back_populates="users")
 
@@ -135,6 +149,27 @@ class User(UserMixin, Timestamped, db.Model):
     @property
     def is_active(self) -> bool:  # flask-login refuses inactive users
         return self.is_active_user
+
+
+class Invitation(db.Model):
+    """A teammate invited into a tenant: pending until accepted, revoked or past ``expires_at``."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(sa.String(254))
+    name: Mapped[str | None] = mapped_column(sa.String(120))
+    tenant_role: Mapped[str] = mapped_column(sa.String(16), default="agent")
+    invited_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    nonce: Mapped[str] = mapped_column(sa.String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    client: Mapped[Client] = relationship()
+    invited_by: Mapped[User | None] = relationship()
 
 
 class Contact(Timestamped, db.Model):
@@ -550,6 +585,85 @@ class ApiIdempotencyKey(db.Model):
     status_code: Mapped[int] = mapped_column()
     response_body: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False, index=True)
+
+
+class AuditEvent(db.Model):
+    """Who did what, append-only: no code path updates or deletes a row (database triggers refuse it, see
+    ``AUDIT_TRIGGERS``). No foreign keys: the log outlives the users and tenants it names."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (sa.Index(None, "client_id", "id"), sa.Index(None, "created_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int | None] = mapped_column()  # None: a platform event
+    actor_user_id: Mapped[int | None] = mapped_column()  # None: the system or an API key
+    actor_label: Mapped[str] = mapped_column(sa.String(255), default="")
+    action: Mapped[str] = mapped_column(sa.String(64), index=True)
+    target_type: Mapped[str | None] = mapped_column(sa.String(40))
+    target_id: Mapped[str | None] = mapped_column(sa.String(64))
+    ip: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# The append-only rule of audit_events, in the database: (name, dialect, DDL). The migration creates the same.
+AUDIT_TRIGGERS = (
+    (
+        "audit_events_append_only",
+        "postgresql",
+        "CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger AS $$ BEGIN "
+        "RAISE EXCEPTION 'audit_events is append-only'; END; $$ LANGUAGE plpgsql",
+    ),
+    (
+        "audit_events_no_change",
+        "postgresql",
+        "CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON audit_events "
+        "FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()",
+    ),
+    (
+        "audit_events_no_update",
+        "sqlite",
+        "CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events "
+        "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END",
+    ),
+    (
+        "audit_events_no_delete",
+        "sqlite",
+        "CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events "
+        "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END",
+    ),
+)
+for _name, _dialect, _ddl in AUDIT_TRIGGERS:
+    sa.event.listen(AuditEvent.__table__, "after_create", sa.DDL(_ddl).execute_if(dialect=_dialect))
+
+
+class DevOutboxMail(db.Model):
+    """An email the app would have sent, kept for /dev/outbox (development without ``MAIL_HOST`` only). A table,
+    not memory, so the worker's mail and the web process's page agree."""
+
+    __tablename__ = "dev_outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    to_address: Mapped[str] = mapped_column(sa.String(254))
+    subject: Mapped[str] = mapped_column(sa.String(255))
+    body: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False, index=True)
+
+
+class UserSession(db.Model):
+    """One sign-in (services/accounts/sessions.py). The browser's cookie holds a random token; only its SHA-256
+    is kept. Ended, idle past SESSION_IDLE_MINUTES or older than SESSION_MAX_DAYS: the cookie opens nothing."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    ip_address: Mapped[str | None] = mapped_column(sa.String(45))
+    user_agent: Mapped[str | None] = mapped_column(sa.String(255))
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 # PostgreSQL only: trigram indexes let the inbox search (ILIKE '%text%' on message text and contact names) use an

@@ -23,3 +23,19 @@ def send_account_email(kind: str, user_id: int, language: str, client_id: int | 
     from bulkapp.services.accounts.mail import send_account_email as send
 
     return send(kind, user_id, language, client_id)
+
+
+@job
+def send_email_change(user_id: int, new_email: str, language: str) -> bool:
+    """The link that confirms a new sign-in address, sent to that address."""
+    from bulkapp.services.accounts.mail import send_email_change as send
+
+    return send(user_id, new_email, language)
+
+
+@job
+def send_invitation_email(invitation_id: int, language: str) -> bool:
+    """A teammate's invitation, naming the inviter and the business."""
+    from bulkapp.services.accounts.invite_mail import send_invitation
+
+    return send_invitation(invitation_id, language)

@@ -1,12 +1,11 @@
-"""Account emails (sign-up confirmation, "you already have an account", invitation to a taken address).
+"""Account emails (sign-up confirmation, "you already have an account", invitation to a taken address,
+password reset, email change).
 
-They go through the platform mail server when ``MAIL_HOST`` is set; without one (development) the email,
-link included, is written to the log instead, so a newcomer can still confirm their account.
+All of them leave through ``outbox.deliver``: the platform mail server when ``MAIL_HOST`` is set; without one
+the email, link included, is logged and, in development, kept at /dev/outbox.
 """
 
 from __future__ import annotations
-
-import logging
 
 from flask import current_app, render_template, url_for
 from flask_babel import force_locale
@@ -15,13 +14,13 @@ from flask_babel import gettext as _
 from bulkapp.extensions import db
 from bulkapp.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from bulkapp.models import Client, User
-from bulkapp.providers.base import OutboundMessage, ProviderError
-from bulkapp.providers.smtp import platform_mailer
-from bulkapp.public_url import public_base_url
+from bulkapp.public_url import public_base_url, public_url
+from bulkapp.services.accounts.email_change import CHANGE_MAX_AGE, email_change_token
+from bulkapp.services.accounts.outbox import deliver
+from bulkapp.services.accounts.password_reset import RESET_MAX_AGE, reset_token
 from bulkapp.services.accounts.users import CONFIRM_MAX_AGE, confirmation_token
 
-log = logging.getLogger(__name__)
-KINDS = ("confirm", "exists", "invited_existing")
+KINDS = ("confirm", "exists", "invited_existing", "reset")
 
 
 def _compose(kind: str, user: User, team: Client | None) -> tuple[str, str]:
@@ -34,6 +33,10 @@ def _compose(kind: str, user: User, team: Client | None) -> tuple[str, str]:
     elif kind == "exists":
         subject = _("You already have a Bulkapp account")
         body = render_template("email/account_exists.txt", user=user, sign_in=sign_in)
+    elif kind == "reset":
+        link = public_url(url_for("auth.reset_password", token=reset_token(user)))
+        subject = _("Reset your Bulkapp password")
+        body = render_template("email/password_reset.txt", user=user, link=link, minutes=RESET_MAX_AGE // 60)
     else:
         subject = _("You were invited to a team on Bulkapp")
         body = render_template("email/invited_existing.txt", user=user, team=team, sign_in=sign_in)
@@ -55,17 +58,21 @@ def send_account_email(kind: str, user_id: int, language: str, client_id: int | 
         force_locale(language if language in LANGUAGES else DEFAULT_LANGUAGE),
     ):
         subject, body = _compose(kind, user, team)
-    message = OutboundMessage(
-        id=f"account:{kind}:{user.id}", to=user.email, channel="email", subject=subject, body=body
-    )
-    if not current_app.config.get("MAIL_HOST"):
-        log.warning(
-            "MAIL_HOST is not set: this email was not sent.\nTo: %s\nSubject: %s\n\n%s", user.email, subject, body
-        )
-        return True
-    try:
-        results = platform_mailer(current_app.config).send_batch([message])
-    except ProviderError as exc:
-        log.warning("account email %s to user %s not sent: %s", kind, user.id, exc.describe())
+    return deliver(f"account:{kind}:{user.id}", user.email, subject, body)
+
+
+def send_email_change(user_id: int, new_email: str, language: str) -> bool:
+    """The link that confirms a new address, sent to that new address (the old one stays until it is opened)."""
+    user = db.session.get(User, user_id)
+    if user is None:
         return False
-    return all(result.status == "accepted" for result in results)
+    with (
+        current_app.test_request_context(base_url=public_base_url()),
+        force_locale(language if language in LANGUAGES else DEFAULT_LANGUAGE),
+    ):
+        link = public_url(url_for("auth.confirm_email_change", token=email_change_token(user, new_email)))
+        subject = _("Confirm your new email address for Bulkapp")
+        body = render_template(
+            "email/email_change.txt", user=user, link=link, new_email=new_email, hours=CHANGE_MAX_AGE // 3600
+        )
+    return deliver(f"account:email_change:{user.id}", new_email, subject, body)

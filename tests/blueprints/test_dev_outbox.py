@@ -1,0 +1,38 @@
+"""The development outbox (issue 15, item 5): without MAIL_HOST in development, account mail is kept and shown at
+/dev/outbox (and logged); anywhere else the page does not exist, and with MAIL_HOST mail goes to the SMTP server."""
+
+import sqlalchemy as sa
+
+from bulkapp.extensions import db
+from bulkapp.models import DevOutboxMail
+from bulkapp.services.accounts.outbox import deliver
+
+
+def test_account_mail_is_kept_and_shown_in_development(app, client, user, caplog):
+    assert app.config["ENV_NAME"] == "development" and not app.config.get("MAIL_HOST")
+    client.post("/password/forgot", data={"email": user.email})
+    page = client.get("/dev/outbox")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Reset your Bulkapp password" in text and user.email in text
+    assert '<a href="http://localhost/password/reset/' in text  # the link can be followed
+    assert "Reset your Bulkapp password" in caplog.text  # and logged, as before
+
+
+def test_the_outbox_is_404_outside_development_or_with_a_mail_server(app, client, user):
+    for setting, value in (("ENV_NAME", "production"), ("ENV_NAME", "staging"), ("MAIL_HOST", "127.0.0.1")):
+        old = app.config.get(setting)
+        app.config[setting] = value
+        try:
+            assert client.get("/dev/outbox").status_code == 404
+        finally:
+            app.config[setting] = old
+
+
+def test_outside_development_mail_without_a_server_is_only_logged(work_app, caplog):
+    work_app.config["ENV_NAME"] = "production"
+    try:
+        assert deliver("t:1", "a@b.co", "Hello", "Body") is True
+    finally:
+        work_app.config["ENV_NAME"] = "development"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(DevOutboxMail)) == 0
+    assert "To: a@b.co" in caplog.text

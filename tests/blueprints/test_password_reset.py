@@ -1,0 +1,116 @@
+"""Password reset (issue 15, item 3) and the email change link (item 4): one answer for any address, rate limits,
+a single-use link valid 60 minutes that ends every session, and clear pages for bad links that change nothing."""
+
+import re
+import time
+
+import sqlalchemy as sa
+
+from bulkapp.extensions import db
+from bulkapp.models import DevOutboxMail, User
+from bulkapp.services.accounts.passwords import verify_password
+from bulkapp.services.accounts.password_reset import reset_token
+from tests.conftest import PASSWORD
+
+NEW = "a-brand-new-password"
+
+
+def mails_to(email: str) -> list[DevOutboxMail]:
+    db.session.rollback()
+    return db.session.scalars(sa.select(DevOutboxMail).where(DevOutboxMail.to_address == email)).all()
+
+
+def reset_path(email: str) -> str:
+    [mail] = mails_to(email)
+    [path] = re.findall(r"http://localhost(/password/reset/\S+)", mail.body)
+    return path
+
+
+def password_of(user_id: int) -> str:
+    db.session.rollback()
+    return db.session.get(User, user_id).password
+
+
+def test_the_same_answer_for_known_and_unknown_emails_and_only_a_known_one_gets_mail(client, user):
+    login_page = client.get("/login").get_data(as_text=True)
+    assert 'href="/password/forgot"' in login_page and "Forgot password?" in login_page
+    known = client.post("/password/forgot", data={"email": user.email.upper()})
+    unknown = client.post("/password/forgot", data={"email": "nobody@nowhere.co.ke"})
+    assert known.status_code == unknown.status_code == 200
+    strip = lambda page, email: page.get_data(as_text=True).replace(email, "EMAIL")  # noqa: E731
+    assert strip(known, user.email) == strip(unknown, "nobody@nowhere.co.ke")
+    assert mails_to("nobody@nowhere.co.ke") == []
+    [mail] = mails_to(user.email)
+    assert mail.subject == "Reset your Bulkapp password" and "60 minutes" in mail.body
+
+
+def test_a_reset_link_sets_the_password_once_and_ends_every_session(app, client, login, user):
+    login(user)
+    assert client.get("/dashboard").status_code == 200
+    other = app.test_client()
+    other.post("/password/forgot", data={"email": user.email})
+    path = reset_path(user.email)
+    page = other.get(path)
+    assert page.status_code == 200 and 'type="password"' in page.get_data(as_text=True)
+
+    mismatch = other.post(path, data={"password": NEW, "confirm": NEW + "x"})
+    assert mismatch.status_code == 422 and "not the same" in mismatch.get_data(as_text=True)
+    short = other.post(path, data={"password": "short", "confirm": "short"})
+    assert short.status_code == 422 and verify_password(password_of(user.id), PASSWORD)
+
+    done = other.post(path, data={"password": NEW, "confirm": NEW})
+    assert done.status_code == 302 and done.location.endswith("/login")
+    assert verify_password(password_of(user.id), NEW)
+    assert client.get("/dashboard").status_code == 302  # the session signed in before the reset is over
+
+    reused = other.post(path, data={"password": "yet-another-password", "confirm": "yet-another-password"})
+    assert reused.status_code == 404 and "already used" in reused.get_data(as_text=True)
+    assert other.get(path).status_code == 404 and verify_password(password_of(user.id), NEW)
+    signed_in = other.post("/login", data={"email": user.email, "password": NEW})
+    assert signed_in.status_code == 302 and other.get("/dashboard").status_code == 200
+
+
+def test_forged_and_expired_links_get_a_clear_page_and_change_nothing(client, user, monkeypatch):
+    before = password_of(user.id)
+    forged = client.get("/password/reset/not-a-token")
+    assert forged.status_code == 404 and "not valid" in forged.get_data(as_text=True)
+    posted = client.post("/password/reset/not-a-token", data={"password": NEW, "confirm": NEW})
+    assert posted.status_code == 404
+    token = reset_token(db.session.get(User, user.id))
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 3601)
+    expired = client.post(f"/password/reset/{token}", data={"password": NEW, "confirm": NEW})
+    assert expired.status_code == 404 and "expired" in expired.get_data(as_text=True)
+    assert password_of(user.id) == before
+
+
+def test_forgot_is_rate_limited_per_email_and_per_address(client, user):
+    for _ in range(3):
+        assert client.post("/password/forgot", data={"email": user.email}).status_code == 200
+    assert client.post("/password/forgot", data={"email": user.email}).status_code == 429
+    assert len(mails_to(user.email)) == 3
+    for number in range(7):  # other addresses still work until the per-address limit (10 answers an hour)
+        assert client.post("/password/forgot", data={"email": f"x{number}@example.com"}).status_code == 200
+    assert client.post("/password/forgot", data={"email": "last@example.com"}).status_code == 429
+
+
+def test_an_email_change_is_confirmed_from_the_new_address(client, login, user, other_tenant):
+    login(user)
+    assert 'href="/account/email"' in client.get("/settings/profile").get_data(as_text=True)
+    wrong = client.post("/account/email", data={"email": "new@kibanda.co.ke", "password": "nope-nope"})
+    assert wrong.status_code == 422 and mails_to("new@kibanda.co.ke") == []
+    taken = client.post("/account/email", data={"email": other_tenant.test_user.email, "password": PASSWORD})
+    asked = client.post("/account/email", data={"email": "New@Kibanda.co.ke", "password": PASSWORD})
+    assert taken.status_code == asked.status_code == 200 and mails_to(other_tenant.test_user.email) == []
+    [mail] = mails_to("new@kibanda.co.ke")
+    db.session.rollback()
+    old = db.session.get(User, user.id).email
+    assert old != "new@kibanda.co.ke"  # until the link is opened the old address stays
+    [path] = re.findall(r"http://localhost(/account/email/confirm/\S+)", mail.body)
+    assert client.get(path).status_code == 200 and db.session.get(User, user.id).email == old
+    assert client.post(path).status_code == 302
+    db.session.rollback()
+    assert db.session.get(User, user.id).email == "new@kibanda.co.ke"
+    again = client.post(path)
+    assert again.status_code == 404 and "already used" in again.get_data(as_text=True)
+    assert client.post("/account/email/confirm/forged").status_code == 404
