@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user, logout_user
 
-from bulkapp.blueprints.auth import throttle
+from bulkapp.blueprints.auth import second_step, throttle
 from bulkapp.blueprints.auth.blueprint import bp
 from bulkapp.blueprints.auth.forms import ConfirmEmailForm, LoginForm, ResendForm, SignupForm
 from bulkapp.extensions import db, limiter, rq
@@ -190,6 +190,8 @@ def login():
             if user is not None:
                 db.session.commit()
                 throttle.record_success(form.email.data, address)
+                if held := second_step.hold(user, request.args.get("next")):  # 2FA on: a code comes first
+                    return held
                 _start_session(user)
                 return redirect(_safe_next(request.args.get("next")) or _home_for(user))
             throttle.record_failure(form.email.data, address)
