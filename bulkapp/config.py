@@ -129,6 +129,10 @@ class Config:
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
         self.PERMANENT_SESSION_LIFETIME = int(os.environ.get("SESSION_LIFETIME_SECONDS", 12 * 3600))
+        # The server-side sign-in record decides (services/accounts/sessions.py): unused this long, or this old,
+        # a session is over whatever its cookie says.
+        self.SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", 12 * 60))
+        self.SESSION_MAX_DAYS = int(os.environ.get("SESSION_MAX_DAYS", 30))
         self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
 
         # The public address links start with; unset in development: the address the app is served on

@@ -61,6 +61,7 @@ def init_web(app: Flask) -> None:
     login_manager.unauthorized_handler(_unauthorized)
     _register_errors(app)
     app.before_request(_refuse_nul_characters)
+    app.before_request(_check_session)
     app.after_request(_security_headers)
     app.context_processor(_layout_context)
     app.add_template_filter(format_ksh, "ksh")
@@ -69,7 +70,33 @@ def init_web(app: Flask) -> None:
 
 
 def _load_user(user_id: str) -> User | None:
+    """Signed in only while the server-side record behind the cookie's token lives (services/accounts/sessions.py):
+    a cookie copied before a logout, a password change or an expiry opens nothing."""
+    from flask import g, session
+
+    from bulkapp.services.accounts import sessions
+
+    record = sessions.check(int(user_id), session.get(sessions.TOKEN_KEY))
+    if record is None:
+        return None
+    g.user_session = record
     return db.session.get(User, int(user_id))
+
+
+def _check_session():
+    """Load the user before the view runs, so that the once-a-minute ``last_seen_at`` mark is committed on its own
+    (the view may roll back or never commit)."""
+    from flask import g, session
+
+    from bulkapp.services.accounts import sessions
+
+    if request.endpoint == "static" or "_user_id" not in session:
+        return
+    if not current_user.is_authenticated:
+        session.pop("_user_id", None)  # ended or expired: the cookie is forgotten too
+        session.pop(sessions.TOKEN_KEY, None)
+    elif sessions.needs_commit(g.get("user_session")):
+        db.session.commit()
 
 
 def _unauthorized():

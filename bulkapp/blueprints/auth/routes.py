@@ -72,9 +72,14 @@ def _safe_next(target: str | None) -> str | None:
 
 
 def _start_session(user) -> None:
+    from bulkapp.services.accounts import sessions
+
     session.clear()  # no session fixation: a fresh session at every sign-in
     login_user(user)
     session.permanent = True
+    # the server-side record is what keeps this browser signed in (and what logout ends)
+    session[sessions.TOKEN_KEY] = sessions.start_session(user, request.remote_addr, request.user_agent.string)
+    db.session.commit()
 
 
 @bp.route("/signup", methods=["GET", "POST"])
@@ -202,7 +207,11 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    from bulkapp.services.accounts import sessions
+
     language = current_language()  # the sign-in page stays in the language the user was reading
+    sessions.end_session(session.get(sessions.TOKEN_KEY))
+    db.session.commit()
     logout_user()
     session.clear()
     session[LANGUAGE_SESSION_KEY] = language

@@ -7,9 +7,11 @@ from wtforms.fields.choices import SelectChoice
 
 from bulkapp.blueprints.settings.blueprint import bp
 from bulkapp.blueprints.settings.profile_forms import AvatarForm, PasswordForm, ProfileForm
+from bulkapp.blueprints.settings.sessions import current_token, session_list
 from bulkapp.extensions import db
 from bulkapp.models import User
 from bulkapp.services.accounts import profiles
+from bulkapp.services.accounts.sessions import end_all_sessions
 from bulkapp.services.accounts.users import AccountError
 from bulkapp.services.notifications.email import mail_configured
 from bulkapp.tenancy import current_client_id, tenant_required
@@ -30,6 +32,7 @@ def _page(status: int = 200, **forms):
         "password_form": forms.get("password_form") or PasswordForm(),
         "avatar_form": forms.get("avatar_form") or AvatarForm(),
         "mail_configured": mail_configured(),
+        **session_list(),
     }
     return render_template("settings/profile.html", **context), status
 
@@ -77,12 +80,11 @@ def update_profile():
 @bp.post("/profile/password")
 @tenant_required
 def change_password():
-    return _submit(
-        PasswordForm(),
-        "password_form",
-        lambda form: profiles.change_password(current_user, form.current_password.data, form.new_password.data),
-        _l("Your password is changed."),
-    )
+    def change(form):
+        profiles.change_password(current_user, form.current_password.data, form.new_password.data)
+        end_all_sessions(current_user.id, except_token=current_token())  # a copied cookie dies with the old password
+
+    return _submit(PasswordForm(), "password_form", change, _l("Your password is changed."))
 
 
 @bp.post("/profile/avatar")

@@ -9,5 +9,6 @@ Modules:
 - ``mail``
 - ``passwords``
 - ``profiles``
+- ``sessions``
 - ``users``
 """
