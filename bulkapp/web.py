@@ -33,6 +33,7 @@ SETTINGS_SECTIONS = (
     ("settings.profile", _l("Your profile"), _l("Name, phone, photo, timezone, language and password.")),
     ("settings.team", _l("Team"), _l("Invite teammates to your account.")),
     ("settings.suppression", _l("Opt-outs"), _l("Numbers that replied STOP, and the keywords that opt people out.")),
+    ("settings.audit", _l("Audit log"), _l("Who did what in your account: sign-ins, keys, channels, exports.")),
 )
 
 NAV = (

@@ -125,8 +125,15 @@ def db(app, work_app):
         if engine.dialect.name == "postgresql":
             conn.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
         else:
+            from bulkapp.models import AUDIT_TRIGGERS
+
+            sqlite_triggers = [(name, ddl) for name, dialect, ddl in AUDIT_TRIGGERS if dialect == "sqlite"]
+            for name, _ddl in sqlite_triggers:  # the audit log is append-only: lift its guard to empty it
+                conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
             for table in reversed(_db.metadata.sorted_tables):
                 conn.execute(table.delete())
+            for _name, ddl in sqlite_triggers:
+                conn.exec_driver_sql(ddl)
     ctx.pop()
 
 

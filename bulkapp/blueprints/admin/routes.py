@@ -11,6 +11,7 @@ from flask_login import current_user
 from bulkapp import htmx
 from bulkapp.blueprints.admin.blueprint import bp
 from bulkapp.blueprints.admin.forms import AdjustmentForm, ClientCreateForm, ClientEditForm
+from bulkapp.blueprints.audit_trail import audit
 from bulkapp.columns import to_decimal
 from bulkapp.extensions import db
 from bulkapp.i18n import local_date, status_label
@@ -224,6 +225,10 @@ def adjust_client(client_id: int):
             db.session.rollback()
             _attach(form, exc)
         else:
+            if not done.replayed:
+                tx = done.transaction
+                details = {"amount": str(tx.amount), "balance_after": str(tx.balance_after), "reason": form.reason.data}
+                audit("wallet.adjusted", client_id=client.id, target=tx, details=details)
             db.session.commit()
             return _client_saved(client, _adjustment_notice(done))
     client = _client_or_404(client_id)

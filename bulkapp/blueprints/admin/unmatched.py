@@ -9,6 +9,7 @@ from flask_login import current_user
 from bulkapp import htmx
 from bulkapp.blueprints.admin.blueprint import bp
 from bulkapp.blueprints.admin.forms import AssignPaymentForm
+from bulkapp.blueprints.audit_trail import audit
 from bulkapp.extensions import db
 from bulkapp.services.billing import ledger_views, paybill
 from bulkapp.tenancy import admin_required
@@ -75,6 +76,9 @@ def assign_unmatched_payment(payment_id: int):
             field = getattr(form, exc.field, None) if exc.field else None
             (field.errors if field is not None else form.form_errors).append(exc.message)
         else:
+            details = {"amount": str(tx.amount), "account": (form.account_number.data or "").strip().upper()[:40]}
+            target = ("unmatched_payments", payment_id)
+            audit("payment.assigned", client_id=tx.client_id, target=target, details=details)
             db.session.commit()
             notice = _(
                 "Credited %(amount)s to %(account)s. Their balance is now %(balance)s.",

@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user, logout_user
 
+from bulkapp.blueprints.audit_trail import audit
 from bulkapp.blueprints.auth import second_step, throttle
 from bulkapp.blueprints.auth.blueprint import bp
 from bulkapp.blueprints.auth.forms import ConfirmEmailForm, LoginForm, ResendForm, SignupForm
@@ -23,6 +24,7 @@ from bulkapp.extensions import db, limiter, rq
 from bulkapp.i18n import SESSION_KEY as LANGUAGE_SESSION_KEY
 from bulkapp.i18n import current_language
 from bulkapp.jobs.accounts import send_account_email, send_welcome
+from bulkapp.services.accounts import audit as audit_log
 from bulkapp.services.accounts.users import (
     AccountError,
     EmailNotConfirmed,
@@ -77,6 +79,7 @@ def _start_session(user) -> None:
     session.clear()  # no session fixation: a fresh session at every sign-in
     login_user(user)
     session.permanent = True
+    audit("auth.sign_in", actor=user)
     # the server-side record is what keeps this browser signed in (and what logout ends)
     session[sessions.TOKEN_KEY] = sessions.start_session(user, request.remote_addr, request.user_agent.string)
     db.session.commit()
@@ -200,6 +203,8 @@ def login():
                 _start_session(user)
                 return redirect(_safe_next(request.args.get("next")) or _home_for(user))
             throttle.record_failure(form.email.data, address)
+            audit_log.failed_sign_in(form.email.data, address)  # no transaction of its own to join
+            db.session.commit()
             error = _("Wrong email or password.")
     status = 422 if (form.errors or error) else 200
     return render_template("auth/login.html", form=form, error=error, resend=unconfirmed), status
@@ -210,6 +215,8 @@ def logout():
     from bulkapp.services.accounts import sessions
 
     language = current_language()  # the sign-in page stays in the language the user was reading
+    if current_user.is_authenticated:
+        audit("auth.sign_out")
     sessions.end_session(session.get(sessions.TOKEN_KEY))
     db.session.commit()
     logout_user()
@@ -249,6 +256,7 @@ def accept_invite(token: str):
         except AccountError as exc:
             form.password.errors.append(str(exc))
         else:
+            audit("invitation.accepted", actor=user, target=user, details={"email": user.email})
             db.session.commit()
             _start_session(user)
             flash(_("Welcome, %(name)s. You have joined %(team)s.", name=user.name, team=user.client.name), "success")

@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 
 from bulkapp import htmx, spreadsheet
+from bulkapp.blueprints.audit_trail import audit
 from bulkapp.blueprints.contacts.blueprint import bp
 from bulkapp.blueprints.contacts.forms import ContactDetailsForm, ContactForm
 from bulkapp.extensions import db
@@ -238,7 +239,10 @@ def update_details(contact_id: int):
 @bp.get("/export.csv")
 @tenant_required
 def export():
-    rows = contacts.export_rows(current_client_id(), **_filters())
+    filters = _filters()
+    rows = contacts.export_rows(current_client_id(), **filters)
+    audit("contacts.exported", details={"filters": {k: v for k, v in filters.items() if v}})
+    db.session.commit()
     return csv_download(rows, f"contacts-{date.today().isoformat()}.csv")
 
 

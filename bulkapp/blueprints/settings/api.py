@@ -8,6 +8,7 @@ from werkzeug.exceptions import HTTPException
 from wtforms import HiddenField
 
 from bulkapp import htmx
+from bulkapp.blueprints.audit_trail import audit
 from bulkapp.blueprints.settings.blueprint import bp
 from bulkapp.extensions import db
 from bulkapp.models import Client
@@ -75,6 +76,7 @@ def api_create():
         key = create_api_key(current_client_id())
     except ApiKeyError as exc:
         return _respond(409, error=exc.message)
+    audit("api_key.created", details={"prefix": key[:12]})
     db.session.commit()
     return _respond(new_key=key)
 
@@ -87,6 +89,7 @@ def api_rotate():
         key = rotate_api_key(current_client_id(), form.prefix.data or None)
     except ApiKeyError as exc:
         return _respond(409, error=exc.message)
+    audit("api_key.rotated", details={"old_prefix": form.prefix.data or "", "prefix": key[:12]})
     db.session.commit()
     return _respond(new_key=key)
 
@@ -99,5 +102,6 @@ def api_revoke():
         revoke_api_key(current_client_id(), form.prefix.data or None)
     except ApiKeyError as exc:
         return _respond(409, error=exc.message)
+    audit("api_key.revoked", details={"old_prefix": form.prefix.data or ""})
     db.session.commit()
     return _respond(revoked=True)

@@ -6,6 +6,7 @@ from flask import abort, current_app, flash, make_response, redirect, render_tem
 from flask_babel import gettext as _
 
 from bulkapp import htmx
+from bulkapp.blueprints.audit_trail import audit
 from bulkapp.blueprints.settings import channel_forms as forms
 from bulkapp.blueprints.settings.blueprint import bp
 from bulkapp.extensions import db
@@ -147,6 +148,7 @@ def channel_create():
         db.session.rollback()
         forms.apply_errors(form, exc)
         return _render_form(form, provider, None, failed=True)
+    audit("channel.created", target=channel, details={"provider": provider, "active": channel.active})
     db.session.commit()
     message = _(
         "%(provider)s channel added. Test the connection, then paste the webhook URLs.",
@@ -172,6 +174,7 @@ def channel_update(channel_id: int):
     form = forms.edit_form(channel)
     if not form.validate_on_submit():
         return _render_form(form, channel.provider, channel, failed=True)
+    before = {"config": dict(channel.config or {}), "credentials": dict(channel.credentials or {})}
     try:
         svc.update_channel(
             current_client_id(),
@@ -184,6 +187,9 @@ def channel_update(channel_id: int):
         channel = get_owned_or_404(Channel, channel_id)
         forms.apply_errors(form, exc)
         return _render_form(form, channel.provider, channel, failed=True)
+    changed = dict(channel.credentials or {}) != before["credentials"]  # whether, never what: they are secrets
+    after = {"config": dict(channel.config or {}), "credentials_changed": changed}
+    audit("channel.updated", target=channel, details={"before": {"config": before["config"]}, "after": after})
     db.session.commit()
     flash(_("%(provider)s settings saved.", provider=provider_label(channel.provider)), "success")
     return htmx.redirect(url_for("settings.channels") + f"#channel-{channel.id}")
@@ -211,6 +217,7 @@ def _switch(channel_id: int, active: bool):
     except svc.ChannelActionRefused as exc:
         db.session.rollback()
         return _refused(str(exc))
+    audit("channel.enabled" if active else "channel.disabled", target=("channels", channel_id))
     db.session.commit()
     return _after_action(LIST, _list_context(notes), notes, f"#channel-{channel_id}")
 
@@ -220,10 +227,12 @@ def _switch(channel_id: int, active: bool):
 def channel_delete(channel_id: int):
     channel = get_owned_or_404(Channel, channel_id)
     try:
+        details = {"provider": channel.provider, "name": channel.name}
         notes = svc.delete_channel(current_client_id(), channel.id)
     except svc.ChannelActionRefused as exc:
         db.session.rollback()
         return _refused(str(exc))
+    audit("channel.deleted", target=("channels", channel_id), details=details)
     db.session.commit()
     return _after_action(LIST, _list_context(notes), notes)
 

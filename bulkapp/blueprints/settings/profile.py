@@ -5,6 +5,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
+from bulkapp.blueprints.audit_trail import audit
 from bulkapp.blueprints.settings.blueprint import bp
 from bulkapp.blueprints.settings.profile_forms import AvatarForm, PasswordForm, ProfileForm
 from bulkapp.blueprints.settings.sessions import current_token, session_list
@@ -83,6 +84,7 @@ def change_password():
     def change(form):
         profiles.change_password(current_user, form.current_password.data, form.new_password.data)
         end_all_sessions(current_user.id, except_token=current_token())  # a copied cookie dies with the old password
+        audit("password.changed", target=("users", current_user.id))
 
     return _submit(PasswordForm(), "password_form", change, _l("Your password is changed."))
 

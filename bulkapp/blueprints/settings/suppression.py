@@ -11,6 +11,7 @@ from wtforms import StringField, TextAreaField
 from wtforms.validators import Length
 
 from bulkapp import htmx
+from bulkapp.blueprints.audit_trail import audit
 from bulkapp.blueprints.settings.blueprint import bp
 from bulkapp.extensions import db
 from bulkapp.models import Client
@@ -122,6 +123,11 @@ def suppression_export():
     return response
 
 
+def _keyword_settings(client: Client) -> dict:
+    out, back = optouts.keywords(client)
+    return {"optout_keywords": out, "optin_keywords": back, "footer": optouts.footer(client)}
+
+
 @bp.post("/opt-outs/keywords")
 @tenant_required
 def suppression_keywords():
@@ -129,6 +135,7 @@ def suppression_keywords():
     client = db.session.get(Client, current_client_id())
     if form.validate_on_submit():
         failed = False
+        before = _keyword_settings(client)
         try:
             optouts.set_keywords(client, _split(form.optout_keywords.data), _split(form.optin_keywords.data))
         except ValueError as exc:
@@ -140,6 +147,8 @@ def suppression_keywords():
             form.optout_footer.errors.append(str(exc))
             failed = True
         if not failed:
+            details = {"before": before, "after": _keyword_settings(client)}
+            audit("optout_keywords.updated", target=client, details=details)
             db.session.commit()
             return htmx.render(PAGE, KEYWORDS, **_context(keywords_saved=True))
         db.session.rollback()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from flask import abort, current_app, render_template, request
 from flask_wtf import FlaskForm
@@ -11,6 +12,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
 from bulkapp import htmx
+from bulkapp.blueprints.audit_trail import audit
 from bulkapp.blueprints.settings.blueprint import bp
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db, rq
@@ -112,11 +114,20 @@ def webhooks():
     return render_template(PAGE, **_context())
 
 
+def _webhook_settings(client_id: int) -> dict:
+    """The settings as the audit log keeps them: the URL without credentials or query (either may hold a token)."""
+    client = db.session.get(Client, client_id)
+    parts = urlsplit(client.webhook_url or "")
+    url = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}" if parts.scheme else ""
+    return {"url": url, "events": list(client.webhook_events or []), "active": client.webhook_active}
+
+
 @bp.post("/webhooks")
 @tenant_required
 def webhooks_save():
     form = WebhookForm()
     if form.validate_on_submit():
+        before = _webhook_settings(current_client_id())
         try:
             configure_webhook(
                 current_client_id(),
@@ -128,6 +139,7 @@ def webhooks_save():
         except WebhookSettingsError as exc:
             form[exc.field or "url"].errors.append(exc.message)
         else:
+            audit("webhook.updated", details={"before": before, "after": _webhook_settings(current_client_id())})
             db.session.commit()
             return htmx.render(PAGE, FORM, **_context(saved=True, oob=True))
     return htmx.render_form_errors(PAGE, FORM, **_context(form=form))
@@ -144,6 +156,7 @@ def webhook_secret():
 @tenant_required
 def webhook_secret_rotate():
     secret = rotate_secret(current_client_id())
+    audit("webhook.secret_rotated")
     db.session.commit()
     return _no_store(htmx.render(PAGE, SECRET, **_context(revealed_secret=secret, rotated=True)))
 

@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from bulkapp import htmx
+from bulkapp.blueprints.audit_trail import audit
 from bulkapp.blueprints.wallet.blueprint import bp
 from bulkapp.blueprints.wallet.forms import (
     QUICK_AMOUNTS,
@@ -204,6 +205,8 @@ def export():
     # Everything the stream needs is read now: it runs after this request's session is gone, so it must not
     # look at current_user (the language) or any object loaded here.
     rows = ledger_views.history_csv(client.id, filters, language=current_language())
+    shown = {k: v[:100] for k, v in form.data.items() if isinstance(v, str) and v and k != "csrf_token"}
+    audit("ledger.exported", details={"filters": shown})
     db.session.commit()  # end the request's read: the stream reads in its own short transactions
     return Response(
         stream_with_context(rows),
