@@ -46,7 +46,7 @@ def test_enrolment_by_qr_then_sign_in_with_a_code(client, login, user):
     login(user)
     page = client.get("/account/two-factor")
     html = page.get_data(as_text=True)
-    assert page.status_code == 200 and "<svg" in html and "QR code for your authenticator app" in html
+    assert page.status_code == 200 and "<svg" in html and 'class="segno"' in html and "QR code for your auth" in html
     secret = re.search(r'id="totp-secret" class="secret">([A-Z2-7]+)<', html).group(1)
     assert client.get("/account/two-factor").get_data(as_text=True).count(secret) == 1  # the same secret on reload
 

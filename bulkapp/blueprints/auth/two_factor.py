@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import InputRequired, Length, Optional
 
@@ -113,7 +114,7 @@ def _page(status: int = 200, **context):
     if not tf.enabled(user):
         tf.start_enrolment(user)
         db.session.commit()
-        context.setdefault("qr", tf.qr_svg(user))
+        context.setdefault("qr", Markup(tf.qr_svg(user)))  # segno's own SVG: paths and our title only
         context.setdefault("secret", user.totp_secret)
     context.setdefault("enable_form", EnableForm())
     context.setdefault("regenerate_form", CodeOrPasswordForm(prefix="regenerate"))
