@@ -1,11 +1,15 @@
 """The development outbox (issue 15, item 5): without MAIL_HOST in development, account mail is kept and shown at
 /dev/outbox (and logged); anywhere else the page does not exist, and with MAIL_HOST mail goes to the SMTP server."""
 
+import email
+import email.policy
+
 import sqlalchemy as sa
 
 from bulkapp.extensions import db
 from bulkapp.models import DevOutboxMail
 from bulkapp.services.accounts.outbox import deliver
+from tests.blueprints.test_notifications import smtp_server  # noqa: F401, F811 - the local SMTP server fixture
 
 
 def test_account_mail_is_kept_and_shown_in_development(app, client, user, caplog):
@@ -36,3 +40,12 @@ def test_outside_development_mail_without_a_server_is_only_logged(work_app, capl
         work_app.config["ENV_NAME"] = "development"
     assert db.session.scalar(sa.select(sa.func.count()).select_from(DevOutboxMail)) == 0
     assert "To: a@b.co" in caplog.text
+
+
+def test_with_a_mail_server_the_reset_email_goes_by_smtp_and_not_to_the_outbox(smtp_server, client, user):  # noqa: F811
+    assert client.post("/password/forgot", data={"email": user.email}).status_code == 200
+    ((recipients, content),) = smtp_server.messages
+    assert recipients == [user.email] and "Subject: Reset your Bulkapp password" in content
+    assert "/password/reset/" in email.message_from_string(content, policy=email.policy.default).get_content()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(DevOutboxMail)) == 0
+    assert client.get("/dev/outbox").status_code == 404

@@ -8,8 +8,8 @@ import sqlalchemy as sa
 
 from bulkapp.extensions import db
 from bulkapp.models import DevOutboxMail, User
-from bulkapp.services.accounts.passwords import verify_password
 from bulkapp.services.accounts.password_reset import reset_token
+from bulkapp.services.accounts.passwords import verify_password
 from tests.conftest import PASSWORD
 
 NEW = "a-brand-new-password"
