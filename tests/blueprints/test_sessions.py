@@ -40,9 +40,7 @@ def clock(monkeypatch):
 def _sign_in(app, user, agent: str = CHROME_WINDOWS):
     """A separate browser (its own cookie jar) signed in through the login form."""
     browser = app.test_client()
-    response = browser.post(
-        "/login", data={"email": user.email, "password": PASSWORD}, headers={"User-Agent": agent}
-    )
+    response = browser.post("/login", data={"email": user.email, "password": PASSWORD}, headers={"User-Agent": agent})
     assert response.status_code == 302, response.get_data(as_text=True)
     return browser
 
@@ -159,7 +157,7 @@ def test_the_profile_lists_live_sessions_in_plain_words(app, user):
     section = page[page.index('id="profile-sessions"') :]
     assert "Chrome on Windows" in section and "Safari on iPhone" in section
     assert section.count('id="session-') == 2  # the ended one is not listed
-    assert "This browser" in section and "127.0.0.1" in section
+    assert "This browser" in section and "127.0.0.1" in section and "Signed in " in section
 
 
 def test_sign_out_one_row(app, user):
