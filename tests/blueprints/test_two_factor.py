@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from bulkapp.blueprints.auth import second_step
 from bulkapp.extensions import db
-from bulkapp.models import User
+from bulkapp.models import AuditEvent, User
 from bulkapp.services.accounts import two_factor
 from bulkapp.services.accounts.users import create_user
 from tests.conftest import PASSWORD
@@ -75,6 +75,8 @@ def test_enrolment_by_qr_then_sign_in_with_a_code(client, login, user):
     assert client.get("/dashboard").status_code == 200
     with client.session_transaction() as sess:
         assert second_step.PENDING_KEY not in sess
+    actions = db.session.scalars(sa.select(AuditEvent.action).where(AuditEvent.actor_user_id == user.id)).all()
+    assert "two_factor.enabled" in actions and actions.count("auth.sign_in") == 2
 
 
 def test_a_replayed_code_is_refused(client, user):
@@ -110,6 +112,8 @@ def test_wrong_codes_are_rate_limited_per_account(client, user):
         assert client.post("/login/code", data={"code": "123456"}).status_code == 422
     blocked = client.post("/login/code", data={"code": code_at(secret, 1)})
     assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) >= 1
+    failed = sa.select(sa.func.count()).where(AuditEvent.action == "auth.two_factor_failed")
+    assert db.session.scalar(failed) == second_step.MAX_FAILURES
     assert client.get("/dashboard").status_code == 302
     # another browser with the password is held at the same limit: the limit is the account's
     other = client.application.test_client()
@@ -171,6 +175,8 @@ def test_the_owner_can_require_two_factor_for_the_team(client, login, tenant, us
     client.post("/account/two-factor/enable", data={"code": code_at(secret)})
     assert client.post("/account/two-factor/team", data={"require": "y"}).status_code == 302
     assert fresh(user).client.require_two_factor is True
+    switched = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "two_factor.team_requirement")).one()
+    assert switched.details == {"before": False, "after": True} and switched.client_id == tenant.id
 
     other = client.application.test_client()
     assert other.post("/login", data={"email": mate.email, "password": PASSWORD}).status_code == 302

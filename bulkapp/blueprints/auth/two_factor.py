@@ -10,6 +10,7 @@ from markupsafe import Markup
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import InputRequired, Length, Optional
 
+from bulkapp.blueprints.audit_trail import audit
 from bulkapp.blueprints.auth import second_step
 from bulkapp.blueprints.auth.blueprint import bp
 from bulkapp.blueprints.auth.routes import _home_for, _login_limit, _safe_next, _start_session
@@ -96,6 +97,8 @@ def login_code():
         except AccountError as exc:
             db.session.rollback()
             second_step.record_failure(user.id)
+            audit("auth.two_factor_failed", actor=user, target=("users", user.id))
+            db.session.commit()
             error = str(exc)
         else:
             db.session.commit()
@@ -169,6 +172,7 @@ def two_factor_enable():
         form.code.errors.append(str(exc))
         return _page(422, enable_form=form)
     _end_other_sessions(current_user)
+    audit("two_factor.enabled", target=("users", current_user.id))
     db.session.commit()
     flash(_("Two-factor sign-in is on."), "success")
     return _codes_page(codes)
@@ -200,6 +204,7 @@ def two_factor_regenerate():
     if refused := _checked(form, "regenerate_form"):
         return refused
     codes = tf.new_recovery_codes(current_user)
+    audit("two_factor.recovery_codes_renewed", target=("users", current_user.id))
     db.session.commit()
     return _codes_page(codes)
 
@@ -217,6 +222,7 @@ def two_factor_disable():
         return refused
     tf.disable(current_user)
     _end_other_sessions(current_user)
+    audit("two_factor.disabled", target=("users", current_user.id))
     db.session.commit()
     flash(_("Two-factor sign-in is off."), "info")
     return redirect(url_for("auth.two_factor"))
@@ -231,10 +237,16 @@ def two_factor_team():
     if not form.validate_on_submit():
         return _page(422, team_form=form)
     try:
+        before = current_user.client.require_two_factor
         tf.set_team_requirement(current_user, form.require.data)
     except AccountError as exc:
         db.session.rollback()
         return _page(422, team_form=form, error=str(exc))
+    audit(
+        "two_factor.team_requirement",
+        target=current_user.client,
+        details={"before": before, "after": bool(form.require.data)},
+    )
     db.session.commit()
     if form.require.data:
         flash(_("Everyone in the team now signs in with two-factor."), "success")
