@@ -28,6 +28,7 @@ def audit():
         list_endpoint="admin.audit",
         export_endpoint="admin.audit_export",
         platform=True,
+        tenant_names=audit_log.tenant_names({row.client_id for row in rows if row.client_id}),
     )
 
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from bulkapp import spreadsheet
 from bulkapp.extensions import db
-from bulkapp.models import AuditEvent, User
+from bulkapp.models import AuditEvent, Client, User
 from bulkapp.services.accounts.users import normalise_email
 
 PAGE_SIZE = 50
@@ -129,6 +129,14 @@ def actions(client_id: int | None) -> list[str]:
     if client_id is not None:
         query = query.where(AuditEvent.client_id == client_id)
     return list(db.session.scalars(query))
+
+
+def tenant_names(client_ids: set[int]) -> dict[int, str]:
+    """The names of the tenants a platform page shows (a removed tenant has none: its id is shown)."""
+    if not client_ids:
+        return {}
+    rows = db.session.execute(sa.select(Client.id, Client.name).where(Client.id.in_(client_ids)))
+    return {row.id: row.name for row in rows}
 
 
 def export_csv(client_id: int | None, filters: Filters) -> Iterator[str]:
