@@ -9,6 +9,8 @@ from flask import Flask
 
 from bulkapp.extensions import db
 from bulkapp.services.accounts.demo import seed_demo
+from bulkapp.services.accounts.roles import AGENT, OWNER, ROLES
+from bulkapp.services.accounts.team import tenant_has_owner
 from bulkapp.services.accounts.users import AccountError, create_client, create_user
 
 
@@ -46,19 +48,29 @@ def create_client_command(name, sender_id, balance, price_per_unit, test_mode, a
 @click.argument("email")
 @click.option("--password", required=True)
 @click.option("--client-id", type=int, default=None, help="The tenant this user belongs to.")
+@click.option(
+    "--role",
+    type=click.Choice(ROLES),
+    default=None,
+    help="The role in the tenant (default: owner when it has none yet, else agent).",
+)
 @click.option("--admin", is_flag=True, help="A platform admin (no tenant).")
 @click.option("--name", default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line.")
-def create_user_command(email, password, client_id, admin, name, as_json):
-    """Create a user in a tenant (--client-id N) or a platform admin (--admin)."""
+def create_user_command(email, password, client_id, role, admin, name, as_json):
+    """Create a user in a tenant (--client-id N) or a platform admin (--admin); verified, terms accepted."""
     from bulkapp.models import Client
 
     if client_id is not None and db.session.get(Client, client_id) is None:
         raise click.ClickException(f"No client with id {client_id}.")
     if admin == (client_id is not None):
         raise click.ClickException("Give exactly one of --client-id N or --admin.")
+    if admin and role is not None:
+        raise click.ClickException("--role is for tenant users; a platform admin has none.")
+    if client_id is not None and role is None:
+        role = AGENT if tenant_has_owner(client_id) else OWNER
     try:
-        user = create_user(email, password, name=name, client_id=client_id, admin=admin)
+        user = create_user(email, password, name=name, client_id=client_id, admin=admin, tenant_role=role)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
     db.session.commit()

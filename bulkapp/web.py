@@ -62,6 +62,7 @@ def init_web(app: Flask) -> None:
     login_manager.unauthorized_handler(_unauthorized)
     _register_errors(app)
     app.before_request(_refuse_nul_characters)
+    app.before_request(_check_tenant_role)
     app.before_request(_check_session)
     app.after_request(_security_headers)
     app.context_processor(_layout_context)
@@ -138,12 +139,38 @@ def _refuse_nul_characters():
     return None
 
 
+def _check_tenant_role():
+    """The one permission check (services/accounts/roles.py): a tenant user whose role may not open this page
+    gets 403 before the view runs; a user of a closed account is signed out."""
+    from flask import abort, flash, redirect
+    from flask_login import logout_user
+
+    from bulkapp.services.accounts.roles import has_role, required_role
+
+    if not getattr(current_user, "is_authenticated", False) or current_user.client_id is None:
+        return None
+    if current_user.client is not None and current_user.client.closed_at is not None:
+        if request.endpoint in ("auth.logout", "static"):
+            return None
+        logout_user()
+        flash(_l("This account is closed. Ask Bulkapp support if you need its data."), "info")
+        return redirect(url_for("auth.login"))
+    role = required_role(request.endpoint)
+    if role is not None and not has_role(current_user, role):
+        abort(403)
+    return None
+
+
 def _register_errors(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error):
         return _error_page(
             400, _l("Form expired"), _l("Your form expired or was sent twice. Reload the page and try again.")
         )
+
+    @app.errorhandler(403)
+    def forbidden(error):
+        return _error_page(403, _l("Not allowed"), _l("Your role in this team cannot open that page."))
 
     @app.errorhandler(404)
     def not_found(error):
@@ -195,6 +222,7 @@ def _layout_context() -> dict:
     if not getattr(current_user, "is_authenticated", False):
         return {"nav": []}
     nav = [(endpoint, label) for endpoint, label in NAV if endpoint in current_app.view_functions]
+    nav = [(endpoint, label) for endpoint, label in nav if _may_open(endpoint)]
     if current_user.client_id is None:
         nav = []
     if current_user.is_admin:
@@ -204,7 +232,15 @@ def _layout_context() -> dict:
         "unread_notification_count": _unread_notification_count,
         "settings_sections": _settings_sections,
         "nav_endpoints": _endpoints,
+        "may_open": _may_open,
     }
+
+
+def _may_open(endpoint: str) -> bool:
+    """Whether the signed-in user's tenant role opens ``endpoint`` (links they cannot follow are hidden)."""
+    from bulkapp.services.accounts.roles import may_open
+
+    return current_user.client_id is None or may_open(current_user, endpoint)
 
 
 def _endpoints():
@@ -216,7 +252,7 @@ def _endpoints():
 def _settings_sections() -> list[tuple[str, str, str]]:
     from flask import current_app
 
-    return [section for section in SETTINGS_SECTIONS if section[0] in current_app.view_functions]
+    return [s for s in SETTINGS_SECTIONS if s[0] in current_app.view_functions and _may_open(s[0])]
 
 
 def _unread_notification_count() -> int:

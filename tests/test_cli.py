@@ -76,3 +76,40 @@ def _counts():
     count = lambda col: db.session.scalar(sa.select(sa.func.count(col)))  # noqa: E731
     departments = db.session.scalar(sa.select(sa.func.count(sa.distinct(Contact.department))))
     return (count(Client.id), count(Contact.id), count(Template.id), count(Channel.id), count(User.id), departments)
+
+
+def _tenant_role(user_id: int) -> str | None:
+    from bulkapp.extensions import db
+    from bulkapp.models import User
+
+    db.session.expire_all()
+    return db.session.get(User, user_id).tenant_role
+
+
+def test_create_user_role_defaults_to_owner_then_agent_and_refuses_a_second_owner(app):
+    runner = app.test_cli_runner()
+    made = runner.invoke(args=["create-client", "Role Shop", "--json"])
+    client_id = json.loads(made.output)["client_id"]
+    base = ["--password", "secret-pass", "--client-id", str(client_id), "--json"]
+    first = runner.invoke(args=["create-user", "first@role.example", *base])
+    second = runner.invoke(args=["create-user", "second@role.example", *base])
+    manager = runner.invoke(args=["create-user", "third@role.example", *base, "--role", "manager"])
+    assert first.exit_code == second.exit_code == manager.exit_code == 0, first.output + second.output
+    assert _tenant_role(json.loads(first.output)["user_id"]) == "owner"  # the tenant had none yet
+    assert _tenant_role(json.loads(second.output)["user_id"]) == "agent"
+    assert _tenant_role(json.loads(manager.output)["user_id"]) == "manager"
+    again = runner.invoke(args=["create-user", "fourth@role.example", *base, "--role", "owner"])
+    assert again.exit_code == 1 and "already has an owner" in again.output
+    bad = runner.invoke(args=["create-user", "fifth@role.example", *base, "--role", "admin"])
+    assert bad.exit_code != 0
+
+
+def test_users_made_on_the_command_line_sign_in_at_once(app):
+    runner = app.test_cli_runner()
+    client_id = json.loads(runner.invoke(args=["create-client", "Signin Shop", "--json"]).output)["client_id"]
+    args = ["create-user", "boss@signin.example", "--password", "secret-pass", "--client-id", str(client_id)]
+    runner.invoke(args=args)
+    web = app.test_client()
+    answer = web.post("/login", data={"email": "boss@signin.example", "password": "secret-pass"})
+    assert answer.status_code == 302 and answer.location.endswith("/dashboard")
+    assert web.get("/settings/team").status_code == 200  # the owner

@@ -18,15 +18,18 @@ from bulkapp.models import (
     Contact,
     ContactImport,
     Conversation,
+    Invitation,
     Message,
     Notification,
     ShortLink,
     Suppression,
     Template,
     UnmatchedPayment,
+    User,
     WalletTransaction,
     WebhookDelivery,
 )
+from bulkapp.services.accounts.team import invitation_for, invite_teammate
 from bulkapp.services.notifications.events import record_event
 from bulkapp.services.notifications.notify import notify
 
@@ -65,6 +68,7 @@ def _objects_of(tenant) -> dict[str, int]:
     # A paybill payment kept for the platform admins (admin-only pages: a tenant gets 404).
     payment = UnmatchedPayment(trans_id="SKLSECRET1", amount=Decimal("50"), raw_amount="50", bill_ref="X", reason="x")
     db.session.add(payment)
+    invite_token, _taken = invite_teammate(cid, email="secret-teammate@a.example", name="Secret teammate")
     db.session.commit()
     return {
         "contact_id": contact.id,
@@ -83,6 +87,7 @@ def _objects_of(tenant) -> dict[str, int]:
         "import_id": upload.id,
         "suppression_id": suppression.id,
         "payment_id": payment.id,
+        "invitation_id": invitation_for(invite_token).id,
     }
 
 
@@ -122,6 +127,9 @@ def test_every_route_with_an_id_answers_404_to_another_tenant(app, tenant, other
     assert db.session.get(ContactImport, ids["import_id"]).status == "mapping"  # not discarded or started
     assert db.session.get(Suppression, ids["suppression_id"]) is not None  # not removed
     assert db.session.scalar(sa.select(sa.func.count()).select_from(WebhookDelivery)) == 1  # no resend happened
+    invitation = db.session.get(Invitation, ids["invitation_id"])
+    assert invitation.revoked_at is None and invitation.accepted_at is None  # not revoked
+    assert db.session.get(User, ids["user_id"]).is_active_user  # not removed
 
 
 def test_the_walk_also_covers_the_owner(app, tenant, login):

@@ -1,27 +1,47 @@
-"""Settings > Team: the tenant's users, and invitations for teammates."""
+"""Settings > Team: members and their roles, invitations, ownership and closing the account.
 
-from flask import render_template, url_for
+Who may open each route is decided by the permission map (services/accounts/roles.py), before these views run.
+"""
+
+from flask import abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, logout_user
 
 from bulkapp.blueprints.settings.blueprint import bp
-from bulkapp.blueprints.settings.profile_forms import InviteForm
-from bulkapp.extensions import rq
+from bulkapp.blueprints.settings.team_forms import CloseAccountForm, InviteForm, RoleForm, TransferForm
+from bulkapp.extensions import db, rq
 from bulkapp.i18n import current_language
-from bulkapp.jobs.accounts import send_account_email
+from bulkapp.jobs.accounts import send_account_email, send_invitation_email
 from bulkapp.public_url import public_url
-from bulkapp.services.accounts import profiles
+from bulkapp.services.accounts import team as team_service
+from bulkapp.services.accounts.roles import ROLE_LABELS
 from bulkapp.services.accounts.users import AccountError
 from bulkapp.tenancy import current_client_id, tenant_required
 
 
-def _page(form: InviteForm, invite_link: str | None = None, status: int = 200):
-    members = profiles.team(current_client_id())
-    return render_template("settings/team.html", form=form, members=members, invite_link=invite_link), status
+def _page(form: InviteForm | None = None, invite_link: str | None = None, status: int = 200, **forms):
+    client_id = current_client_id()
+    members = team_service.members(client_id)
+    transfer = forms.get("transfer") or TransferForm()
+    transfer.new_owner.choices = [(m.id, f"{m.name} <{m.email}>") for m in members if m.id != current_user.id]
+    return render_template(
+        "settings/team.html",
+        form=form or InviteForm(),
+        members=members,
+        invitations=team_service.pending_invitations(client_id),
+        invite_link=invite_link,
+        role_form=RoleForm(formdata=None),
+        role_labels=ROLE_LABELS,
+        transfer=transfer,
+        close=forms.get("close") or CloseAccountForm(formdata=None),
+        invite_url=lambda token: public_url(url_for("auth.accept_invite", token=token)),
+    ), status
 
 
 @bp.get("/team")
 @tenant_required
 def team():
-    return _page(InviteForm())
+    return _page()
 
 
 @bp.post("/team/invite")
@@ -30,10 +50,17 @@ def invite():
     form = InviteForm()
     if form.validate_on_submit():
         try:
-            token, taken_by = profiles.invite_teammate(current_client_id(), email=form.email.data, name=form.name.data)
+            token, taken_by = team_service.invite_teammate(
+                current_client_id(),
+                email=form.email.data,
+                name=form.name.data,
+                role=form.role.data,
+                inviter=current_user,
+            )
         except AccountError as exc:
-            form.email.errors.append(str(exc))
+            getattr(form, exc.field or "email").errors.append(str(exc))
         else:
+            db.session.commit()
             if taken_by is not None:  # the page answers as for any address; the account's owner is told by email
                 rq.enqueue(
                     send_account_email,
@@ -43,6 +70,113 @@ def invite():
                     current_client_id(),
                     queue="high",
                 )
+            else:
+                invitation = team_service.invitation_for(token)
+                rq.enqueue(send_invitation_email, invitation.id, current_language(), queue="high")
             link = public_url(url_for("auth.accept_invite", token=token))
             return _page(InviteForm(formdata=None), invite_link=link)
     return _page(form, status=422)
+
+
+def _done(message: str):
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for("settings.team"))
+
+
+def _refused(exc: AccountError):
+    db.session.rollback()
+    flash(str(exc), "error")
+    return redirect(url_for("settings.team"))
+
+
+@bp.post("/team/members/<int:user_id>/role")
+@tenant_required
+def team_role(user_id: int):
+    form = RoleForm()
+    try:
+        team_service.member(current_client_id(), user_id)  # another tenant's user: 404 before anything else
+    except LookupError:
+        abort(404)
+    if not form.validate_on_submit():
+        return _refused(AccountError(_("Choose a role from the list.")))
+    try:
+        member = team_service.change_role(current_client_id(), user_id, form.role.data)
+    except LookupError:
+        abort(404)
+    except AccountError as exc:
+        return _refused(exc)
+    return _done(_("%(name)s is now %(role)s.", name=member.name, role=ROLE_LABELS[member.tenant_role]))
+
+
+@bp.post("/team/members/<int:user_id>/remove")
+@tenant_required
+def team_remove(user_id: int):
+    try:
+        member = team_service.remove_member(current_client_id(), user_id, current_user)
+    except LookupError:
+        abort(404)
+    except AccountError as exc:
+        return _refused(exc)
+    return _done(_("%(name)s was removed from the team and signed out.", name=member.name))
+
+
+@bp.post("/team/invitations/<int:invitation_id>/resend")
+@tenant_required
+def invitation_resend(invitation_id: int):
+    try:
+        invitation = team_service.resend_invitation(current_client_id(), invitation_id)
+    except LookupError:
+        abort(404)
+    db.session.commit()
+    rq.enqueue(send_invitation_email, invitation.id, current_language(), queue="high")
+    flash(_("The invitation was sent again to %(email)s; it works for 7 more days.", email=invitation.email), "success")
+    return redirect(url_for("settings.team"))
+
+
+@bp.post("/team/invitations/<int:invitation_id>/revoke")
+@tenant_required
+def invitation_revoke(invitation_id: int):
+    try:
+        invitation = team_service.revoke_invitation(current_client_id(), invitation_id)
+    except LookupError:
+        abort(404)
+    return _done(_("The invitation to %(email)s was withdrawn; its link no longer works.", email=invitation.email))
+
+
+@bp.post("/team/transfer")
+@tenant_required
+def transfer_ownership():
+    form = TransferForm()
+    form.new_owner.choices = [(m.id, m.name) for m in team_service.members(current_client_id())]
+    if not form.validate_on_submit():
+        return _page(transfer=form, status=422)
+    try:
+        new_owner = team_service.transfer_ownership(current_user, form.new_owner.data, form.password.data)
+    except LookupError:
+        abort(404)
+    except AccountError as exc:
+        db.session.rollback()
+        getattr(form, exc.field or "password").errors.append(str(exc))
+        return _page(transfer=form, status=422)
+    return _done(_("%(name)s is now the owner; you are a manager.", name=new_owner.name))
+
+
+@bp.post("/team/close")
+@tenant_required
+def close_account():
+    form = CloseAccountForm()
+    if form.validate_on_submit() and (form.confirm.data or "").strip().upper() != "CLOSE":
+        form.confirm.errors.append(_("Type CLOSE to confirm."))
+    elif form.validate_on_submit():
+        try:
+            team_service.close_account(current_user, form.password.data)
+        except AccountError as exc:
+            db.session.rollback()
+            form.password.errors.append(str(exc))
+        else:
+            db.session.commit()
+            logout_user()
+            flash(_("The account is closed. Its data and balance are kept for Bulkapp to settle with you."), "info")
+            return redirect(url_for("auth.login"))
+    return _page(close=form, status=422)

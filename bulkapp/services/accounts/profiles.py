@@ -1,4 +1,4 @@
-"""Users' own profiles, avatars and passwords, and teammates invited into a tenant."""
+"""Users' own profiles, avatars and passwords (the team and its invitations: team.py)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,20 @@ import threading
 from pathlib import Path
 from zoneinfo import available_timezones
 
-import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy.exc import IntegrityError
 
 from bulkapp.extensions import db
 from bulkapp.models import User
 from bulkapp.services.accounts.passwords import hash_password, verify_password
-from bulkapp.services.accounts.users import AccountError, create_user, normalise_email
+from bulkapp.services.accounts.team import (  # noqa: F401 - invitations moved to team.py; sign-in imports them here
+    InvitationUsed,
+    accept_invite,
+    invite_teammate,
+    read_invite,
+)
+from bulkapp.services.accounts.users import AccountError
 
 LANGUAGES = (("en", "English"), ("sw", "Kiswahili"))
 AVATAR_MAX_BYTES = 2 * 1024 * 1024
@@ -32,7 +35,6 @@ Image.MAX_IMAGE_PIXELS = AVATAR_MAX_SIDE * AVATAR_MAX_SIDE
 AVATAR_WORKERS = 2
 AVATAR_WAIT_SECONDS = 15.0
 _image_work = threading.BoundedSemaphore(AVATAR_WORKERS)
-INVITE_MAX_AGE = 7 * 24 * 3600
 
 
 def timezones() -> list[str]:
@@ -146,60 +148,3 @@ def avatar_path(user: User) -> Path | None:
         return None
     path = avatar_dir() / user.avatar
     return path if path.is_file() else None
-
-
-def team(client_id: int) -> list[User]:
-    return db.session.scalars(sa.select(User).where(User.client_id == client_id).order_by(User.name)).all()
-
-
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="bulkapp-invite")
-
-
-class InvitationUsed(AccountError):
-    """The invitation's address has an account already (it was accepted, or it was taken before)."""
-
-    def __init__(self) -> None:
-        super().__init__(_l("This invitation was already used. Sign in instead."))
-
-
-def invite_teammate(client_id: int, *, email: str, name: str) -> tuple[str, int | None]:
-    """A signed invitation (valid 7 days) for ``email`` to join the tenant: ``(token, taken_by)``.
-
-    The inviter gets a link whether or not the address already has an account (the page must not tell who
-    uses Bulkapp); ``taken_by`` is that account's user id, so the caller can tell its owner by email instead.
-    """
-    email = normalise_email(email)
-    if "@" not in email:
-        raise AccountError(_l("Enter a valid email address."), "email")
-    taken_by = db.session.scalar(sa.select(User.id).where(User.email == email))
-    token = _serializer().dumps({"client_id": client_id, "email": email, "name": (name or "").strip()})
-    return token, taken_by
-
-
-def read_invite(token: str) -> dict:
-    """The invitation's content, or AccountError when it is forged, expired or already used."""
-    try:
-        data = _serializer().loads(token, max_age=INVITE_MAX_AGE)
-    except SignatureExpired:
-        raise AccountError(_l("This invitation has expired. Ask your teammate for a new one.")) from None
-    except BadSignature:
-        raise AccountError(_l("This invitation link is not valid.")) from None
-    if db.session.scalar(sa.select(User.id).where(User.email == data["email"])):
-        raise InvitationUsed()
-    return data
-
-
-def accept_invite(token: str, *, name: str, password: str) -> User:
-    """Create the invited user. InvitationUsed when it was used, also by a concurrent acceptance: the unique
-    email decides, inside a savepoint, so the losers' transactions stay usable."""
-    data = read_invite(token)
-    try:
-        with db.session.begin_nested():
-            return create_user(data["email"], password, name=name or data["name"], client_id=data["client_id"])
-    except IntegrityError:
-        raise InvitationUsed() from None
-    except AccountError as exc:
-        if exc.field == "email":  # created between our check and our insert
-            raise InvitationUsed() from None
-        raise

@@ -122,8 +122,12 @@ def create_user(
     admin: bool = False,
     phone: str | None = None,
     verified: bool = True,
+    tenant_role: str | None = None,
 ) -> User:
     """A tenant user (role ``user``) or a platform admin (role ``admin``, no tenant).
+
+    A tenant user's ``tenant_role`` defaults to ``owner`` when the tenant has no owner yet, else ``manager``
+    (the CLI and invitations choose their own); a second owner is refused (``roles.py``, transfer instead).
 
     Users made by an admin, the CLI, the demo or an invitation are ``verified`` (usable at once); self-service
     sign-ups are not until their confirmation link is opened and the password entered (``confirm_email``).
@@ -137,6 +141,8 @@ def create_user(
         raise AccountError(_l("A user belongs to exactly one tenant, unless it is a platform admin."))
     if db.session.scalar(sa.select(User.id).where(User.email == email)):
         raise AccountError(_l("An account with this email already exists."), "email")
+    if client_id is not None:
+        tenant_role = _tenant_role_for(client_id, tenant_role)
     user = User(
         email=email,
         password=hash_password(password),
@@ -146,10 +152,27 @@ def create_user(
         phone=phone,
         preferences={},
         email_verified_at=utcnow() if verified else None,
+        tenant_role=None if admin else tenant_role,
     )
     db.session.add(user)
     db.session.flush()
     return user
+
+
+def _tenant_role_for(client_id: int, wanted: str | None) -> str:
+    """The role a new user of the tenant gets: ``wanted``, or owner for the first one and manager after."""
+    from bulkapp.services.accounts.roles import MANAGER, OWNER, ROLES
+
+    has_owner = db.session.scalar(
+        sa.select(User.id).where(User.client_id == client_id, User.tenant_role == OWNER).limit(1)
+    )
+    if wanted is None:
+        return MANAGER if has_owner else OWNER
+    if wanted not in ROLES:
+        raise AccountError(_l("Choose a role from the list."), "role")
+    if wanted == OWNER and has_owner:
+        raise AccountError(_l("This team already has an owner: transfer the ownership instead."), "role")
+    return wanted
 
 
 def sign_up(business_name: str, name: str, email: str, password: str, phone: str) -> tuple[User, bool]:
@@ -243,7 +266,7 @@ def authenticate(email: str, password: str) -> User | None:
     user = db.session.scalar(sa.select(User).where(User.email == normalise_email(email)))
     if not verify_password(user.password if user else None, password or ""):
         return None
-    if not user.is_active:
+    if not user.is_active or (user.client is not None and user.client.closed_at is not None):
         return None
     if user.email_verified_at is None:
         raise EmailNotConfirmed(user)
