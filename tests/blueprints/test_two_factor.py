@@ -183,6 +183,8 @@ def test_the_owner_can_require_two_factor_for_the_team(client, login, tenant, us
     sent = other.get("/dashboard")
     assert sent.status_code == 302 and sent.location.endswith("/account/two-factor")
     assert other.get("/settings/profile").location.endswith("/account/two-factor")
+    fragment = other.get("/contacts", headers={"HX-Request": "true"})
+    assert fragment.status_code == 204 and fragment.headers["HX-Redirect"].endswith("/account/two-factor")
     page = other.get("/account/two-factor")
     assert "must use two-factor sign-in" in page.text
     mate_secret = re.search(r'id="totp-secret" class="secret">([A-Z2-7]+)<', page.text)[1]

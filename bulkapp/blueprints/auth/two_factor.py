@@ -10,6 +10,7 @@ from markupsafe import Markup
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import InputRequired, Length, Optional
 
+from bulkapp import htmx
 from bulkapp.blueprints.audit_trail import audit
 from bulkapp.blueprints.auth import second_step
 from bulkapp.blueprints.auth.blueprint import bp
@@ -65,7 +66,7 @@ def _enrolment_gate():
         return None
     if not current_user.is_authenticated or not tf.must_enrol(current_user, _production()):
         return None
-    return redirect(url_for("auth.two_factor"))
+    return htmx.redirect(url_for("auth.two_factor"))  # an HTMX request gets HX-Redirect, never a 302
 
 
 def _too_many(user_id: int, template: str, status_ok_context: dict):
