@@ -148,3 +148,143 @@ def test_invite_to_an_existing_email_answers_as_for_any_address(login, user, oth
     used = client.get(link.split("localhost", 1)[1])
     assert used.status_code == 409 and "already used" in used.get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count(User.id)).where(User.client_id == user.client_id)) == 1
+
+
+# Settings > Team: roles, removal, invitations, ownership, closing the account (issue 15, item 2)
+
+
+def _member(email: str) -> User:
+    db.session.expire_all()
+    return db.session.scalar(sa.select(User).where(User.email == email))
+
+
+def _invite(client, email: str, role: str = "agent") -> str:
+    response = client.post("/settings/team/invite", data={"name": "Juma", "email": email, "role": role})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return re.search(r'value="(http[^"]+/invite/[^"]+)"', response.get_data(as_text=True)).group(1)
+
+
+def _join(app, link: str, password: str = "juma-password"):
+    browser = app.test_client()
+    joined = browser.post(link.split("localhost", 1)[1], data={"name": "Juma", "password": password})
+    assert joined.status_code == 302, joined.get_data(as_text=True)
+    return browser
+
+
+def test_team_page_shows_roles_and_the_last_sign_in_of_a_member_who_joined_by_invitation(app, login, user):
+    owner = login(user)
+    _join(app, _invite(owner, "juma@a.example", role="manager"))
+    page = owner.get("/settings/team").get_data(as_text=True)
+    juma = _member("juma@a.example")
+    assert juma.tenant_role == "manager" and juma.last_login_at is not None
+    row = page.split(f'id="member-{juma.id}"', 1)[1].split("</tr>", 1)[0]
+    assert "—" not in row and "Manager" in row
+    own_row = page.split(f'id="member-{user.id}"', 1)[1].split("</tr>", 1)[0]
+    assert "Owner" in own_row and "—" not in own_row  # signed in through the form just now
+
+
+def test_change_a_role_and_the_owner_can_be_neither_demoted_nor_removed(app, login, user):
+    from bulkapp.services.accounts.users import create_user
+
+    mona = create_user("mona@a.example", PASSWORD, name="Mona", client_id=user.client_id)
+    db.session.commit()
+    owner = login(user)
+    owner.post(f"/settings/team/members/{mona.id}/role", data={"role": "agent"})
+    assert _member("mona@a.example").tenant_role == "agent"
+    refused = owner.post(f"/settings/team/members/{user.id}/role", data={"role": "agent"}, follow_redirects=True)
+    assert "transferring the ownership" in refused.get_data(as_text=True)
+    owner.post(f"/settings/team/members/{mona.id}/role", data={"role": "owner"})
+    kept = owner.post(f"/settings/team/members/{user.id}/remove", follow_redirects=True)
+    assert "The owner cannot be removed" in kept.get_data(as_text=True)
+    assert _member(user.email).tenant_role == "owner" and _member(user.email).is_active_user
+    assert _member("mona@a.example").tenant_role == "agent"  # no second owner by a role change
+    assert owner.post(f"/settings/team/members/{mona.id}/role", data={"role": "boss"}).status_code == 302
+    assert _member("mona@a.example").tenant_role == "agent"
+
+
+def test_a_removed_member_is_signed_out_at_once_and_cannot_sign_in(app, login, user):
+    owner = login(user)
+    juma_browser = _join(app, _invite(owner, "juma@a.example"))
+    assert juma_browser.get("/inbox/").status_code == 200
+    juma = _member("juma@a.example")
+    removed = owner.post(f"/settings/team/members/{juma.id}/remove", follow_redirects=True)
+    assert "was removed from the team" in removed.get_data(as_text=True)
+    assert juma_browser.get("/inbox/").status_code == 302  # the next request is no longer signed in
+    again = app.test_client().post("/login", data={"email": "juma@a.example", "password": "juma-password"})
+    assert again.status_code == 422
+    assert f'id="member-{juma.id}"' not in owner.get("/settings/team").get_data(as_text=True)
+
+
+def test_pending_invitations_copy_resend_revoke_and_expire(app, login, user, caplog):
+    from datetime import timedelta
+
+    from bulkapp.columns import utcnow
+    from bulkapp.models import Invitation
+
+    owner = login(user)
+    link = _invite(owner, "wanjiru@a.example")
+    told = caplog.text.split("To: wanjiru@a.example", 1)[1]
+    assert "Tenant A Owner invited you to join Tenant A on Bulkapp as Agent." in told and link in told
+    invitation = db.session.scalar(sa.select(Invitation).where(Invitation.email == "wanjiru@a.example"))
+    page = owner.get("/settings/team").get_data(as_text=True)
+    assert f'id="invitation-{invitation.id}"' in page and link in page  # the copy field holds the link
+    # expired: a clear page, nothing created; a resend gives it 7 more days and mails it again
+    invitation.expires_at = utcnow() - timedelta(minutes=1)
+    db.session.commit()
+    path = link.split("localhost", 1)[1]
+    expired = app.test_client().get(path)
+    assert expired.status_code == 404 and "expired" in expired.get_data(as_text=True)
+    caplog.clear()
+    owner.post(f"/settings/team/invitations/{invitation.id}/resend")
+    assert "To: wanjiru@a.example" in caplog.text
+    db.session.expire_all()
+    assert db.session.get(Invitation, invitation.id).expires_at > utcnow() + timedelta(days=6, hours=23)
+    assert app.test_client().get(path).status_code == 200
+    # revoked: the link stops working and the invitation leaves the list
+    owner.post(f"/settings/team/invitations/{invitation.id}/revoke")
+    withdrawn = app.test_client().get(path)
+    assert withdrawn.status_code == 404 and "withdrawn" in withdrawn.get_data(as_text=True)
+    refused = app.test_client().post(path, data={"name": "W", "password": "wanjiru-password"})
+    assert refused.status_code == 404 and _member("wanjiru@a.example") is None
+    assert f'id="invitation-{invitation.id}"' not in owner.get("/settings/team").get_data(as_text=True)
+
+
+def test_transfer_the_ownership(app, login, user):
+    from bulkapp.services.accounts.users import create_user
+
+    mona = create_user("mona@a.example", PASSWORD, name="Mona", client_id=user.client_id)
+    db.session.commit()
+    owner = login(user)
+    wrong = owner.post("/settings/team/transfer", data={"new_owner": mona.id, "password": "not-my-password"})
+    assert wrong.status_code == 422 and _member(user.email).tenant_role == "owner"
+    done = owner.post("/settings/team/transfer", data={"new_owner": mona.id, "password": PASSWORD})
+    assert done.status_code == 302
+    assert (_member(user.email).tenant_role, _member("mona@a.example").tenant_role) == ("manager", "owner")
+    assert owner.post("/settings/team/close", data={"password": PASSWORD, "confirm": "CLOSE"}).status_code == 403
+
+
+def test_the_owner_closes_the_account(app, login, user, tenant):
+    from bulkapp.models import Client
+    from bulkapp.services.accounts.users import create_user
+
+    mona = create_user("mona@a.example", PASSWORD, name="Mona", client_id=user.client_id)
+    db.session.commit()
+    balance = tenant.balance
+    mona_browser = app.test_client()
+    mona_browser.post("/login", data={"email": mona.email, "password": PASSWORD})
+    owner = login(user)
+    unconfirmed = owner.post("/settings/team/close", data={"password": PASSWORD, "confirm": "yes"})
+    assert unconfirmed.status_code == 422
+    closed = owner.post("/settings/team/close", data={"password": PASSWORD, "confirm": "CLOSE"})
+    assert closed.status_code == 302 and closed.location.endswith("/login")
+    db.session.expire_all()
+    account = db.session.get(Client, tenant.id)
+    assert account.closed_at is not None and account.status is False and account.balance == balance  # kept
+    assert mona_browser.get("/dashboard").status_code == 302  # signed out at the next request
+    refused = app.test_client().post("/login", data={"email": user.email, "password": PASSWORD})
+    assert refused.status_code == 422
+    api = app.test_client().post(
+        "/api/v1/messages", json={"to": "0712345678", "body": "Hi"},
+        headers={"Authorization": f"Bearer {tenant.test_api_key}"},
+    )  # fmt: skip
+    assert api.status_code == 403  # it sends nothing

@@ -7,6 +7,7 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 
+from bulkapp.blueprints.audit_trail import audit
 from bulkapp.blueprints.settings.blueprint import bp
 from bulkapp.blueprints.settings.team_forms import CloseAccountForm, InviteForm, RoleForm, TransferForm
 from bulkapp.extensions import db, rq
@@ -60,6 +61,7 @@ def invite():
         except AccountError as exc:
             getattr(form, exc.field or "email").errors.append(str(exc))
         else:
+            audit("invitation.sent", details={"email": form.email.data.strip().lower(), "role": form.role.data})
             db.session.commit()
             if taken_by is not None:  # the page answers as for any address; the account's owner is told by email
                 rq.enqueue(
@@ -95,7 +97,7 @@ def _refused(exc: AccountError):
 def team_role(user_id: int):
     form = RoleForm()
     try:
-        team_service.member(current_client_id(), user_id)  # another tenant's user: 404 before anything else
+        before = team_service.member(current_client_id(), user_id).tenant_role  # another tenant's user: 404 first
     except LookupError:
         abort(404)
     if not form.validate_on_submit():
@@ -106,6 +108,7 @@ def team_role(user_id: int):
         abort(404)
     except AccountError as exc:
         return _refused(exc)
+    audit("role.changed", target=member, details={"email": member.email, "before": before, "after": member.tenant_role})
     return _done(_("%(name)s is now %(role)s.", name=member.name, role=ROLE_LABELS[member.tenant_role]))
 
 
@@ -113,11 +116,13 @@ def team_role(user_id: int):
 @tenant_required
 def team_remove(user_id: int):
     try:
+        role = team_service.member(current_client_id(), user_id).tenant_role
         member = team_service.remove_member(current_client_id(), user_id, current_user)
     except LookupError:
         abort(404)
     except AccountError as exc:
         return _refused(exc)
+    audit("member.removed", target=member, details={"email": member.email, "role": role})
     return _done(_("%(name)s was removed from the team and signed out.", name=member.name))
 
 
@@ -128,6 +133,7 @@ def invitation_resend(invitation_id: int):
         invitation = team_service.resend_invitation(current_client_id(), invitation_id)
     except LookupError:
         abort(404)
+    audit("invitation.resent", target=("invitations", invitation_id), details={"email": invitation.email})
     db.session.commit()
     rq.enqueue(send_invitation_email, invitation.id, current_language(), queue="high")
     flash(_("The invitation was sent again to %(email)s; it works for 7 more days.", email=invitation.email), "success")
@@ -141,6 +147,7 @@ def invitation_revoke(invitation_id: int):
         invitation = team_service.revoke_invitation(current_client_id(), invitation_id)
     except LookupError:
         abort(404)
+    audit("invitation.revoked", target=("invitations", invitation_id), details={"email": invitation.email})
     return _done(_("The invitation to %(email)s was withdrawn; its link no longer works.", email=invitation.email))
 
 
@@ -159,6 +166,7 @@ def transfer_ownership():
         db.session.rollback()
         getattr(form, exc.field or "password").errors.append(str(exc))
         return _page(transfer=form, status=422)
+    audit("ownership.transferred", target=new_owner, details={"from": current_user.email, "to": new_owner.email})
     return _done(_("%(name)s is now the owner; you are a manager.", name=new_owner.name))
 
 
@@ -166,15 +174,18 @@ def transfer_ownership():
 @tenant_required
 def close_account():
     form = CloseAccountForm()
-    if form.validate_on_submit() and (form.confirm.data or "").strip().upper() != "CLOSE":
+    if not form.validate_on_submit():
+        return _page(close=form, status=422)
+    if (form.confirm.data or "").strip().upper() != "CLOSE":
         form.confirm.errors.append(_("Type CLOSE to confirm."))
-    elif form.validate_on_submit():
+    else:
         try:
             team_service.close_account(current_user, form.password.data)
         except AccountError as exc:
             db.session.rollback()
             form.password.errors.append(str(exc))
         else:
+            audit("account.closed", target=("clients", current_client_id()))
             db.session.commit()
             logout_user()
             flash(_("The account is closed. Its data and balance are kept for Bulkapp to settle with you."), "info")

@@ -245,6 +245,10 @@ def accept_invite(token: str, *, name: str, password: str) -> User:
             raise InvitationUsed() from None
         raise
     invitation_for(token).accepted_at = utcnow()
-    user.last_login_at = utcnow()  # the acceptance signs them in
     db.session.flush()
     return user
+
+
+def record_sign_in(user: User) -> None:
+    """Note a sign-in (by password, invitation or confirmation link) for the team page's "last sign-in"."""
+    user.last_login_at = utcnow()
