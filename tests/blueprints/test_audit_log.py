@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -299,3 +300,73 @@ def test_platform_admin_reads_every_tenant(login, admin_user, tenant, other_tena
     assert "ghost@nowhere.example" in csv_text and "alice@a.example" in csv_text
     assert admin.get("/admin/audit?client=-5&before=x").status_code == 200
     assert admin.get("/admin/audit?client=%00").status_code == 400  # NUL is refused app-wide, never a 500
+
+
+# -- the accounts work of the other items (team, reset, email change) and the admin's tenant settings ----------
+
+
+def test_team_actions(login, user, tenant):
+    from bulkapp.services.accounts.users import create_user
+
+    manager = create_user("mona@a.example", PASSWORD, name="Mona", client_id=tenant.id)
+    db.session.commit()
+    client = login(user)
+    sent = client.post("/settings/team/invite", data={"name": "Juma", "email": "Juma@A.example", "role": "agent"})
+    assert sent.status_code == 200
+    assert only("invitation.sent").details == {"email": "juma@a.example", "role": "agent"}
+    invitation_id = int(re.search(r"/settings/team/invitations/(\d+)/revoke", sent.get_data(as_text=True)).group(1))
+    client.post(f"/settings/team/invitations/{invitation_id}/resend")
+    client.post(f"/settings/team/invitations/{invitation_id}/revoke")
+    assert only("invitation.resent").target_id == only("invitation.revoked").target_id == str(invitation_id)
+    client.post(f"/settings/team/members/{manager.id}/role", data={"role": "agent"})
+    changed = only("role.changed")
+    assert (changed.actor_user_id, changed.target_id) == (user.id, str(manager.id))
+    assert changed.details == {"email": "mona@a.example", "before": "manager", "after": "agent"}
+    client.post(f"/settings/team/members/{manager.id}/remove")
+    assert only("member.removed").details == {"email": "mona@a.example", "role": "agent"}
+
+
+def test_ownership_transfer_and_closing(login, user, tenant):
+    from bulkapp.services.accounts.users import create_user
+
+    manager = create_user("mona@a.example", PASSWORD, name="Mona", client_id=tenant.id)
+    db.session.commit()
+    client = login(user)
+    client.post("/settings/team/transfer", data={"new_owner": manager.id, "password": PASSWORD})
+    assert only("ownership.transferred").details == {"from": user.email, "to": "mona@a.example"}
+    client.post("/logout")
+    login(manager).post("/settings/team/close", data={"password": PASSWORD, "confirm": "CLOSE"})
+    closed = only("account.closed")
+    assert (closed.client_id, closed.actor_user_id) == (tenant.id, manager.id)
+
+
+def test_password_reset_and_email_change(client, login, user, tenant):
+    from bulkapp.services.accounts.password_reset import reset_token
+
+    new = "a-brand-new-password"
+    path = f"/password/reset/{reset_token(user)}"
+    assert client.post(path, data={"password": new, "confirm": new}).status_code == 302
+    reset = only("password.reset")
+    assert (reset.client_id, reset.actor_user_id, reset.target_id) == (tenant.id, user.id, str(user.id))
+    assert new not in str(reset.details)
+
+    signed_in = login(user, password=new)
+    signed_in.post("/account/email", data={"email": "new@kibanda.co.ke", "password": new})
+    assert events("email.changed") == []  # asked, not yet confirmed
+    from tests.blueprints.test_password_reset import mails_to
+
+    [mail] = mails_to("new@kibanda.co.ke")
+    [confirm] = re.findall(r"http://localhost(/account/email/confirm/\S+)", mail.body)
+    signed_in.post(confirm)
+    assert only("email.changed").details == {"after": "new@kibanda.co.ke"}
+
+
+def test_admin_client_settings_record_going_live(login, admin_user, tenant):
+    admin = login(admin_user)
+    data = {"name": tenant.name, "sender_id": tenant.sender_id, "price_per_unit": "0.80", "tier": tenant.tier}
+    admin.post(f"/admin/clients/{tenant.id}/edit", data={**data, "status": "active", "is_test_mode": "y"})
+    assert events("client.updated") == []  # nothing changed, nothing recorded
+    admin.post(f"/admin/clients/{tenant.id}/edit", data={**data, "status": "active"})
+    row = only("client.updated")
+    assert (row.client_id, row.actor_user_id) == (tenant.id, admin_user.id)
+    assert row.details == {"test_mode": {"before": True, "after": False}}

@@ -4,6 +4,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
 
+from bulkapp.blueprints.audit_trail import audit
 from bulkapp.blueprints.auth import throttle
 from bulkapp.blueprints.auth.blueprint import bp
 from bulkapp.blueprints.auth.password_forms import ConfirmChangeForm, EmailChangeForm, ForgotForm, ResetForm
@@ -69,6 +70,7 @@ def reset_password(token: str):
                 return _reset_error(exc)
             getattr(form, exc.field).errors.append(str(exc))
         else:
+            audit("password.reset", actor=user, target=("users", user.id))
             db.session.commit()
             language = current_language()
             logout_user()  # whoever was signed in here is signed out too, like everywhere else
@@ -109,6 +111,7 @@ def confirm_email_change(token: str):
         except AccountError as exc:
             db.session.rollback()
             return render_template("auth/email_change_error.html", error=str(exc)), 404
+        audit("email.changed", actor=user, target=("users", user.id), details={"after": user.email})
         db.session.commit()
         flash(_("Your email address is now %(email)s.", email=user.email), "success")
         return redirect(url_for("auth.login"))
