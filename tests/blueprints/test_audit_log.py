@@ -370,3 +370,16 @@ def test_admin_client_settings_record_going_live(login, admin_user, tenant):
     row = only("client.updated")
     assert (row.client_id, row.actor_user_id) == (tenant.id, admin_user.id)
     assert row.details == {"test_mode": {"before": True, "after": False}}
+
+
+def test_owners_and_managers_read_the_log_agents_do_not(app, tenant, user):
+    from bulkapp.services.accounts.users import create_user
+
+    create_user("mona@a.example", PASSWORD, name="Mona", client_id=tenant.id, tenant_role="manager")
+    create_user("abdi@a.example", PASSWORD, name="Abdi", client_id=tenant.id, tenant_role="agent")
+    db.session.commit()
+    for email, status in ((user.email, 200), ("mona@a.example", 200), ("abdi@a.example", 403)):
+        client = app.test_client()
+        client.post("/login", data={"email": email, "password": PASSWORD})
+        assert client.get("/settings/audit").status_code == status, email
+        assert client.get("/settings/audit/export.csv").status_code == status, email

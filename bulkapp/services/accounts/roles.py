@@ -33,7 +33,7 @@ PERMISSIONS: dict[str, str] = {
     # Ownership and the account itself are the owner's.
     "settings.transfer_ownership": OWNER,
     "settings.close_account": OWNER,
-    "settings.audit": OWNER,
+    "settings.audit": MANAGER,  # the audit log: owners and managers read it (export included)
     # The wallet: everyone tops up; the statement export and the low-balance alert are managers'.
     "wallet.export": MANAGER,
     "wallet.threshold": MANAGER,
