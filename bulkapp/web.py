@@ -94,6 +94,8 @@ def _check_session():
 
     if request.endpoint == "static" or "_user_id" not in session:
         return
+    if (request.blueprint or "").split(".")[0] in (*OWN_INPUT_CHECKS, "shortlinks"):
+        return  # pages for outsiders (API, vendors, reply links) read no signed-in user before their own work
     if not current_user.is_authenticated:
         session.pop("_user_id", None)  # ended or expired: the cookie is forgotten too
         session.pop(sessions.TOKEN_KEY, None)
@@ -147,16 +149,16 @@ def _check_tenant_role():
 
     from bulkapp.services.accounts.roles import has_role, required_role
 
+    role = required_role(request.endpoint)
+    if role is None:  # not a tenant page: nothing to read (on SQLite a read here would hold the write lock)
+        return None
     if not getattr(current_user, "is_authenticated", False) or current_user.client_id is None:
         return None
     if current_user.client is not None and current_user.client.closed_at is not None:
-        if request.endpoint in ("auth.logout", "static"):
-            return None
         logout_user()
         flash(_l("This account is closed. Ask Bulkapp support if you need its data."), "info")
         return redirect(url_for("auth.login"))
-    role = required_role(request.endpoint)
-    if role is not None and not has_role(current_user, role):
+    if not has_role(current_user, role):
         abort(403)
     return None
 
