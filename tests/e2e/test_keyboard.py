@@ -65,6 +65,7 @@ def test_inline_contact_edit_by_keyboard(browser, live_server, user, seeded, wid
     assert db.session.get(Contact, seeded["contact_id"]).name == "Achieng Otieno"
 
     row.get_by_role("button", name="Edit").click()
+    expect(row.get_by_label("Name")).to_be_focused()  # the editor is in and its keys are bound
     row.get_by_label("Phone or email").fill("not a phone")
     row.get_by_label("Phone or email").press("Enter")
     expect(row.locator(".error")).to_be_visible()

@@ -385,7 +385,7 @@ def test_a_send_made_while_redis_is_down_is_kept_and_sent_by_the_periodic_retry(
     with down.app_context():
         message_id = send_message(client_id, to="0712345678", body="Queue is down").id
         db.session.commit()  # the send stands even though its job could not be queued
-    assert "could not queue dispatch_messages" in caplog.text
+    assert "could not queue bulkapp.jobs.messaging.dispatch_messages" in caplog.text
     message = fresh(message_id)
     assert message.status == "pending" and balanced(client_id)
     assert db.session.get(Client, client_id).balance == Decimal("99.20")
