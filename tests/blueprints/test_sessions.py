@@ -236,3 +236,27 @@ def test_browsers_in_plain_words(app, agent, words):
 def test_settings_have_defaults(app):
     assert app.config["SESSION_IDLE_MINUTES"] == 720 and app.config["SESSION_MAX_DAYS"] == 30
     assert re.fullmatch(r"[0-9a-f]{64}", sessions._hash("x"))
+
+
+def test_confirming_the_email_and_accepting_an_invitation_also_make_a_session(app, client, tenant):
+    """Every way in goes through the same record: the confirmation link and an invitation sign in too."""
+    from bulkapp.models import User
+    from bulkapp.services.accounts.team import invite_teammate
+    from bulkapp.services.accounts.users import confirmation_token, create_user
+
+    newcomer = create_user("new@a.example", PASSWORD, name="New", client_id=tenant.id, verified=False)
+    db.session.commit()
+    with app.test_request_context():
+        token = confirmation_token(newcomer)
+    assert client.post(f"/signup/confirm/{token}", data={"password": PASSWORD}).status_code == 302
+    assert len(_records(newcomer.id)) == 1 and _signed_in(client)
+    client.post("/logout")
+    assert not _signed_in(client)
+
+    invite_token, _taken = invite_teammate(tenant.id, email="juma@a.example", name="Juma")
+    db.session.commit()
+    invited = app.test_client()
+    answer = invited.post(f"/invite/{invite_token}", data={"name": "Juma", "password": "juma-password"})
+    assert answer.status_code == 302
+    juma = db.session.scalar(sa.select(User).where(User.email == "juma@a.example"))
+    assert len(_records(juma.id)) == 1 and _signed_in(invited)
