@@ -3,9 +3,9 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import EmailField, PasswordField, SelectField, SelectMultipleField, StringField, TelField, TextAreaField
+from wtforms import PasswordField, SelectField, SelectMultipleField, StringField, TelField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Email, EqualTo, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import EqualTo, InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from bulkapp.i18n import stored_text
@@ -49,11 +49,6 @@ class AvatarForm(FlaskForm):
     avatar = FileField(
         _l("Picture (PNG, JPEG, WebP or GIF, up to 2 MB)"), validators=[FileRequired(_l("Choose a picture."))]
     )
-
-
-class InviteForm(FlaskForm):
-    name = StringField(_l("Their name"), validators=[InputRequired(), Length(max=120)])
-    email = EmailField(_l("Their email"), validators=[InputRequired(), Email(), Length(max=254)])
 
 
 class AcceptInviteForm(FlaskForm):

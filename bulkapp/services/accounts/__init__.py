@@ -6,9 +6,12 @@ Modules:
 - ``api_keys``
 - ``client_admin``
 - ``demo``
+- ``invite_mail``
 - ``mail``
 - ``passwords``
 - ``profiles``
+- ``roles``
 - ``sessions``
+- ``team``
 - ``users``
 """
