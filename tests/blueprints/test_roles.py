@@ -150,3 +150,14 @@ def test_migration_makes_the_first_user_owner_and_the_others_managers(app, tenan
     db.session.commit()
     roles = dict(db.session.execute(sa.select(User.email, User.tenant_role).where(User.client_id == tenant.id)).all())
     assert roles == {tenant.test_user.email: "owner", "second@a.example": "manager"}
+
+
+def test_the_wallet_hides_the_statement_export_and_the_alert_from_agents(app, team):
+    pages = {}
+    for role in ("agent", "manager"):
+        client = app.test_client()
+        client.post("/login", data={"email": team[role].email, "password": PASSWORD})
+        pages[role] = client.get("/wallet/").get_data(as_text=True)
+    assert "/wallet/history.csv" not in pages["agent"] and 'id="low-balance-form"' not in pages["agent"]
+    assert "/wallet/history.csv" in pages["manager"] and 'id="low-balance-form"' in pages["manager"]
+    assert "/wallet/topup" in pages["agent"]  # agents still top up
