@@ -6,6 +6,7 @@ Who may open each route is decided by the permission map (services/accounts/role
 from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
+from wtforms.fields.choices import SelectChoice
 
 from bulkapp.blueprints.audit_trail import audit
 from bulkapp.blueprints.settings.blueprint import bp
@@ -24,7 +25,9 @@ def _page(form: InviteForm | None = None, invite_link: str | None = None, status
     client_id = current_client_id()
     members = team_service.members(client_id)
     transfer = forms.get("transfer") or TransferForm()
-    transfer.new_owner.choices = [(m.id, f"{m.name} <{m.email}>") for m in members if m.id != current_user.id]
+    transfer.new_owner.choices = [
+        SelectChoice(m.id, f"{m.name} <{m.email}>") for m in members if m.id != current_user.id
+    ]
     return render_template(
         "settings/team.html",
         form=form or InviteForm(),
@@ -155,7 +158,7 @@ def invitation_revoke(invitation_id: int):
 @tenant_required
 def transfer_ownership():
     form = TransferForm()
-    form.new_owner.choices = [(m.id, m.name) for m in team_service.members(current_client_id())]
+    form.new_owner.choices = [SelectChoice(m.id, m.name) for m in team_service.members(current_client_id())]
     if not form.validate_on_submit():
         return _page(transfer=form, status=422)
     try:

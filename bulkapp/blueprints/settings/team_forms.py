@@ -3,13 +3,14 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Email, InputRequired, Length
 
 from bulkapp.services.accounts.roles import AGENT, MANAGER, ROLE_LABELS
 
 
 def _role_choices():
-    return [(role, ROLE_LABELS[role]) for role in (AGENT, MANAGER)]
+    return [SelectChoice(role, ROLE_LABELS[role]) for role in (AGENT, MANAGER)]
 
 
 class InviteForm(FlaskForm):
