@@ -235,7 +235,14 @@ def _layout_context() -> dict:
         "settings_sections": _settings_sections,
         "nav_endpoints": _endpoints,
         "may_open": _may_open,
+        "role_labels": _role_labels(),
     }
+
+
+def _role_labels() -> dict:
+    from bulkapp.services.accounts.roles import ROLE_LABELS
+
+    return ROLE_LABELS
 
 
 def _may_open(endpoint: str) -> bool:

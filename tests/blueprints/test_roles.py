@@ -161,3 +161,14 @@ def test_the_wallet_hides_the_statement_export_and_the_alert_from_agents(app, te
     assert "/wallet/history.csv" not in pages["agent"] and 'id="low-balance-form"' not in pages["agent"]
     assert "/wallet/history.csv" in pages["manager"] and 'id="low-balance-form"' in pages["manager"]
     assert "/wallet/topup" in pages["agent"]  # agents still top up
+
+
+def test_a_platform_admin_sees_roles_and_a_closed_account(app, team, tenant, admin_user):
+    from bulkapp.columns import utcnow
+
+    db.session.get(Client, tenant.id).closed_at = utcnow()
+    db.session.commit()
+    client = app.test_client()
+    client.post("/login", data={"email": admin_user.email, "password": PASSWORD})
+    page = client.get(f"/admin/clients/{tenant.id}").get_data(as_text=True)
+    assert "Closed by its owner" in page and "Owner ·" in page and "Agent ·" in page
