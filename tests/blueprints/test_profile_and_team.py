@@ -288,3 +288,31 @@ def test_the_owner_closes_the_account(app, login, user, tenant):
         headers={"Authorization": f"Bearer {tenant.test_api_key}"},
     )  # fmt: skip
     assert api.status_code == 403  # it sends nothing
+
+
+def test_a_removed_member_can_be_invited_back(app, login, user, caplog):
+    owner = login(user)
+    _join(app, _invite(owner, "juma@a.example"))
+    juma = _member("juma@a.example")
+    owner.post(f"/settings/team/members/{juma.id}/remove")
+    caplog.clear()
+    link = _invite(owner, "juma@a.example", role="manager")
+    assert "To: juma@a.example" in caplog.text and "already has a Bulkapp account" not in caplog.text
+    back = _join(app, link, password="a-new-juma-password")
+    assert back.get("/settings/team").status_code == 200  # a manager now
+    again = _member("juma@a.example")
+    assert (again.id, again.is_active_user, again.tenant_role) == (juma.id, True, "manager")
+    old = app.test_client().post("/login", data={"email": "juma@a.example", "password": "juma-password"})
+    assert old.status_code == 422
+    assert app.test_client().get(link.split("localhost", 1)[1]).status_code == 409  # used once
+
+
+def test_a_member_disabled_by_the_platform_is_not_brought_back_by_an_invitation(app, login, user):
+    owner = login(user)
+    _join(app, _invite(owner, "juma@a.example"))
+    juma = _member("juma@a.example")
+    juma.is_active_user = False  # a platform admin's "disabled": the role stays
+    db.session.commit()
+    link = _invite(owner, "juma@a.example")
+    assert app.test_client().get(link.split("localhost", 1)[1]).status_code == 409
+    assert _member("juma@a.example").is_active_user is False

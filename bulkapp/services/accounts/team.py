@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Client, Invitation, User
-from bulkapp.services.accounts.passwords import verify_password
+from bulkapp.services.accounts.passwords import hash_password, verify_password
 from bulkapp.services.accounts.roles import AGENT, MANAGER, OWNER, ROLES
 from bulkapp.services.accounts.users import AccountError, create_user, normalise_email
 
@@ -153,6 +153,8 @@ def invite_teammate(
     if role not in INVITABLE_ROLES:
         raise AccountError(_l("Choose a role from the list."), "role")
     taken_by = db.session.scalar(sa.select(User.id).where(User.email == email))
+    if taken_by is not None and _removed_member(client_id, email) is not None:
+        taken_by = None  # someone removed from this team earlier: the invitation brings them back
     invitation = Invitation(
         client_id=client_id,
         email=email,
@@ -216,7 +218,8 @@ def invitation_for(token: str) -> Invitation:
 def read_invite(token: str) -> dict:
     """The invitation's content, or AccountError when it is forged, revoked, expired or already used."""
     row = invitation_for(token)
-    if row.accepted_at is not None or db.session.scalar(sa.select(User.id).where(User.email == row.email)):
+    holder = db.session.scalar(sa.select(User.id).where(User.email == row.email))
+    if row.accepted_at is not None or (holder and _removed_member(row.client_id, row.email) is None):
         raise InvitationUsed()
     if row.revoked_at is not None:
         raise AccountError(_l("This invitation was withdrawn. Ask your teammate for a new one."))
@@ -229,6 +232,9 @@ def accept_invite(token: str, *, name: str, password: str) -> User:
     """Create the invited user. InvitationUsed when it was used, also by a concurrent acceptance: the unique
     email decides, inside a savepoint, so the losers' transactions stay usable."""
     data = read_invite(token)
+    removed = _removed_member(data["client_id"], data["email"])
+    if removed is not None:
+        return _rejoin(token, removed, data, name=name, password=password)
     try:
         with db.session.begin_nested():
             user = create_user(
@@ -246,6 +252,42 @@ def accept_invite(token: str, *, name: str, password: str) -> User:
         raise
     invitation_for(token).accepted_at = utcnow()
     db.session.flush()
+    return user
+
+
+def _removed_member(client_id: int, email: str) -> User | None:
+    """A user this team removed (inactive, no role; a platform admin's "disabled" keeps the role)."""
+    return db.session.scalar(
+        sa.select(User).where(
+            User.email == email,
+            User.client_id == client_id,
+            User.is_active_user.is_(False),
+            User.tenant_role.is_(None),
+        )
+    )
+
+
+def _rejoin(token: str, user: User, data: dict, *, name: str, password: str) -> User:
+    """A removed member accepts a new invitation: the same account comes back with the invited role and the
+    new password. One acceptance wins (the UPDATE's condition); the others get InvitationUsed."""
+    if len(password or "") < 8:
+        raise AccountError(_l("The password needs at least 8 characters."), "password")
+    back = db.session.execute(
+        sa.update(User)
+        .where(User.id == user.id, User.is_active_user.is_(False), User.tenant_role.is_(None))
+        .values(
+            is_active_user=True,
+            tenant_role=data["role"],
+            password=hash_password(password),
+            name=(name or data["name"] or user.name).strip(),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not back:
+        raise InvitationUsed()
+    invitation_for(token).accepted_at = utcnow()
+    db.session.flush()
+    db.session.refresh(user)
     return user
 
 
