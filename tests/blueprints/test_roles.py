@@ -172,3 +172,16 @@ def test_a_platform_admin_sees_roles_and_a_closed_account(app, team, tenant, adm
     client.post("/login", data={"email": admin_user.email, "password": PASSWORD})
     page = client.get(f"/admin/clients/{tenant.id}").get_data(as_text=True)
     assert "Closed by its owner" in page and "Owner ·" in page and "Agent ·" in page
+
+
+def test_agents_manage_their_own_profile_and_sessions(app, team):
+    for endpoint in (
+        "settings.profile",
+        "settings.change_password",
+        "settings.end_session",
+        "settings.end_all_sessions",
+    ):
+        assert required_role(endpoint) == "agent", endpoint
+    client = app.test_client()
+    client.post("/login", data={"email": team["agent"].email, "password": PASSWORD})
+    assert client.get("/settings/profile").status_code == 200

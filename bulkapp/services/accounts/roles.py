@@ -30,6 +30,9 @@ PERMISSIONS: dict[str, str] = {
     "settings.change_password": AGENT,
     "settings.upload_avatar": AGENT,
     "settings.avatar": AGENT,
+    "settings.end_session": AGENT,  # one's own sessions, listed on the profile page
+    "settings.end_other_sessions": AGENT,
+    "settings.end_all_sessions": AGENT,
     # Ownership and the account itself are the owner's.
     "settings.transfer_ownership": OWNER,
     "settings.close_account": OWNER,
