@@ -26,15 +26,25 @@ from bulkapp.models import (
     Template,
     UnmatchedPayment,
     User,
+    UserSession,
     WalletTransaction,
     WebhookDelivery,
 )
+from bulkapp.services.accounts.sessions import start_session
 from bulkapp.services.accounts.team import invitation_for, invite_teammate
 from bulkapp.services.notifications.events import record_event
 from bulkapp.services.notifications.notify import notify
 
 # Routes that are public or machine endpoints with their own authentication (tested elsewhere).
-NOT_TENANT_ROUTES = ("static", "shortlinks.", "webhooks.", "auth.accept_invite", "auth.confirm_email")
+# Public token pages (the signed token is the authority, not a tenant id) and machine endpoints.
+NOT_TENANT_ROUTES = (
+    "static",
+    "shortlinks.",
+    "webhooks.",
+    "auth.accept_invite",
+    "auth.confirm_email",
+    "auth.reset_password",
+)
 
 
 def _objects_of(tenant) -> dict[str, int]:
@@ -69,6 +79,7 @@ def _objects_of(tenant) -> dict[str, int]:
     payment = UnmatchedPayment(trans_id="SKLSECRET1", amount=Decimal("50"), raw_amount="50", bill_ref="X", reason="x")
     db.session.add(payment)
     invite_token, _taken = invite_teammate(cid, email="secret-teammate@a.example", name="Secret teammate")
+    start_session(tenant.test_user, "127.0.0.1", "Secret browser")  # tenant A's sign-in record
     db.session.commit()
     return {
         "contact_id": contact.id,
@@ -88,6 +99,7 @@ def _objects_of(tenant) -> dict[str, int]:
         "suppression_id": suppression.id,
         "payment_id": payment.id,
         "invitation_id": invitation_for(invite_token).id,
+        "session_id": db.session.scalar(sa.select(sa.func.max(UserSession.id))),
     }
 
 
@@ -126,6 +138,7 @@ def test_every_route_with_an_id_answers_404_to_another_tenant(app, tenant, other
     assert db.session.get(Conversation, ids["conversation_id"]).status == "open"  # not closed or archived
     assert db.session.get(ContactImport, ids["import_id"]).status == "mapping"  # not discarded or started
     assert db.session.get(Suppression, ids["suppression_id"]) is not None  # not removed
+    assert db.session.get(UserSession, ids["session_id"]).ended_at is None  # tenant A stays signed in
     assert db.session.scalar(sa.select(sa.func.count()).select_from(WebhookDelivery)) == 1  # no resend happened
     invitation = db.session.get(Invitation, ids["invitation_id"])
     assert invitation.revoked_at is None and invitation.accepted_at is None  # not revoked

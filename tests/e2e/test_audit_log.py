@@ -2,6 +2,7 @@
 phone (screenshots at 1366 and 390 px); a platform admin reads every tenant's."""
 
 import re
+from pathlib import Path
 
 from playwright.sync_api import expect
 
@@ -50,7 +51,7 @@ def test_owner_reads_and_filters_the_log(page, user, tenant, other_tenant):
     expect(rows.first).to_contain_text("ACME-NEW")
     with page.expect_download() as download:
         page.get_by_role("link", name="Export CSV").click()
-    text = open(download.value.path(), encoding="utf-8").read()
+    text = Path(download.value.path()).read_text(encoding="utf-8")
     assert "channel.updated" in text and "auth.sign_in" not in text
 
 
