@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Client, User, WalletTransaction
 from bulkapp.services.billing import wallet
@@ -186,6 +187,21 @@ def test_edit_a_client(admin, tenant):
     admin.post(f"/admin/clients/{tenant.id}/edit", data={**EDIT, "sender_id": " ", "is_test_mode": "y"}, headers=HX)
     after = fresh_client(tenant.id)
     assert after.sender_id is None and after.is_test_mode is True
+
+
+def test_an_account_goes_live_only_with_a_confirmed_owner(admin, tenant):
+    owner = db.session.get(User, tenant.test_user.id)
+    owner.email_verified_at = None
+    db.session.commit()
+    response = admin.post(f"/admin/clients/{tenant.id}/edit", data=EDIT, headers=HX)
+    assert response.status_code == 422
+    assert "has not confirmed their email address yet" in response.get_data(as_text=True)
+    assert fresh_client(tenant.id).is_test_mode is True  # nothing saved
+    owner = db.session.get(User, tenant.test_user.id)
+    owner.email_verified_at = utcnow()
+    db.session.commit()
+    assert admin.post(f"/admin/clients/{tenant.id}/edit", data=EDIT, headers=HX).status_code == 200
+    assert fresh_client(tenant.id).is_test_mode is False
 
 
 @pytest.mark.parametrize(

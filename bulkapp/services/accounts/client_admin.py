@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
+import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from bulkapp.columns import to_decimal
@@ -116,6 +117,10 @@ def update_client(
         raise ClientAdminError(_l("A name of 1 to 120 characters is required."), "name")
     if tier not in TIERS:
         raise ClientAdminError(_l("The tier is one of %(tiers)s.", tiers=", ".join(TIERS)), "tier")
+    if client.is_test_mode and not test_mode and not _owner_verified(client.id):
+        raise ClientAdminError(
+            _l("The owner has not confirmed their email address yet, so this account cannot go live.")
+        )
     client.name = name
     client.sender_id = clean_sender_id(sender_id)
     client.price_per_unit = _price(price_per_unit)
@@ -125,6 +130,14 @@ def update_client(
     client.auto_sync_balance = bool(auto_sync_balance)
     db.session.flush()
     return client
+
+
+def _owner_verified(client_id: int) -> bool:
+    """Whether the tenant's owner has confirmed their email address (going live requires it)."""
+    owner = db.session.scalar(
+        sa.select(User).where(User.client_id == client_id, User.tenant_role == "owner", User.is_active_user.is_(True))
+    )
+    return owner is not None and owner.email_verified_at is not None
 
 
 def adjust_balance(client_id: int, *, direction: str, amount, reason: str, actor: User, reference: str) -> Adjustment:
