@@ -10,6 +10,7 @@ from typing import Any
 from flask import Response, request, stream_with_context
 from flask_login import current_user
 
+from bulkapp import htmx
 from bulkapp.parsing import parse_date, parse_id
 from bulkapp.services.accounts import audit as audit_log
 
@@ -62,3 +63,31 @@ def csv_response(chunks, name: str) -> Response:
     response.headers["Content-Disposition"] = f'attachment; filename="{name}-{date.today().isoformat()}.csv"'
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def render_log(page: str, client_id: int | None, *, area: str):
+    """The log page (or its list fragment) of one tenant, or of the whole platform when ``client_id`` is None;
+    ``area`` is the blueprint whose ``audit`` and ``audit_export`` endpoints serve it."""
+    platform = client_id is None
+    filters, before, shown = read_filters(platform=platform)
+    rows, next_before = audit_log.page(client_id, filters, before=before)
+    names = audit_log.tenant_names({row.client_id for row in rows if row.client_id}) if platform else None
+    return htmx.render(
+        page,
+        "settings/partials/audit_list.html",
+        rows=rows,
+        next_before=next_before,
+        before=before,
+        shown=shown,
+        actions=audit_log.actions(client_id),
+        list_endpoint=f"{area}.audit",
+        export_endpoint=f"{area}.audit_export",
+        platform=platform,
+        tenant_names=names,
+    )
+
+
+def export_log(client_id: int | None, name: str) -> Response:
+    """The filtered log as a streamed CSV (of one tenant, or of the platform when ``client_id`` is None)."""
+    filters, _before, _shown = read_filters(platform=client_id is None)
+    return csv_response(audit_log.export_csv(client_id, filters), name)
