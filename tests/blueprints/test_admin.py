@@ -195,7 +195,7 @@ def test_an_account_goes_live_only_with_a_confirmed_owner(admin, tenant):
     db.session.commit()
     response = admin.post(f"/admin/clients/{tenant.id}/edit", data=EDIT, headers=HX)
     assert response.status_code == 422
-    assert "has not confirmed their email address yet" in response.get_data(as_text=True)
+    assert "cannot go live until its owner has confirmed" in response.get_data(as_text=True)
     assert fresh_client(tenant.id).is_test_mode is True  # nothing saved
     owner = db.session.get(User, tenant.test_user.id)
     owner.email_verified_at = utcnow()

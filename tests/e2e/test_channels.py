@@ -27,7 +27,8 @@ def private_urls(app, monkeypatch):
 def test_add_onfon_channel_test_connection_and_webhook_urls(page, user, onfon):
     sign_in(page, user)
     page.goto("/settings/")
-    page.locator("article.card", has=page.get_by_role("heading", name="Channels", exact=True)).get_by_role("link", name="Open").click()
+    card = page.locator("article.card", has=page.get_by_role("heading", name="Channels", exact=True))
+    card.get_by_role("link", name="Open").click()
     expect(page.get_by_role("heading", name="Channels", exact=True)).to_be_visible()
     expect(page.locator(".channel", has_text="Sandbox (test mode)")).to_contain_text("In use: test mode")
 

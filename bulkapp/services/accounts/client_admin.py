@@ -119,7 +119,7 @@ def update_client(
         raise ClientAdminError(_l("The tier is one of %(tiers)s.", tiers=", ".join(TIERS)), "tier")
     if client.is_test_mode and not test_mode and not _owner_verified(client.id):
         raise ClientAdminError(
-            _l("The owner has not confirmed their email address yet, so this account cannot go live.")
+            _l("The account cannot go live until its owner has confirmed their email address.")
         )
     client.name = name
     client.sender_id = clean_sender_id(sender_id)
