@@ -118,9 +118,7 @@ def update_client(
     if tier not in TIERS:
         raise ClientAdminError(_l("The tier is one of %(tiers)s.", tiers=", ".join(TIERS)), "tier")
     if client.is_test_mode and not test_mode and not _owner_verified(client.id):
-        raise ClientAdminError(
-            _l("The account cannot go live until its owner has confirmed their email address.")
-        )
+        raise ClientAdminError(_l("The account cannot go live until its owner has confirmed their email address."))
     client.name = name
     client.sender_id = clean_sender_id(sender_id)
     client.price_per_unit = _price(price_per_unit)
