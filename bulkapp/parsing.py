@@ -145,6 +145,15 @@ def parse_json(data: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     return payload
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL, and surrogates (in a str only ever lone ones)
+
+
+def scrub_unstorable(value: str) -> str:
+    """``value`` with every NUL character and lone surrogate replaced by U+FFFD: for text a caller cannot refuse
+    (a vendor's callback would be retried forever), where :func:`storable_text` would say no."""
+    return _UNSTORABLE.sub("\ufffd", value)
+
+
 def storable_text(value: str) -> bool:
     """Text a database column can hold: no NUL character and no unpaired surrogate (``"\\ud800"``)."""
     if "\x00" in value:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields, replace
@@ -19,6 +18,7 @@ from bulkapp.blueprints.webhooks.blueprint import bp
 from bulkapp.blueprints.webhooks.common import WebhookRejected, is_jasmin_call
 from bulkapp.extensions import db
 from bulkapp.models import Channel, Client
+from bulkapp.parsing import scrub_unstorable, storable_text
 from bulkapp.providers import whatsapp_cloud
 from bulkapp.providers.base import (
     ConfigurationError,
@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 
 WEBHOOK_MAX_BYTES = 1024 * 1024  # Meta batches statuses; nothing a vendor sends us comes near this
 JASMIN_ACK = "ACK/Jasmin"
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL, and surrogates (in a str only ever lone ones)
 TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
@@ -127,7 +126,7 @@ def _webhook_request() -> WebhookRequest:
 
 
 def _channel_by_token(provider: str, token: str) -> Channel | None:
-    if not token or _clean_text(token) != token:  # no token holds NUL or a lone surrogate (PostgreSQL refuses them)
+    if not token or not storable_text(token):  # no token holds NUL or a lone surrogate (PostgreSQL refuses them)
         return None
     return db.session.scalar(sa.select(Channel).where(Channel.webhook_token == token, Channel.provider == provider))
 
@@ -249,18 +248,14 @@ def _scrubbed(item: InboundMessage | DeliveryReport) -> InboundMessage | Deliver
     for field in fields(item):
         value = getattr(item, field.name)
         if isinstance(value, str):
-            cleaned = _clean_text(value)
+            cleaned = scrub_unstorable(value)
         elif isinstance(value, tuple) and all(isinstance(part, str) for part in value):
-            cleaned = tuple(_clean_text(part) for part in value)
+            cleaned = tuple(scrub_unstorable(part) for part in value)
         else:
             continue
         if cleaned != value:
             changes[field.name] = cleaned
     return replace(item, **changes) if changes else item
-
-
-def _clean_text(text: str) -> str:
-    return UNSTORABLE.sub("\ufffd", text)
 
 
 def _apply_reports(channels: Iterable[Channel], reports: Iterable[DeliveryReport], *, commit: bool = True) -> None:
