@@ -291,9 +291,11 @@ def test_c2b_confirmation_with_nul_or_lone_surrogates_is_kept_and_acknowledged(c
 def proxied_app(app):
     """The app behind one reverse proxy (PROXY_HOPS=1), accepting callbacks from Safaricom's addresses only."""
     from bulkapp import create_app
+    from bulkapp.config import parse_networks
     from tests.conftest import CSRFClient, test_settings
 
-    proxied = create_app(test_settings(PROXY_HOPS=1, MPESA_ALLOWED_IPS="196.201.214.0/24, 2001:db8::/32"))
+    allowed = parse_networks("196.201.214.0/24, 2001:db8::/32")  # as Config reads MPESA_ALLOWED_IPS
+    proxied = create_app(test_settings(PROXY_HOPS=1, MPESA_ALLOWED_IPS=allowed))
     proxied.test_client_class = CSRFClient
     return proxied
 

@@ -10,7 +10,6 @@ from flask import current_app, jsonify, request
 
 from bulkapp.blueprints.webhooks.blueprint import bp
 from bulkapp.blueprints.webhooks.common import WebhookRejected, json_object, require_token
-from bulkapp.config import parse_networks
 from bulkapp.extensions import db
 from bulkapp.services.billing import paybill, topups
 
@@ -43,11 +42,9 @@ def _storable(value):
 def _require_allowed_address() -> None:
     """With ``MPESA_ALLOWED_IPS`` set, only those networks may call: the client address is the one
     ``PROXY_HOPS`` makes trustworthy (ProxyFix has already put it in ``remote_addr``)."""
-    allowed = current_app.config.get("MPESA_ALLOWED_IPS") or ()
+    allowed = current_app.config["MPESA_ALLOWED_IPS"]  # parsed once, by Config
     if not allowed:
         return
-    if isinstance(allowed, str):  # set as text by an override rather than read by Config
-        allowed = parse_networks(allowed)
     try:
         address = ipaddress.ip_address(request.remote_addr or "")
     except ValueError:
