@@ -6,7 +6,6 @@ No real DNS: every test that names a host injects a resolver.
 
 from __future__ import annotations
 
-import datetime as dt
 import socket
 import ssl
 import threading
@@ -14,10 +13,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import urllib3.util.connection
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from bulkapp.outbound import OutboundRefused, OutboundUnreachable, check_destination, refusal_reason
 from bulkapp.providers.base import ConfigurationError, TransientError, new_session
@@ -25,6 +20,7 @@ from bulkapp.providers.onfon import OnfonProvider
 from bulkapp.services.tenant_webhooks import http as webhook_http
 from bulkapp.services.tenant_webhooks import targets as webhook_targets
 from bulkapp.services.tenant_webhooks.http import PreparedDelivery
+from tests.simulators.tls import self_signed_certificate
 
 PUBLIC = "93.184.215.14"
 CREDENTIALS = {"access_key": "access-1", "api_key": "key-1", "client_id": "c"}
@@ -201,26 +197,8 @@ def test_a_closed_and_a_filtered_webhook_target_read_the_same(monkeypatch):
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory):
     """An HTTPS server on 127.0.0.1 whose certificate names only ``vendor.test``; yields (port, CA file)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vendor.test")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("vendor.test")]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    folder = tmp_path_factory.mktemp("tls")
-    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    cert_file, key_file = self_signed_certificate(
+        tmp_path_factory.mktemp("tls"), "vendor.test", dns_names=("vendor.test",)
     )
     seen = []
 
