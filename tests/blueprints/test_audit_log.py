@@ -197,9 +197,9 @@ def test_admin_wallet_adjustment_and_payment_assignment(client, login, admin_use
 
 
 def test_invitation_accepted(login, user, tenant, client):
-    from bulkapp.services.accounts import profiles
+    from bulkapp.services.accounts import team
 
-    token, _taken = profiles.invite_teammate(tenant.id, email="juma@a.example", name="Juma")
+    token, _taken = team.invite_teammate(tenant.id, email="juma@a.example", name="Juma")
     db.session.commit()
     response = client.post(f"/invite/{token}", data={"name": "Juma K", "password": "juma-password"})
     assert response.status_code == 302

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from bulkapp.extensions import db
 from bulkapp.models import User
-from bulkapp.services.accounts.profiles import invite_teammate
+from bulkapp.services.accounts.team import invite_teammate
 
 PEOPLE = 10
 

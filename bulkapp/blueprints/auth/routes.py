@@ -230,7 +230,7 @@ def logout():
 
 def _invite_error(error: AccountError):
     """A used invitation is a conflict (409); a forged or expired one is not found (404)."""
-    from bulkapp.services.accounts.profiles import InvitationUsed
+    from bulkapp.services.accounts.team import InvitationUsed
 
     status = 409 if isinstance(error, InvitationUsed) else 404
     return render_template("auth/invite.html", error=str(error), form=None, invite=None), status
@@ -240,9 +240,9 @@ def _invite_error(error: AccountError):
 def accept_invite(token: str):
     """A teammate's invitation: choose a name and password, then sign in to the tenant. It works once: of
     concurrent acceptances one joins, the others get the "already used" page."""
-    from bulkapp.blueprints.settings.profile_forms import AcceptInviteForm
-    from bulkapp.services.accounts.profiles import InvitationUsed, read_invite
-    from bulkapp.services.accounts.profiles import accept_invite as accept
+    from bulkapp.blueprints.settings.team_forms import AcceptInviteForm
+    from bulkapp.services.accounts.team import InvitationUsed, read_invite
+    from bulkapp.services.accounts.team import accept_invite as accept
 
     try:
         invite = read_invite(token)

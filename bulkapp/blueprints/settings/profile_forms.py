@@ -1,4 +1,4 @@
-"""Forms of the profile and team settings."""
+"""Forms of the profile settings (the team's: team_forms.py)."""
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -48,12 +48,4 @@ class PasswordForm(FlaskForm):
 class AvatarForm(FlaskForm):
     avatar = FileField(
         _l("Picture (PNG, JPEG, WebP or GIF, up to 2 MB)"), validators=[FileRequired(_l("Choose a picture."))]
-    )
-
-
-class AcceptInviteForm(FlaskForm):
-    name = StringField(_l("Your name"), validators=[InputRequired(), Length(max=120)])
-    password = PasswordField(
-        _l("Choose a password"),
-        validators=[InputRequired(), Length(min=8, max=128, message=_l("At least 8 characters."))],
     )

@@ -1,4 +1,4 @@
-"""Forms of Settings > Team: invitations, roles, ownership and closing the account."""
+"""Forms of Settings > Team: invitations (sending and accepting), roles, ownership and closing the account."""
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -31,3 +31,11 @@ class TransferForm(FlaskForm):
 class CloseAccountForm(FlaskForm):
     password = PasswordField(_l("Your password"), validators=[InputRequired()])
     confirm = StringField(_l("Type CLOSE to confirm"), validators=[InputRequired()])
+
+
+class AcceptInviteForm(FlaskForm):
+    name = StringField(_l("Your name"), validators=[InputRequired(), Length(max=120)])
+    password = PasswordField(
+        _l("Choose a password"),
+        validators=[InputRequired(), Length(min=8, max=128, message=_l("At least 8 characters."))],
+    )

@@ -15,12 +15,6 @@ from PIL import Image, UnidentifiedImageError
 from bulkapp.extensions import db
 from bulkapp.models import User
 from bulkapp.services.accounts.passwords import hash_password, verify_password
-from bulkapp.services.accounts.team import (  # noqa: F401 - invitations moved to team.py; sign-in imports them here
-    InvitationUsed,
-    accept_invite,
-    invite_teammate,
-    read_invite,
-)
 from bulkapp.services.accounts.users import AccountError
 
 LANGUAGES = (("en", "English"), ("sw", "Kiswahili"))
