@@ -53,6 +53,14 @@ def subscribe(tenant, receiver, events=("message.delivered",), active=True) -> s
     return receiver.secret
 
 
+def subscribed_event(tenant, receiver):
+    """Subscribe ``receiver`` to message.delivered and record (and commit) one such event."""
+    subscribe(tenant, receiver)
+    event = record_event(tenant.id, "message.delivered", {"id": 1})
+    db.session.commit()
+    return event
+
+
 def run_attempt(delivery_id: int, now):
     """What the deliver_webhook job does, with the clock given."""
     prepared = webhooks_out.claim_attempt(delivery_id, now=now)
@@ -270,9 +278,7 @@ def test_nothing_is_sent_while_webhooks_are_off_or_for_stale_events(tenant, hook
 
 
 def test_dispatch_is_idempotent(tenant, hook):
-    subscribe(tenant, hook)
-    event = record_event(tenant.id, "message.delivered", {"id": 1})
-    db.session.commit()
+    event = subscribed_event(tenant, hook)
     now = utcnow()
     webhooks_out.dispatch_new_events(now=now)
     webhooks_out.dispatch_new_events(now=now)
@@ -283,9 +289,7 @@ def test_dispatch_is_idempotent(tenant, hook):
 
 
 def test_an_attempt_is_claimed_and_recorded_once(tenant, hook):
-    subscribe(tenant, hook)
-    event = record_event(tenant.id, "message.delivered", {"id": 1})
-    db.session.commit()
+    event = subscribed_event(tenant, hook)
     now = utcnow()
     webhooks_out.dispatch_new_events(now=now)
     delivery_id = attempts_of(event.id)[0].id
@@ -300,9 +304,7 @@ def test_an_attempt_is_claimed_and_recorded_once(tenant, hook):
 
 
 def test_an_attempt_is_not_claimed_before_it_is_due(tenant, hook):
-    subscribe(tenant, hook)
-    event = record_event(tenant.id, "message.delivered", {"id": 1})
-    db.session.commit()
+    event = subscribed_event(tenant, hook)
     now = utcnow()
     webhooks_out.dispatch_new_events(now=now)
     assert webhooks_out.claim_attempt(attempts_of(event.id)[0].id, now=now - timedelta(seconds=1)) is None
@@ -312,10 +314,8 @@ def test_an_attempt_is_not_claimed_before_it_is_due(tenant, hook):
 
 
 def test_failures_are_retried_on_the_back_off_ladder_for_about_a_day(tenant, hook):
-    subscribe(tenant, hook)
     hook.default = Reply(500, b"database is down")
-    event = record_event(tenant.id, "message.delivered", {"id": 1})
-    db.session.commit()
+    event = subscribed_event(tenant, hook)
 
     now = utcnow()
     outcomes = deliver_due(now)
@@ -343,10 +343,8 @@ def test_failures_are_retried_on_the_back_off_ladder_for_about_a_day(tenant, hoo
 
 
 def test_a_retry_that_succeeds_ends_the_ladder(tenant, hook):
-    subscribe(tenant, hook)
     hook.replies = [Reply(503), Reply(502)]
-    event = record_event(tenant.id, "message.delivered", {"id": 1})
-    db.session.commit()
+    event = subscribed_event(tenant, hook)
     now = utcnow()
     deliver_due(now)
     deliver_due(now + timedelta(seconds=5))
@@ -356,10 +354,8 @@ def test_a_retry_that_succeeds_ends_the_ladder(tenant, hook):
 
 
 def test_retry_after_is_honoured(tenant, hook):
-    subscribe(tenant, hook)
     hook.replies = [Reply(429, headers={"Retry-After": "600"})]
-    event = record_event(tenant.id, "message.delivered", {"id": 1})
-    db.session.commit()
+    event = subscribed_event(tenant, hook)
     now = utcnow()
     deliver_due(now)
     first, second = attempts_of(event.id)
@@ -369,10 +365,8 @@ def test_retry_after_is_honoured(tenant, hook):
 
 @pytest.mark.parametrize("value", ["²", "9" * 5000, "99999999999999999999", "-5", "Wed, 21 Oct 2015 07:28:00 GMT"])
 def test_a_retry_after_that_is_not_a_number_of_seconds_falls_back_to_the_ladder(tenant, hook, value):
-    subscribe(tenant, hook)
     hook.replies = [Reply(429, headers={"Retry-After": value})]
-    event = record_event(tenant.id, "message.delivered", {"id": 1})
-    db.session.commit()
+    event = subscribed_event(tenant, hook)
     now = utcnow()
     deliver_due(now)
     first, second = attempts_of(event.id)
@@ -380,10 +374,8 @@ def test_a_retry_after_that_is_not_a_number_of_seconds_falls_back_to_the_ladder(
 
 
 def test_410_gone_turns_webhooks_off_and_tells_the_tenant(tenant, hook):
-    subscribe(tenant, hook)
     hook.default = Reply(410, b"gone")
-    event = record_event(tenant.id, "message.delivered", {"id": 1})
-    db.session.commit()
+    event = subscribed_event(tenant, hook)
     deliver_due(utcnow())
     assert len(attempts_of(event.id)) == 1  # no retry
     assert db.session.get(Client, tenant.id).webhook_active is False
@@ -393,10 +385,8 @@ def test_410_gone_turns_webhooks_off_and_tells_the_tenant(tenant, hook):
 
 def test_timeouts_and_refused_connections_are_retried(tenant, hook, work_app, monkeypatch):
     monkeypatch.setitem(work_app.config, "WEBHOOK_TIMEOUT", (1.0, 0.3))
-    subscribe(tenant, hook)
     hook.replies = [Reply(200, delay=1.0)]
-    event = record_event(tenant.id, "message.delivered", {"id": 1})
-    db.session.commit()
+    event = subscribed_event(tenant, hook)
     now = utcnow()
     [outcome] = deliver_due(now)
     assert outcome.status == "failed" and outcome.error == "No answer within 0.3 s." and outcome.retryable
@@ -413,9 +403,7 @@ def test_timeouts_and_refused_connections_are_retried(tenant, hook, work_app, mo
 
 
 def test_an_interrupted_attempt_is_recovered_and_retried(tenant, hook):
-    subscribe(tenant, hook)
-    event = record_event(tenant.id, "message.delivered", {"id": 1})
-    db.session.commit()
+    event = subscribed_event(tenant, hook)
     now = utcnow()
     webhooks_out.dispatch_new_events(now=now)
     delivery_id = attempts_of(event.id)[0].id
@@ -431,10 +419,8 @@ def test_an_interrupted_attempt_is_recovered_and_retried(tenant, hook):
 
 
 def test_an_attempt_is_cancelled_when_webhooks_were_turned_off_meanwhile(tenant, hook):
-    subscribe(tenant, hook)
     hook.default = Reply(500)
-    event = record_event(tenant.id, "message.delivered", {"id": 1})
-    db.session.commit()
+    event = subscribed_event(tenant, hook)
     now = utcnow()
     deliver_due(now)
     subscribe(tenant, hook, events=("message.sent",))  # unsubscribed from message.delivered
@@ -521,9 +507,7 @@ def test_redirects_are_not_followed(tenant, hook):
 
 
 def test_resend_keeps_the_webhook_id(tenant, hook):
-    subscribe(tenant, hook)
-    event = record_event(tenant.id, "message.delivered", {"id": 1})
-    db.session.commit()
+    event = subscribed_event(tenant, hook)
     now = utcnow()
     deliver_due(now)
     resend = webhooks_out.resend_event(tenant.id, event.id, now=now)
@@ -536,9 +520,7 @@ def test_resend_keeps_the_webhook_id(tenant, hook):
 
 
 def test_resend_is_one_attempt_and_works_while_webhooks_are_off(tenant, hook):
-    subscribe(tenant, hook)
-    event = record_event(tenant.id, "message.delivered", {"id": 1})
-    db.session.commit()
+    event = subscribed_event(tenant, hook)
     subscribe(tenant, hook, active=False)
     hook.default = Reply(500)
     resend = webhooks_out.resend_event(tenant.id, event.id)
@@ -548,9 +530,7 @@ def test_resend_is_one_attempt_and_works_while_webhooks_are_off(tenant, hook):
 
 
 def test_resend_of_another_tenants_event_is_refused(tenant, other_tenant, hook):
-    subscribe(tenant, hook)
-    event = record_event(tenant.id, "message.delivered", {"id": 1})
-    db.session.commit()
+    event = subscribed_event(tenant, hook)
     assert webhooks_out.resend_event(other_tenant.id, event.id) is None
     assert attempts_of(event.id) == []
 
@@ -585,10 +565,8 @@ def test_the_log_is_per_tenant_newest_first_with_keyset_pages(tenant, other_tena
 
 
 def test_a_successful_resend_cancels_the_pending_retry(tenant, hook):
-    subscribe(tenant, hook)
     hook.replies = [Reply(500)]
-    event = record_event(tenant.id, "message.delivered", {"id": 1})
-    db.session.commit()
+    event = subscribed_event(tenant, hook)
     now = utcnow()
     deliver_due(now)
     resend = webhooks_out.resend_event(tenant.id, event.id, now=now)
