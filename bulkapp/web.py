@@ -16,6 +16,8 @@ from bulkapp.models import User
 MAX_ID = 2**31 - 1  # ids are INTEGER columns: no row can have a larger one
 # Blueprints that answer machines and check their own input (the API's JSON errors, vendors' webhooks).
 OWN_INPUT_CHECKS = ("api", "webhooks")
+# ... and, with the reply links' pages, the blueprints that serve outsiders: no signed-in user is read for them.
+OUTSIDER_BLUEPRINTS = (*OWN_INPUT_CHECKS, "shortlinks")
 
 # Settings sections, shown on /settings when their endpoint exists: (endpoint, title, description).
 SETTINGS_SECTIONS = (
@@ -78,11 +80,11 @@ def _load_user(user_id: str) -> User | None:
 
     from bulkapp.services.accounts import sessions
 
-    record = sessions.check(int(user_id), session.get(sessions.TOKEN_KEY))
-    if record is None:
+    found = sessions.check(int(user_id), session.get(sessions.TOKEN_KEY))
+    if found is None:
         return None
-    g.user_session = record
-    return db.session.get(User, int(user_id))
+    g.user_session, user = found
+    return user
 
 
 def _check_session():
@@ -92,15 +94,19 @@ def _check_session():
 
     from bulkapp.services.accounts import sessions
 
-    if request.endpoint == "static" or "_user_id" not in session:
+    if for_outsiders() or "_user_id" not in session:
         return
-    if (request.blueprint or "").split(".")[0] in (*OWN_INPUT_CHECKS, "shortlinks"):
-        return  # pages for outsiders (API, vendors, reply links) read no signed-in user before their own work
     if not current_user.is_authenticated:
         session.pop("_user_id", None)  # ended or expired: the cookie is forgotten too
         session.pop(sessions.TOKEN_KEY, None)
     elif sessions.needs_commit(g.get("user_session")):
         db.session.commit()
+
+
+def for_outsiders() -> bool:
+    """A static file, or a page for outsiders (API, vendors, reply links): the request reads no signed-in user
+    (no session check, no two-factor gate, no no-store header for a user)."""
+    return request.endpoint == "static" or (request.blueprint or "").split(".")[0] in OUTSIDER_BLUEPRINTS
 
 
 def _unauthorized():
@@ -204,7 +210,7 @@ def _security_headers(response):
     production_https = request.is_secure and current_app.config.get("ENV_NAME") == "production"
     if current_app.config["SESSION_COOKIE_SECURE"] or production_https:
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-    if request.endpoint != "static" and getattr(current_user, "is_authenticated", False):
+    if not for_outsiders() and getattr(current_user, "is_authenticated", False):
         # A signed-in page (or download) is never kept by the browser or a proxy: after sign-out, Back on a
         # shared computer shows nothing.
         response.headers["Cache-Control"] = "no-store"

@@ -260,3 +260,42 @@ def test_confirming_the_email_and_accepting_an_invitation_also_make_a_session(ap
     assert answer.status_code == 302
     juma = db.session.scalar(sa.select(User).where(User.email == "juma@a.example"))
     assert len(_records(juma.id)) == 1 and _signed_in(invited)
+
+
+@pytest.fixture
+def statements(app):
+    """The SQL statements the app runs while the test watches (the list is cleared at will)."""
+    seen: list[str] = []
+
+    def note(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    with app.app_context():  # the app that serves the requests (the test body works on another instance)
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", note)
+    yield seen
+    sa.event.remove(engine, "before_cursor_execute", note)
+
+
+def _reads_of_who_is_signed_in(seen: list[str]) -> list[str]:
+    return [sql for sql in seen if re.search(r"\bFROM\s+(user_sessions|users|clients)\b", sql)]
+
+
+def test_a_signed_in_page_knows_who_it_is_for_with_one_select(app, user, statements):
+    """The session record, its user and the user's tenant (read by the two-factor rule and the role check) come
+    in one SELECT on the unique token hash, before the view runs."""
+    browser = _sign_in(app, user)
+    statements.clear()
+    assert browser.get("/settings/").status_code == 200
+    (read,) = _reads_of_who_is_signed_in(statements)
+    assert "user_sessions" in read and "JOIN users" in read and "JOIN clients" in read
+
+
+@pytest.mark.parametrize("path", ["/api/v1/openapi.json", "/webhooks/whatsapp", "/static/css/app.css"])
+def test_pages_for_outsiders_read_no_signed_in_user(app, user, statements, path):
+    """The API, vendors' webhooks and static files do not check a browser's session, even with its cookie (the
+    two-factor gate, the session check and the no-store header all skip them)."""
+    browser = _sign_in(app, user)
+    statements.clear()
+    browser.get(path)
+    assert _reads_of_who_is_signed_in(statements) == []

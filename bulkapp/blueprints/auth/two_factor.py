@@ -19,6 +19,7 @@ from bulkapp.extensions import db, limiter
 from bulkapp.models import User
 from bulkapp.services.accounts import two_factor as tf
 from bulkapp.services.accounts.users import AccountError
+from bulkapp.web import for_outsiders
 
 PAGE = "auth/two_factor.html"
 CODE_ATTRS = {"autocomplete": "one-time-code", "autocapitalize": "off", "spellcheck": "false"}
@@ -26,7 +27,6 @@ CODE_ATTRS = {"autocomplete": "one-time-code", "autocapitalize": "off", "spellch
 OPEN_DURING_ENROLMENT = frozenset(
     {"auth.two_factor", "auth.two_factor_enable", "auth.logout", "auth.login", "auth.login_code", "static"}
 )
-NO_GATE_BLUEPRINTS = frozenset({"api", "webhooks", "shortlinks", "static"})
 
 
 class CodeForm(FlaskForm):
@@ -61,8 +61,7 @@ def _production() -> bool:
 @bp.before_app_request
 def _enrolment_gate():
     """Signed in but required to use two-factor without having set it up: only the set-up page opens."""
-    endpoint = request.endpoint or ""
-    if endpoint in OPEN_DURING_ENROLMENT or endpoint.split(".", 1)[0] in NO_GATE_BLUEPRINTS:
+    if request.endpoint in OPEN_DURING_ENROLMENT or for_outsiders():
         return None
     if not current_user.is_authenticated or not tf.must_enrol(current_user, _production()):
         return None

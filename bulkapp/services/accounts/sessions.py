@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
+from sqlalchemy import orm
 
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
@@ -70,19 +71,26 @@ def _live(query, now: datetime):
     )
 
 
-def check(user_id: int, token: str | None) -> UserSession | None:
-    """The live record behind ``token`` for ``user_id``, or None (signed out). Marks ``last_seen_at`` (unflushed)
-    when the last mark is over a minute old; ``needs_commit`` says so."""
+def check(user_id: int, token: str | None) -> tuple[UserSession, User] | None:
+    """The live record behind ``token`` for ``user_id`` and its user (with the user's tenant), or None (signed
+    out): one SELECT on the unique ``token_hash``, the request's only read to know who is signed in. Marks
+    ``last_seen_at`` (unflushed) when the last mark is over a minute old; ``needs_commit`` says so."""
     if not token:
         return None
     now = _now()
-    record = db.session.scalar(
-        _live(sa.select(UserSession), now).where(UserSession.token_hash == _hash(token), UserSession.user_id == user_id)
-    )
-    if record is not None and now - record.last_seen_at >= TOUCH_EVERY:
+    row = db.session.execute(
+        _live(sa.select(UserSession, User), now)
+        .join(User, User.id == UserSession.user_id)
+        .options(orm.joinedload(User.client))  # every signed-in page reads it (two-factor rule, tenant role)
+        .where(UserSession.token_hash == _hash(token), UserSession.user_id == user_id)
+    ).first()
+    if row is None:
+        return None
+    record, user = row
+    if now - record.last_seen_at >= TOUCH_EVERY:
         record.last_seen_at = now
         record.touched = True  # a plain attribute, not a column: the mark may be flushed before the commit
-    return record
+    return record, user
 
 
 def needs_commit(record: UserSession | None) -> bool:

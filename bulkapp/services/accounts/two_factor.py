@@ -55,8 +55,7 @@ def required(user: User, production: bool) -> bool:
     """Must this user sign in with a second factor (whether or not they have set it up yet)?"""
     if user.is_admin and production:
         return True
-    client = db.session.get(Client, user.client_id) if user.client_id is not None else None
-    return bool(client is not None and client.require_two_factor)
+    return bool(user.client is not None and user.client.require_two_factor)
 
 
 def must_enrol(user: User, production: bool) -> bool:
