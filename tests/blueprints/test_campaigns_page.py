@@ -193,6 +193,25 @@ def test_progress_polls_while_sending_and_controls_work(signed_in, tenant):
     assert 'hx-trigger="every 2s"' not in done and "Export CSV" in done
 
 
+def test_htmx_requests_read_only_the_progress_card_and_the_page_reads_everything(signed_in, monkeypatch):
+    """The card is polled every 2 seconds while a campaign sends: the recipient table and the message text it
+    does not show are not read for it (nor for a control's answer, which is the card too)."""
+    from bulkapp.services.campaigns import drafts, message_rows
+
+    signed_in.post("/campaigns/", data=form_data(), headers=HX)
+    campaign = only_campaign()
+    reads = []
+    for module, name in ((drafts, "recipient_page"), (message_rows, "campaign_content")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _real=real, _name=name, **k: reads.append(_name) or _real(*a, **k))
+    assert signed_in.get(f"/campaigns/{campaign.id}/progress", headers=HX).status_code == 200
+    assert signed_in.post(f"/campaigns/{campaign.id}/pause", headers=HX).status_code == 200
+    assert signed_in.get(f"/campaigns/{campaign.id}", headers=HX).status_code == 200
+    assert reads == []
+    page = signed_in.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    assert reads == ["recipient_page", "campaign_content"] and 'data-testid="campaign-text"' in page
+
+
 def _holds() -> int:
     return db.session.scalar(
         sa.select(sa.func.count()).select_from(WalletTransaction).where(WalletTransaction.type == "hold")

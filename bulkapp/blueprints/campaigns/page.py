@@ -19,6 +19,8 @@ from bulkapp.jobs.campaigns import enqueue_chunks
 from bulkapp.parsing import parse_id
 from bulkapp.services.campaigns import drafts as campaigns
 from bulkapp.services.campaigns import launch as campaign_launch
+from bulkapp.services.campaigns import message_rows
+from bulkapp.services.campaigns import progress as figures
 from bulkapp.services.campaigns.launch import CampaignError
 from bulkapp.tenancy import current_client_id, tenant_required
 
@@ -27,31 +29,47 @@ PROGRESS = "campaigns/partials/progress.html"
 RECIPIENTS = "campaigns/partials/recipients.html"
 
 
-def _show_context(campaign) -> dict:
-    status = request.args.get("status", "")
-    status = status if status in campaigns.STATUS_FILTERS else ""
-    after = request.args.get("after", "")
+def _progress_context(campaign) -> dict:
+    """What the progress card shows (polled every 2 seconds while the campaign runs)."""
     return {
         "campaign": campaign,
-        "progress": campaigns.campaign_progress(campaign.client_id, campaign.id),
-        "retryable": campaigns.failed_count_of_run(campaign)
+        "progress": figures.campaign_progress(campaign.client_id, campaign.id),
+        "retryable": figures.failed_count_of_run(campaign)
         if campaign.status in ("sent", "cancelled", "failed") and campaign.settled_run >= campaign.run
         else 0,
-        "rows": campaigns.recipient_page(campaign.client_id, campaign.id, status=status, after=parse_id(after)),
+    }
+
+
+def _recipients_context(campaign, run_progress: figures.Progress | None = None) -> dict:
+    """What the recipient table shows; it polls too (every 4 seconds) while the progress card does."""
+    status = request.args.get("status", "")
+    status = status if status in campaigns.STATUS_FILTERS else ""
+    return {
+        "campaign": campaign,
+        "progress": run_progress or figures.campaign_progress(campaign.client_id, campaign.id),
+        "rows": campaigns.recipient_page(
+            campaign.client_id, campaign.id, status=status, after=parse_id(request.args.get("after"))
+        ),
         "status_filter": status,
         "filters": campaigns.STATUS_FILTERS,
         "reason": lambda message: stored_text(campaigns.plain_reason(message)),
         "is_charged": campaigns.is_charged,
-        "delivered_percent": campaigns.delivered_percent,
-        "text": campaign_launch.campaign_content(campaign),
     }
+
+
+def _page_context(campaign) -> dict:
+    """The whole page's figures, or for an HTMX request (which gets the progress card alone) the card's."""
+    card = _progress_context(campaign)
+    if htmx.is_htmx():
+        return card
+    return {**card, **_recipients_context(campaign, card["progress"]), "text": message_rows.campaign_content(campaign)}
 
 
 @bp.get("/<int:campaign_id>")
 @tenant_required
 def show(campaign_id: int):
     campaign = _owned(campaign_id)
-    return htmx.render(SHOW_PAGE, PROGRESS, **_show_context(campaign))
+    return htmx.render(SHOW_PAGE, PROGRESS, **_page_context(campaign))
 
 
 @bp.get("/<int:campaign_id>/progress")
@@ -60,12 +78,11 @@ def progress(campaign_id: int):
     campaign = _owned(campaign_id)
     if not htmx.is_htmx():  # the polled fragment alone is no page
         return htmx.redirect(url_for(".show", campaign_id=campaign.id))
-    context = _show_context(campaign)
+    context = _progress_context(campaign)
     # Each poll refreshes the header balance (a settled hold gives money back) and, once the run is over,
     # clears the launch note that no longer describes it.
-    polled = htmx.is_htmx()
-    clear_flash = polled and not context["progress"].running
-    response = Response(render_template(PROGRESS, oob_balance=polled, clear_flash=clear_flash, **context))
+    clear_flash = not context["progress"].running
+    response = Response(render_template(PROGRESS, oob_balance=True, clear_flash=clear_flash, **context))
     if not context["progress"].polling:  # the last poll: let the recipient table catch up
         htmx.trigger(response, "campaign-changed")
     return response
@@ -78,7 +95,7 @@ def recipients(campaign_id: int):
     if not htmx.is_htmx():  # the table alone is no page: the campaign's page with the same filter
         kept = {name: request.args[name] for name in ("status", "after") if request.args.get(name)}
         return htmx.redirect(url_for(".show", campaign_id=campaign.id, **kept))
-    return render_template(RECIPIENTS, **_show_context(campaign))
+    return render_template(RECIPIENTS, **_recipients_context(campaign))
 
 
 def _control(campaign_id: int, action):
@@ -91,7 +108,7 @@ def _control(campaign_id: int, action):
         db.session.expire_all()
         campaign = _owned(campaign_id)
         return htmx.render(
-            SHOW_PAGE, PROGRESS, status=409, control_error=stored_text(exc.message), **_show_context(campaign)
+            SHOW_PAGE, PROGRESS, status=409, control_error=stored_text(exc.message), **_page_context(campaign)
         )
     db.session.expire_all()
     campaign = _owned(campaign_id)
@@ -101,7 +118,7 @@ def _control(campaign_id: int, action):
         control_note=note,
         oob_balance=htmx.is_htmx(),
         clear_flash=htmx.is_htmx(),
-        **_show_context(campaign),
+        **_page_context(campaign),
     )
     return htmx.trigger(response, "campaign-changed")
 
@@ -173,10 +190,10 @@ def cancel(campaign_id: int):
 def retry_quote(campaign_id: int):
     """The retry's quote with a confirm button: nothing is charged until the owner confirms."""
     campaign = _owned(campaign_id)
-    context = _show_context(campaign)
+    context = _page_context(campaign)
     if not context["retryable"]:
         return htmx.render(SHOW_PAGE, PROGRESS, status=409, control_error=_("There is nothing to retry."), **context)
-    quote = campaigns.quote_retry(campaign.client_id, campaign.id)
+    quote = figures.quote_retry(campaign.client_id, campaign.id)
     return htmx.render(SHOW_PAGE, PROGRESS, retry_quote=quote, **context)
 
 

@@ -22,6 +22,8 @@ from bulkapp.models import CAMPAIGN_STATUSES, Client, Contact, Template
 from bulkapp.parsing import INT_MAX, parse_int
 from bulkapp.services.campaigns import drafts as campaigns
 from bulkapp.services.campaigns import launch as campaign_launch
+from bulkapp.services.campaigns import message_rows
+from bulkapp.services.campaigns import progress as figures
 from bulkapp.services.campaigns import recipients as campaign_recipients
 from bulkapp.services.campaigns.launch import CampaignError
 from bulkapp.services.channels import routing as channels
@@ -36,9 +38,6 @@ COMPOSE_PAGE = "campaigns/compose.html"
 FORM = "campaigns/partials/form.html"
 QUOTE = "campaigns/partials/quote.html"
 CSV_FIELD = "campaigns/partials/csv_field.html"
-SHOW_PAGE = "campaigns/show.html"
-PROGRESS = "campaigns/partials/progress.html"
-RECIPIENTS = "campaigns/partials/recipients.html"
 CONTACT_CHOICES = 500
 
 
@@ -65,7 +64,7 @@ def index():
         listing=page,
         statuses=CAMPAIGN_STATUSES,
         kinds=channels.KIND_LABELS,
-        delivered_percent=campaigns.delivered_percent,
+        delivered_percent=figures.delivered_percent,
         filters={k: args.get(k, "") for k in ("q", "status", "channel")},
     )
 
@@ -322,7 +321,7 @@ def _send_test(client_id: int, campaign) -> str:
     if not phone:
         raise CampaignError("no_phone", _("Add your phone number in Settings › Your profile to get a test message."))
     client = db.session.get(Client, client_id)
-    builder = campaign_launch.TextBuilder(client, "sms", campaign.kind, campaign_launch.campaign_content(campaign))
+    builder = message_rows.TextBuilder(client, "sms", campaign.kind, message_rows.campaign_content(campaign))
     if not builder.content:
         raise CampaignError("empty_body", _("Write a message or choose a template."), "message")
     values = {"name": current_user.name, "first_name": (current_user.name or "").split(" ")[0], "phone": phone}

@@ -1,7 +1,7 @@
-"""Campaigns: drafts, the composer's live quote, the list, progress and per-recipient results.
+"""Campaigns: drafts, the composer's live quote, the list and per-recipient results.
 
-Launching, sending, pausing and settling live in ``campaign_launch``; the recipient selection in
-``campaign_recipients``; the promotional sending window in ``quiet_hours``.
+Launching, sending, pausing and settling live in ``launch``; the progress figures in ``progress``; the
+recipient selection in ``recipients``; the promotional sending window in ``compliance.quiet_hours``.
 """
 
 from __future__ import annotations
@@ -24,20 +24,8 @@ from bulkapp.i18n import N_, status_label, stored_sentences
 from bulkapp.models import Campaign, Client, Message, Template
 from bulkapp.parsing import parse_id
 from bulkapp.services.billing import pricing, wallet
-from bulkapp.services.campaigns.launch import (
-    CampaignError,
-    TextBuilder,
-    cancel_campaign,
-    get_campaign,
-    require_balance,
-)
-from bulkapp.services.campaigns.progress import (  # noqa: F401 (the campaign page's figures, re-exported)
-    Progress,
-    campaign_progress,
-    delivered_percent,
-    failed_count_of_run,
-    quote_retry,
-)
+from bulkapp.services.campaigns.launch import CampaignError, cancel_campaign, get_campaign, require_balance
+from bulkapp.services.campaigns.message_rows import TextBuilder
 from bulkapp.services.campaigns.recipients import Tally, candidates, is_empty, resolve
 from bulkapp.services.channels import routing as channels
 from bulkapp.services.compliance import quiet_hours

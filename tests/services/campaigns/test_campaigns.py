@@ -13,6 +13,7 @@ from bulkapp.models import Client, Contact, Event, Message, Notification, ShortL
 from bulkapp.services.billing import pricing, wallet
 from bulkapp.services.campaigns import drafts as campaigns
 from bulkapp.services.campaigns import launch as campaign_launch
+from bulkapp.services.campaigns import progress as figures
 from bulkapp.services.campaigns.launch import CampaignError
 from bulkapp.services.campaigns.recipients import clean_selection
 from bulkapp.services.compliance import optouts
@@ -226,7 +227,7 @@ def test_foreign_campaign_is_not_found(tenant, other_tenant):
             action(other_tenant.id, campaign.id)
         assert error.value.code == "not_found"
     with pytest.raises(CampaignError):
-        campaigns.campaign_progress(other_tenant.id, campaign.id)
+        figures.campaign_progress(other_tenant.id, campaign.id)
 
 
 def test_pause_resume_mid_send(tenant, monkeypatch):
@@ -275,7 +276,7 @@ def test_retry_failed_is_a_new_run_with_its_own_hold(tenant, monkeypatch):
     pasted = numbers(3) + ["0700000201", "0700000302"]
     campaign = make(tenant, body="Hi", selection=clean_selection(numbers="\n".join(pasted)))
     send_all(tenant, campaign, launch(tenant, campaign).ranges)
-    assert campaigns.failed_count_of_run(fresh(campaign)) == 2
+    assert figures.failed_count_of_run(fresh(campaign)) == 2
     retry = campaign_launch.retry_failed(tenant.id, campaign.id, now=NOON)
     db.session.commit()
     assert retry.status == "sending" and retry.recipients == 2
@@ -310,10 +311,10 @@ def test_progress_and_recipient_page_and_export(tenant):
     fund(tenant)
     campaign = make(tenant, body="Hi", selection=clean_selection(numbers="\n".join(numbers(3) + ["0700000201"])))
     result = launch(tenant, campaign)
-    progress = campaigns.campaign_progress(tenant.id, campaign.id)
+    progress = figures.campaign_progress(tenant.id, campaign.id)
     assert (progress.total, progress.queued, progress.running) == (4, 4, True)
     send_all(tenant, campaign, result.ranges)
-    progress = campaigns.campaign_progress(tenant.id, campaign.id)
+    progress = figures.campaign_progress(tenant.id, campaign.id)
     assert (progress.queued, progress.delivered, progress.failed, progress.running) == (0, 3, 1, False)
     assert progress.percent_done == 100 and progress.cost_so_far == result.cost / 4 * 3
     failed = campaigns.recipient_page(tenant.id, campaign.id, status="failed")

@@ -15,6 +15,7 @@ from bulkapp.models import Campaign, Client, Message
 from bulkapp.providers.base import DeliveryReport, DeliveryStatus
 from bulkapp.services.campaigns import drafts as campaigns
 from bulkapp.services.campaigns import launch as campaign_launch
+from bulkapp.services.campaigns import progress as figures
 from bulkapp.services.campaigns.launch import CampaignError
 from bulkapp.services.campaigns.recipients import clean_selection
 from bulkapp.services.compliance import quiet_hours
@@ -240,5 +241,5 @@ def test_concurrent_delivery_reports_keep_counters_exact(app, tenant, monkeypatc
     assert campaign.total_cost == result.cost  # accepted-then-failed messages are charged
     assert fresh(tenant).balance == ledger_balance(tenant.id) == Decimal("1100.00") - result.cost
     assert db.session.get(Campaign, campaign.id).settled_run == 1
-    assert campaigns.campaign_progress(tenant.id, campaign.id).delivered == 32
+    assert figures.campaign_progress(tenant.id, campaign.id).delivered == 32
     assert timedelta(0) <= (campaign.completed_at - campaign.sent_at)
