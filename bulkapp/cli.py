@@ -10,8 +10,7 @@ from flask import Flask
 from bulkapp.extensions import db
 from bulkapp.services.accounts.demo import seed_demo
 from bulkapp.services.accounts.roles import AGENT, OWNER, ROLES
-from bulkapp.services.accounts.team import tenant_has_owner
-from bulkapp.services.accounts.users import AccountError, create_client, create_user
+from bulkapp.services.accounts.users import AccountError, create_client, create_user, tenant_owner
 
 
 def init_cli(app: Flask) -> None:
@@ -68,7 +67,7 @@ def create_user_command(email, password, client_id, role, admin, name, as_json):
     if admin and role is not None:
         raise click.ClickException("--role is for tenant users; a platform admin has none.")
     if client_id is not None and role is None:
-        role = AGENT if tenant_has_owner(client_id) else OWNER
+        role = AGENT if tenant_owner(client_id) is not None else OWNER
     try:
         user = create_user(email, password, name=name, client_id=client_id, admin=admin, tenant_role=role)
     except AccountError as exc:

@@ -198,7 +198,11 @@ def test_an_account_goes_live_only_with_a_confirmed_owner(admin, tenant):
     assert "cannot go live until its owner has confirmed" in response.get_data(as_text=True)
     assert fresh_client(tenant.id).is_test_mode is True  # nothing saved
     owner = db.session.get(User, tenant.test_user.id)
-    owner.email_verified_at = utcnow()
+    owner.email_verified_at, owner.is_active_user = utcnow(), False  # confirmed, but disabled by an admin
+    db.session.commit()
+    assert admin.post(f"/admin/clients/{tenant.id}/edit", data=EDIT, headers=HX).status_code == 422
+    assert fresh_client(tenant.id).is_test_mode is True
+    db.session.get(User, tenant.test_user.id).is_active_user = True
     db.session.commit()
     assert admin.post(f"/admin/clients/{tenant.id}/edit", data=EDIT, headers=HX).status_code == 200
     assert fresh_client(tenant.id).is_test_mode is False

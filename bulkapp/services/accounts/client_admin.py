@@ -7,13 +7,12 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
-import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from bulkapp.columns import to_decimal
 from bulkapp.extensions import db
 from bulkapp.models import TIERS, Client, User, WalletTransaction
-from bulkapp.services.accounts.users import AccountError, create_client, create_user
+from bulkapp.services.accounts.users import AccountError, create_client, create_user, tenant_owner
 from bulkapp.services.billing import wallet
 
 SENDER_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.\-]{1,10}")
@@ -132,10 +131,8 @@ def update_client(
 
 def _owner_verified(client_id: int) -> bool:
     """Whether the tenant's owner has confirmed their email address (going live requires it)."""
-    owner = db.session.scalar(
-        sa.select(User).where(User.client_id == client_id, User.tenant_role == "owner", User.is_active_user.is_(True))
-    )
-    return owner is not None and owner.email_verified_at is not None
+    owner = tenant_owner(client_id)
+    return owner is not None and owner.is_active_user and owner.email_verified_at is not None
 
 
 def adjust_balance(client_id: int, *, direction: str, amount, reason: str, actor: User, reference: str) -> Adjustment:

@@ -22,16 +22,11 @@ from bulkapp.extensions import db
 from bulkapp.models import Client, Invitation, User
 from bulkapp.services.accounts.passwords import hash_password, verify_password
 from bulkapp.services.accounts.roles import AGENT, MANAGER, OWNER, ROLES
+from bulkapp.services.accounts.sessions import end_all_sessions
 from bulkapp.services.accounts.users import AccountError, create_user, normalise_email
 
 INVITE_DAYS = 7
 INVITABLE_ROLES = (AGENT, MANAGER)  # an owner is made by transferring the ownership, never by invitation
-
-
-def tenant_has_owner(client_id: int) -> bool:
-    return bool(
-        db.session.scalar(sa.select(User.id).where(User.client_id == client_id, User.tenant_role == OWNER).limit(1))
-    )
 
 
 def members(client_id: int) -> list[User]:
@@ -72,16 +67,8 @@ def remove_member(client_id: int, user_id: int, actor: User) -> User:
     user.is_active_user = False
     user.tenant_role = None
     db.session.flush()
-    _end_sessions(user.id)
+    end_all_sessions(user.id)
     return user
-
-
-def _end_sessions(user_id: int) -> None:
-    try:
-        from bulkapp.services.accounts.sessions import end_all_sessions
-    except ImportError:  # no server-side sessions: the inactive user is refused by flask-login at once
-        return
-    end_all_sessions(user_id)
 
 
 def transfer_ownership(owner: User, new_owner_id: int, password: str) -> User:
@@ -110,7 +97,7 @@ def close_account(owner: User, password: str) -> Client:
     client.status = False
     db.session.flush()
     for user in client.users:
-        _end_sessions(user.id)
+        end_all_sessions(user.id)
     return client
 
 

@@ -18,6 +18,7 @@ from bulkapp.i18n import N_, stored_sentences
 from bulkapp.models import Channel, Client, User
 from bulkapp.services.accounts.api_keys import generate_api_key
 from bulkapp.services.accounts.passwords import hash_password, needs_rehash, verify_password
+from bulkapp.services.accounts.roles import MANAGER, OWNER, ROLES
 from bulkapp.services.billing import wallet
 
 ACCOUNT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: read aloud over the phone
@@ -159,13 +160,15 @@ def create_user(
     return user
 
 
+def tenant_owner(client_id: int) -> User | None:
+    """The tenant's owner, active or disabled by a platform admin; None before the first user. There is one at
+    most: a second owner is refused (``create_user``) and the ownership moves only by transfer."""
+    return db.session.scalar(sa.select(User).where(User.client_id == client_id, User.tenant_role == OWNER).limit(1))
+
+
 def _tenant_role_for(client_id: int, wanted: str | None) -> str:
     """The role a new user of the tenant gets: ``wanted``, or owner for the first one and manager after."""
-    from bulkapp.services.accounts.roles import MANAGER, OWNER, ROLES
-
-    has_owner = db.session.scalar(
-        sa.select(User.id).where(User.client_id == client_id, User.tenant_role == OWNER).limit(1)
-    )
+    has_owner = tenant_owner(client_id) is not None
     if wanted is None:
         return MANAGER if has_owner else OWNER
     if wanted not in ROLES:

@@ -115,11 +115,7 @@ def check_url_shape(url: str, *, allow_private: bool) -> str:
 
 
 def _getaddrinfo(host: str, port: int) -> list[str]:
-    return system_resolver(host, port)
-
-
-def _resolve(host: str, port: int) -> list[str]:
-    return _getaddrinfo(host, port)  # looked up at call time, so a test can stand in for DNS
+    return system_resolver(host, port)  # a seam: a test stands in for DNS here
 
 
 def resolve_target(url: str, *, allow_private: bool) -> Target:
@@ -131,7 +127,7 @@ def resolve_target(url: str, *, allow_private: bool) -> Target:
     """
     url = check_url_shape(url, allow_private=allow_private)
     try:
-        checked = check_destination(url, allow_private=allow_private, resolver=_resolve)
+        checked = check_destination(url, allow_private=allow_private, resolver=_getaddrinfo)
     except OutboundUnreachable as exc:
         raise TargetUnreachable(DOES_NOT_RESOLVE % {"host": exc.host}) from None
     except OutboundRefused as exc:
