@@ -18,7 +18,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 
-from bulkapp.outbound import OutboundRefused, OutboundUnreachable, check_destination, refusal_reason, system_resolver
+from bulkapp.outbound import OutboundRefused, OutboundUnreachable, check_destination, check_host
 from bulkapp.providers.base import ConfigurationError, Provider, SettingField
 from bulkapp.providers.registry import ProviderInfo, available_providers, get_provider, provider_class
 from bulkapp.providers.smtp import MAIL_PORTS
@@ -241,11 +241,6 @@ def _vendor_errors(provider: str, credentials: dict[str, Any], config: dict[str,
         return {name: exc.reason for name in names}
 
 
-def resolve_host(host: str, port: int) -> list[str]:
-    """DNS for the checks below (a test stands in for it)."""
-    return system_resolver(host, port)
-
-
 def check_public_url(url: str, *, allow_private: bool) -> None:
     """A vendor API base URL must be https on port 443 (or 80) of a public address, so that a tenant cannot
     make this server call its own network (the same rules every request meets again, :mod:`bulkapp.outbound`).
@@ -263,7 +258,7 @@ def check_public_url(url: str, *, allow_private: bool) -> None:
     if allow_private:
         return
     try:
-        check_destination(url, allow_private=False, resolver=lambda host, port: resolve_host(host, port))
+        check_destination(url, allow_private=False)
     except OutboundUnreachable as exc:
         raise ValueError(_l("We could not find the server %(host)s.", host=exc.host)) from None
     except OutboundRefused as exc:
@@ -279,10 +274,8 @@ def check_public_host(host: str, *, port: int = 443, allow_private: bool) -> Non
     if allow_private:
         return
     try:
-        addresses = resolve_host(host, port)
-    except (OSError, UnicodeError):
+        check_host(host, port, allow_private=False)
+    except OutboundUnreachable:
         raise ValueError(_l("We could not find the server %(host)s.", host=host)) from None
-    if not addresses:
-        raise ValueError(_l("We could not find the server %(host)s.", host=host))
-    if any(refusal_reason(address) for address in addresses):
-        raise ValueError(PRIVATE_ADDRESS)
+    except OutboundRefused:
+        raise ValueError(PRIVATE_ADDRESS) from None

@@ -217,6 +217,7 @@ def test_other_vendor_fields_are_checked(tenant):
         ("smtp", {"host": "[64:ff9b::7f00:1]", "from_address": "a@example.com"}, "host"),  # NAT64 of 127.0.0.1
         ("smtp", {"host": "93.184.215.14", "from_address": "a@example.com", "port": "22"}, "port"),  # no port scans
         ("smtp", {"host": "bad host!", "from_address": "a@example.com"}, "host"),
+        ("smtp", {"host": "no-such-host.invalid", "from_address": "a@example.com"}, "host"),  # does not resolve
         ("mobitech", {"api_key": "k", "sender_name": "TOO-LONG-NAME-HERE"}, "sender_name"),
     ]
     for provider, values, field in cases:
