@@ -27,6 +27,8 @@ from bulkapp.extensions import limiter  # noqa: E402
 PASSWORD = "correct-horse-battery"
 TEST_FERNET_KEY = Fernet.generate_key().decode()
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+# Fixtures kept with their simulator: daraja, simulated_mpesa (M-Pesa top-ups, webhooks, wallet page).
+pytest_plugins = ["tests.simulators.daraja"]
 
 
 def require(condition: bool, reason: str) -> None:

@@ -13,29 +13,15 @@ from bulkapp.extensions import db
 from bulkapp.models import Client, Notification, UnmatchedPayment, WalletTransaction
 from bulkapp.services.billing import paybill
 from tests.conftest import ledger_balance
+from tests.simulators.daraja import c2b_payload
 
 HX = {"HX-Request": "true"}
 CONFIRMATION = "/webhooks/mpesa/c2b/confirmation"
 PAGE = "/admin/payments/unmatched"
 
 
-def c2b(account: str, amount: str = "250.00", trans_id: str = "RKT9XYZ123") -> dict:
-    return {
-        "TransactionType": "Pay Bill",
-        "TransID": trans_id,
-        "TransTime": "20260408093000",
-        "TransAmount": amount,
-        "BusinessShortCode": "600134",
-        "BillRefNumber": account,
-        "MSISDN": "2547 ***** 126",
-        "FirstName": "Wanjiku",
-        "MiddleName": "",
-        "LastName": "Kamau",
-    }
-
-
 def keep(client, account: str = "BK-TYPO", amount: str = "250.00", trans_id: str = "RKT9XYZ123") -> int:
-    response = client.post(CONFIRMATION, json=c2b(account, amount, trans_id), csrf=False)
+    response = client.post(CONFIRMATION, json=c2b_payload(account, amount, trans_id), csrf=False)
     assert response.get_json() == {"ResultCode": 0, "ResultDesc": "Success"}
     db.session.expire_all()
     return db.session.scalar(sa.select(UnmatchedPayment.id).where(UnmatchedPayment.trans_id == trans_id))
@@ -98,7 +84,7 @@ def test_assigning_credits_once_with_the_admin_and_reason(client, admin, admin_u
     assert again.status_code == 422 and "already assigned" in again.get_data(as_text=True)
     assert balance(tenant.id) == Decimal("350.00")
     # A resent confirmation of the same payment changes nothing either.
-    assert client.post(CONFIRMATION, json=c2b("BK-TYPO"), csrf=False).status_code == 200
+    assert client.post(CONFIRMATION, json=c2b_payload("BK-TYPO"), csrf=False).status_code == 200
     assert balance(tenant.id) == Decimal("350.00")
     assigned = admin.get(PAGE + "?show=assigned").get_data(as_text=True)
     assert "Tenant A" in assigned and "root@platform.example" in assigned

@@ -16,27 +16,12 @@ from bulkapp.models import Client, Event, Notification, UnmatchedPayment, Wallet
 from bulkapp.providers import mpesa
 from bulkapp.services.billing import topups, wallet
 from tests.conftest import ledger_balance
-from tests.simulators.daraja import DarajaSimulator
+from tests.simulators.daraja import DarajaSimulator, c2b_payload, configure
 
 CALLBACK = "/webhooks/mpesa/callback"
 VALIDATION = "/webhooks/mpesa/c2b/validation"
 CONFIRMATION = "/webhooks/mpesa/c2b/confirmation"
 ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
-
-
-def configure(app, monkeypatch, **settings) -> None:
-    """Change settings for this test, in the app serving requests and the one the test body runs in."""
-    for config in (app.config, current_app.config):
-        for key, value in settings.items():
-            monkeypatch.setitem(config, key, value)
-
-
-@pytest.fixture
-def daraja(app, monkeypatch):
-    """A Daraja simulator whose callbacks go nowhere: tests post them with the test client."""
-    with DarajaSimulator() as sim:
-        configure(app, monkeypatch, **sim.app_settings(), MPESA_CALLBACK_BASE_URL="http://127.0.0.1:9")
-        yield sim
 
 
 @pytest.fixture
@@ -162,37 +147,19 @@ def test_only_post_is_allowed(client):
 # -- paybill (C2B) -----------------------------------------------------------------------------------
 
 
-def c2b(account: str, amount: str = "250.00", trans_id: str = "RKT9XYZ123") -> dict:
-    return {
-        "TransactionType": "Pay Bill",
-        "TransID": trans_id,
-        "TransTime": "20260408093000",
-        "TransAmount": amount,
-        "BusinessShortCode": "600134",
-        "BillRefNumber": account,
-        "InvoiceNumber": "",
-        "OrgAccountBalance": "",
-        "ThirdPartyTransID": "",
-        "MSISDN": "2547 ***** 126",
-        "FirstName": "Jane",
-        "MiddleName": "",
-        "LastName": "",
-    }
-
-
 def test_c2b_validation_answers_in_darajas_shape(app, client, tenant, monkeypatch):
     configure(app, monkeypatch, MPESA_CALLBACK_TOKEN="install-secret")
-    accepted = post(client, VALIDATION, c2b(f" {tenant.account_number.lower()} "), "install-secret")
+    accepted = post(client, VALIDATION, c2b_payload(f" {tenant.account_number.lower()} "), "install-secret")
     assert (accepted.status_code, accepted.get_json()) == (200, {"ResultCode": "0", "ResultDesc": "Accepted"})
-    rejected = post(client, VALIDATION, c2b("BKNOSUCH"), "install-secret")
+    rejected = post(client, VALIDATION, c2b_payload("BKNOSUCH"), "install-secret")
     assert (rejected.status_code, rejected.get_json()) == (200, {"ResultCode": "C2B00012", "ResultDesc": "Rejected"})
-    assert post(client, VALIDATION, c2b(tenant.account_number), "wrong").status_code == 403
+    assert post(client, VALIDATION, c2b_payload(tenant.account_number), "wrong").status_code == 403
     assert post(client, VALIDATION, "{nope", "install-secret").status_code == 400
     assert state(tenant.id)[0] == Decimal("100.00")
 
 
 def test_c2b_duplicate_confirmations_credit_once(client, tenant):
-    payload = c2b(tenant.account_number, "250.00")
+    payload = c2b_payload(tenant.account_number, "250.00")
     for _ in range(3):
         response = post(client, CONFIRMATION, payload)
         assert (response.status_code, response.get_json()) == (200, {"ResultCode": 0, "ResultDesc": "Success"})
@@ -204,7 +171,7 @@ def test_c2b_duplicate_confirmations_credit_once(client, tenant):
 def test_c2b_confirmation_with_a_wrong_token_or_bad_body_stores_nothing(app, client, tenant, monkeypatch):
     configure(app, monkeypatch, MPESA_CALLBACK_TOKEN="install-secret")
     before = state(tenant.id)
-    assert post(client, CONFIRMATION, c2b(tenant.account_number), "nope").status_code == 403
+    assert post(client, CONFIRMATION, c2b_payload(tenant.account_number), "nope").status_code == 403
     assert post(client, CONFIRMATION, {"TransID": "X"}, "install-secret").status_code == 400
     assert state(tenant.id) == before
 
@@ -237,18 +204,18 @@ def kept_payments() -> list[tuple]:
     ],
 )
 def test_c2b_amounts_that_cannot_be_credited_are_kept_and_acknowledged(client, tenant, amount, reason, kept_amount):
-    response = post(client, CONFIRMATION, c2b(tenant.account_number, amount))
+    response = post(client, CONFIRMATION, c2b_payload(tenant.account_number, amount))
     assert (response.status_code, response.get_json()) == (200, {"ResultCode": 0, "ResultDesc": "Success"})
     assert state(tenant.id)[0] == Decimal("100.00")
     assert kept_payments() == [("RKT9XYZ123", kept_amount, reason)]
     assert_ledger_invariant(tenant.id)
-    validation = post(client, VALIDATION, c2b(tenant.account_number, amount)).get_json()
+    validation = post(client, VALIDATION, c2b_payload(tenant.account_number, amount)).get_json()
     assert validation == {"ResultCode": "C2B00013", "ResultDesc": "Rejected"}
 
 
 @pytest.mark.parametrize("amount", ["10", "150000", "1250.5", "1250.50", "1250.500", 1250])
 def test_c2b_amounts_within_the_limits_are_credited_exactly(client, tenant, amount):
-    response = post(client, CONFIRMATION, c2b(tenant.account_number, amount))
+    response = post(client, CONFIRMATION, c2b_payload(tenant.account_number, amount))
     assert response.get_json() == {"ResultCode": 0, "ResultDesc": "Success"}
     assert state(tenant.id)[0] == Decimal("100.00") + Decimal(str(amount))
     assert kept_payments() == []
@@ -257,8 +224,8 @@ def test_c2b_amounts_within_the_limits_are_credited_exactly(client, tenant, amou
 def test_c2b_payment_to_a_suspended_tenant_is_kept_not_credited(client, tenant):
     db.session.get(Client, tenant.id).status = False
     db.session.commit()
-    assert post(client, CONFIRMATION, c2b(tenant.account_number)).get_json()["ResultCode"] == 0
-    assert post(client, CONFIRMATION, c2b(tenant.account_number)).get_json()["ResultCode"] == 0  # resent: once
+    assert post(client, CONFIRMATION, c2b_payload(tenant.account_number)).get_json()["ResultCode"] == 0
+    assert post(client, CONFIRMATION, c2b_payload(tenant.account_number)).get_json()["ResultCode"] == 0  # resent: once
     assert kept_payments() == [("RKT9XYZ123", Decimal("250.00"), "suspended")]
     assert state(tenant.id)[0] == Decimal("100.00")
 
@@ -267,7 +234,7 @@ def test_a_paybill_reference_conflict_is_kept_not_credited(client, tenant):
     """The ledger reference ``mpesa:<TransID>`` already names another change: nothing is credited, no 5xx."""
     wallet.credit(tenant.id, "5.00", reference="mpesa:RKT9XYZ123", description="earlier manual entry")
     db.session.commit()
-    response = post(client, CONFIRMATION, c2b(tenant.account_number, "250.00"))
+    response = post(client, CONFIRMATION, c2b_payload(tenant.account_number, "250.00"))
     assert (response.status_code, response.get_json()) == (200, {"ResultCode": 0, "ResultDesc": "Success"})
     assert state(tenant.id)[0] == Decimal("105.00")
     assert kept_payments() == [("RKT9XYZ123", Decimal("250.00"), "reference_conflict")]
@@ -276,7 +243,7 @@ def test_a_paybill_reference_conflict_is_kept_not_credited(client, tenant):
 
 @pytest.mark.parametrize("bad", ["\u0000", "\ud800"])
 def test_c2b_confirmation_with_nul_or_lone_surrogates_is_kept_and_acknowledged(client, tenant, bad):
-    payload = c2b(f"BK{bad}NOSUCH", "250.00", trans_id=f"RKT{bad}1")
+    payload = c2b_payload(f"BK{bad}NOSUCH", "250.00", trans_id=f"RKT{bad}1")
     payload["FirstName"] = f"Ja{bad}ne"
     body = json.dumps(payload)  # the escapes travel as JSON text, as a hostile sender would write them
     response = post(client, CONFIRMATION, body)
@@ -302,7 +269,7 @@ def proxied_app(app):
 
 def test_callbacks_only_from_mpesa_allowed_ips_as_seen_through_the_proxy(proxied_app, tenant):
     client = proxied_app.test_client()
-    payload = c2b(tenant.account_number)
+    payload = c2b_payload(tenant.account_number)
     forged = post_from(client, payload, "203.0.113.9")
     assert forged.status_code == 403 and forged.is_json
     # A spoofed header in front of the proxy's own entry does not help: only the last hop counts.
@@ -310,7 +277,7 @@ def test_callbacks_only_from_mpesa_allowed_ips_as_seen_through_the_proxy(proxied
     assert state(tenant.id)[0] == Decimal("100.00") and kept_payments() == []
     allowed = post_from(client, payload, "196.201.214.200")
     assert allowed.get_json() == {"ResultCode": 0, "ResultDesc": "Success"}
-    assert post_from(client, c2b(tenant.account_number, trans_id="RKT9V6"), "2001:db8::7").status_code == 200
+    assert post_from(client, c2b_payload(tenant.account_number, trans_id="RKT9V6"), "2001:db8::7").status_code == 200
     assert state(tenant.id)[0] == Decimal("600.00")
 
 

@@ -13,44 +13,14 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-from flask import current_app
 
 from bulkapp.extensions import db
 from bulkapp.models import Client, Notification, User, WalletTransaction
 from bulkapp.services.billing import ledger_views, topups, wallet
 from tests.conftest import ledger_balance
-from tests.simulators.daraja import DarajaSimulator
+from tests.simulators.daraja import configure
 
 HX = {"HX-Request": "true"}
-DEAD_BASE_URL = "http://127.0.0.1:9"  # the Daraja simulator's callbacks fail: tests deliver them
-
-
-def configure(app, monkeypatch, **settings) -> None:
-    """Change settings for this test in the app serving requests and the one the test body runs in."""
-    for config in (app.config, current_app.config):
-        for key, value in settings.items():
-            monkeypatch.setitem(config, key, value)
-
-
-@pytest.fixture
-def simulated_mpesa(app, monkeypatch):
-    """MPESA_ENV=simulated: the embedded simulated M-Pesa, answering at once (jobs run inline)."""
-    configure(
-        app,
-        monkeypatch,
-        MPESA_ENV="simulated",
-        MPESA_CONSUMER_KEY=None,
-        MPESA_CONSUMER_SECRET=None,
-        MPESA_SIMULATED_DELAY_SECONDS=0,
-    )
-
-
-@pytest.fixture
-def daraja(app, monkeypatch):
-    """A Daraja simulator whose callbacks go nowhere: the top-up stays pending until the test delivers it."""
-    with DarajaSimulator() as sim:
-        configure(app, monkeypatch, **sim.app_settings(), MPESA_CALLBACK_BASE_URL=DEAD_BASE_URL)
-        yield sim
 
 
 @pytest.fixture

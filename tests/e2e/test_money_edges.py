@@ -13,6 +13,7 @@ from bulkapp.models import Client, UnmatchedPayment, User
 from bulkapp.services.billing import paybill
 from tests.conftest import ledger_balance
 from tests.e2e.conftest import screenshot, sign_in
+from tests.simulators.daraja import c2b_payload
 
 WIDTHS = [1366, 390]
 SIDEWAYS = """() => [...document.querySelectorAll('body *')]
@@ -29,20 +30,7 @@ def browser_page(browser, live_server, width: int):
 
 
 def kept_payment(account: str = "BK-TYPO", amount: str = "1500.00", trans_id: str = "SKL4QX71ZP") -> None:
-    paybill.confirm_c2b(
-        {
-            "TransactionType": "Pay Bill",
-            "TransID": trans_id,
-            "TransTime": "20261206093000",
-            "TransAmount": amount,
-            "BusinessShortCode": "600134",
-            "BillRefNumber": account,
-            "MSISDN": "2547 ***** 126",
-            "FirstName": "Wanjiku",
-            "MiddleName": "",
-            "LastName": "Kamau",
-        }
-    )
+    paybill.confirm_c2b(c2b_payload(account, amount, trans_id, TransTime="20261206093000"))
     db.session.commit()
 
 
@@ -90,12 +78,6 @@ def test_an_admin_credits_an_unmatched_payment_once(browser, live_server, admin_
     db.session.rollback()  # a fresh snapshot: the server committed after this test's last read
     assert db.session.get(Client, tenant.id).balance == Decimal("1600.00") == ledger_balance(tenant.id)
     assert db.session.query(UnmatchedPayment).filter(UnmatchedPayment.assigned_at.is_not(None)).count() == 1
-
-
-@pytest.fixture
-def simulated_mpesa(app, monkeypatch):
-    for key, value in {"MPESA_ENV": "simulated", "MPESA_CONSUMER_KEY": None, "MPESA_CONSUMER_SECRET": None}.items():
-        monkeypatch.setitem(app.config, key, value)
 
 
 @pytest.mark.parametrize("width", WIDTHS)

@@ -24,11 +24,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 import requests
-from flask import Flask, jsonify, request
+from flask import Flask, current_app, jsonify, request
 from werkzeug.serving import make_server
 
 EAT = ZoneInfo("Africa/Nairobi")
+DEAD_BASE_URL = "http://127.0.0.1:9"  # callbacks sent there fail: tests deliver the simulator's payloads themselves
 SANDBOX_PASSKEY = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"
 
 OUTCOMES = {
@@ -261,21 +263,16 @@ class DarajaSimulator:
             if urls is None:
                 return _error(400, "400.002.02", "Bad Request - No URLs registered for ShortCode")
             trans_id = f"SIC{next(self._ids):07d}"
-            payload = {
-                "TransactionType": "Pay Bill",
-                "TransID": trans_id,
-                "TransTime": f"{datetime.now(EAT):%Y%m%d%H%M%S}",
-                "TransAmount": f"{int(body['Amount']):.2f}",
-                "BusinessShortCode": self.shortcode,
-                "BillRefNumber": body.get("BillRefNumber", ""),
-                "InvoiceNumber": "",
-                "OrgAccountBalance": "",
-                "ThirdPartyTransID": "",
-                "MSISDN": f"{str(body.get('Msisdn'))[:4]} ***** {str(body.get('Msisdn'))[-3:]}",
-                "FirstName": "John",
-                "MiddleName": "",
-                "LastName": "",
-            }
+            payload = c2b_payload(
+                body.get("BillRefNumber", ""),
+                f"{int(body['Amount']):.2f}",
+                trans_id,
+                TransTime=f"{datetime.now(EAT):%Y%m%d%H%M%S}",
+                BusinessShortCode=self.shortcode,
+                MSISDN=f"{str(body.get('Msisdn'))[:4]} ***** {str(body.get('Msisdn'))[-3:]}",
+                FirstName="John",
+                LastName="",
+            )
             copies = int(body.get("Confirmations", 1))
             thread = threading.Thread(target=self._run_c2b, args=(urls, payload, copies), daemon=True)
             self._threads.append(thread)
@@ -382,3 +379,56 @@ class DarajaSimulator:
 
 def _error(status: int, code: str, message: str):
     return jsonify({"requestId": f"sim-{time.monotonic_ns()}", "errorCode": code, "errorMessage": message}), status
+
+
+def c2b_payload(account: str, amount: str = "250.00", trans_id: str = "RKT9XYZ123", **fields: Any) -> dict[str, Any]:
+    """A paybill (C2B) validation or confirmation body as Daraja sends it (v2: masked MSISDN); ``fields``
+    replace any of its keys."""
+    return {
+        "TransactionType": "Pay Bill",
+        "TransID": trans_id,
+        "TransTime": "20260408093000",
+        "TransAmount": amount,
+        "BusinessShortCode": "600134",
+        "BillRefNumber": account,
+        "InvoiceNumber": "",
+        "OrgAccountBalance": "",
+        "ThirdPartyTransID": "",
+        "MSISDN": "2547 ***** 126",
+        "FirstName": "Wanjiku",
+        "MiddleName": "",
+        "LastName": "Kamau",
+        **fields,
+    }
+
+
+# -- fixtures: the app under test wired to M-Pesa (import them into the test module that uses them) --------
+
+
+def configure(app, monkeypatch, **settings: Any) -> None:
+    """Change settings for this test, in the app serving requests and in the one the test body runs in."""
+    for config in (app.config, current_app.config):
+        for key, value in settings.items():
+            monkeypatch.setitem(config, key, value)
+
+
+@pytest.fixture
+def daraja(app, monkeypatch):
+    """The app's Daraja client pointed at a local simulator whose callbacks go nowhere: a top-up stays
+    pending until the test delivers the simulator's payload itself."""
+    with DarajaSimulator() as sim:
+        configure(app, monkeypatch, **sim.app_settings(), MPESA_CALLBACK_BASE_URL=DEAD_BASE_URL)
+        yield sim
+
+
+@pytest.fixture
+def simulated_mpesa(app, monkeypatch):
+    """MPESA_ENV=simulated: the embedded simulated M-Pesa, answering at once."""
+    configure(
+        app,
+        monkeypatch,
+        MPESA_ENV="simulated",
+        MPESA_CONSUMER_KEY=None,
+        MPESA_CONSUMER_SECRET=None,
+        MPESA_SIMULATED_DELAY_SECONDS=0,
+    )

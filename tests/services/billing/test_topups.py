@@ -9,7 +9,6 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-from flask import current_app
 
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db, rq
@@ -18,37 +17,7 @@ from bulkapp.models import Client, Event, Notification, UnmatchedPayment, Wallet
 from bulkapp.services.billing import paybill, topups
 from bulkapp.services.billing import reconcile as topup_reconcile
 from tests.conftest import ledger_balance
-from tests.simulators.daraja import DarajaSimulator
-
-DEAD_BASE_URL = "http://127.0.0.1:9"  # callbacks to it fail: tests apply the simulator's payloads themselves
-
-
-def configure(app, monkeypatch, **settings) -> None:
-    """Change settings for this test, in the app serving requests and the one the test body runs in."""
-    for config in (app.config, current_app.config):
-        for key, value in settings.items():
-            monkeypatch.setitem(config, key, value)
-
-
-@pytest.fixture
-def daraja(app, monkeypatch):
-    """The app's Daraja client pointed at a local simulator whose callbacks go nowhere."""
-    with DarajaSimulator() as sim:
-        configure(app, monkeypatch, **sim.app_settings(), MPESA_CALLBACK_BASE_URL=DEAD_BASE_URL)
-        yield sim
-
-
-@pytest.fixture
-def simulated_mpesa(app, monkeypatch):
-    """MPESA_ENV=simulated: the embedded simulated M-Pesa, answering at once."""
-    configure(
-        app,
-        monkeypatch,
-        MPESA_ENV="simulated",
-        MPESA_CONSUMER_KEY=None,
-        MPESA_CONSUMER_SECRET=None,
-        MPESA_SIMULATED_DELAY_SECONDS=0,
-    )
+from tests.simulators.daraja import DEAD_BASE_URL, DarajaSimulator, c2b_payload, configure
 
 
 def balance(client_id: int) -> Decimal:
@@ -290,17 +259,16 @@ def test_a_different_amount_is_flagged_and_not_credited(tenant, daraja):
     assert_ledger_invariant(tenant.id)
 
 
-def test_concurrent_duplicate_callbacks_credit_once(app, tenant, daraja):
-    tx, payload = start(tenant, daraja, amount=700)
-    tenant_id, tx_id = tenant.id, tx.id
-    db.session.commit()  # the test thread holds no transaction while the two deliveries race
+def deliver_twice_at_once(app, handle, payload: dict) -> list[str]:
+    """``handle`` two copies of ``payload`` on two threads released together, each committing; the sorted
+    outcome statuses."""
     barrier = threading.Barrier(2)
     outcomes: list[str] = []
 
     def deliver():
         with app.app_context():
             barrier.wait()
-            outcome = topups.handle_stk_callback(copy.deepcopy(payload))
+            outcome = handle(copy.deepcopy(payload))
             db.session.commit()
             outcomes.append(outcome.status)
 
@@ -309,7 +277,14 @@ def test_concurrent_duplicate_callbacks_credit_once(app, tenant, daraja):
         thread.start()
     for thread in threads:
         thread.join(30)
-    assert sorted(outcomes) == ["credited", "duplicate"]
+    return sorted(outcomes)
+
+
+def test_concurrent_duplicate_callbacks_credit_once(app, tenant, daraja):
+    tx, payload = start(tenant, daraja, amount=700)
+    tenant_id, tx_id = tenant.id, tx.id
+    db.session.commit()  # the test thread holds no transaction while the two deliveries race
+    assert deliver_twice_at_once(app, topups.handle_stk_callback, payload) == ["credited", "duplicate"]
     assert balance(tenant_id) == Decimal("800.00") and topup_notifications(tenant_id) == 1
     assert len(topup_events(tenant_id)) == 1 and db.session.get(WalletTransaction, tx_id).status == "completed"
     assert_ledger_invariant(tenant_id)
@@ -347,24 +322,6 @@ def test_a_receipt_already_credited_by_paybill_is_not_credited_again(tenant, dar
 # -- paybill (C2B) -----------------------------------------------------------------------------------
 
 
-def c2b_payload(account: str, amount: str, trans_id: str = "RKT1ABC2DE") -> dict:
-    return {
-        "TransactionType": "Pay Bill",
-        "TransID": trans_id,
-        "TransTime": "20260408093000",
-        "TransAmount": amount,
-        "BusinessShortCode": "600134",
-        "BillRefNumber": account,
-        "InvoiceNumber": "",
-        "OrgAccountBalance": "",
-        "ThirdPartyTransID": "",
-        "MSISDN": "2547 ***** 126",
-        "FirstName": "John",
-        "MiddleName": "",
-        "LastName": "",
-    }
-
-
 def test_validation_accepts_a_tenants_account_number_in_any_case_and_padding(tenant):
     for typed in (
         tenant.account_number,
@@ -395,13 +352,13 @@ def test_a_confirmation_credits_once_per_trans_id(tenant):
     assert (row.status, row.type, row.mpesa_reference, row.amount) == (
         "completed",
         "topup",
-        "RKT1ABC2DE",
+        "RKT9XYZ123",
         Decimal("1250"),
     )
     assert row.meta["channel"] == "c2b"
     assert topups.describe_topup(row) == (
         "completed",
-        "KSh 1,250.00 was added to your wallet. M-Pesa receipt RKT1ABC2DE.",
+        "KSh 1,250.00 was added to your wallet. M-Pesa receipt RKT9XYZ123.",
     )
     before = counts()
     assert paybill.confirm_c2b(copy.deepcopy(payload)).status == "duplicate"
@@ -415,22 +372,7 @@ def test_concurrent_duplicate_confirmations_credit_once(app, tenant):
     payload = c2b_payload(tenant.account_number, "400.00")
     tenant_id = tenant.id
     db.session.commit()
-    barrier = threading.Barrier(2)
-    outcomes: list[str] = []
-
-    def deliver():
-        with app.app_context():
-            barrier.wait()
-            outcome = paybill.confirm_c2b(copy.deepcopy(payload))
-            db.session.commit()
-            outcomes.append(outcome.status)
-
-    threads = [threading.Thread(target=deliver) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert sorted(outcomes) == ["credited", "duplicate"]
+    assert deliver_twice_at_once(app, paybill.confirm_c2b, payload) == ["credited", "duplicate"]
     assert balance(tenant_id) == Decimal("500.00") and topup_notifications(tenant_id) == 1
     assert_ledger_invariant(tenant_id)
 
@@ -442,7 +384,7 @@ def test_a_payment_to_an_unknown_account_is_not_credited_but_kept(tenant):
     assert counts() == before
     kept = db.session.scalars(sa.select(UnmatchedPayment)).one()
     assert (kept.trans_id, kept.amount, kept.bill_ref, kept.reason) == (
-        "RKT1ABC2DE",
+        "RKT9XYZ123",
         Decimal("100.00"),
         "BKNOSUCH",
         "unknown_account",
