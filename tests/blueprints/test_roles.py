@@ -127,6 +127,10 @@ def test_agents_see_only_the_pages_they_may_open(app, team):
     manager = app.test_client()
     manager.post("/login", data={"email": team["manager"].email, "password": PASSWORD})
     assert 'href="/settings/team"' in manager.get("/settings/").get_data(as_text=True)
+    assert 'id="team-transfer"' not in manager.get("/settings/team").get_data(as_text=True)  # the owner's cards
+    owner = app.test_client()
+    owner.post("/login", data={"email": team["owner"].email, "password": PASSWORD})
+    assert 'id="team-transfer"' in owner.get("/settings/team").get_data(as_text=True)
 
 
 def test_has_role_ranks(team):

@@ -35,7 +35,6 @@ def _page(form: InviteForm | None = None, invite_link: str | None = None, status
         invitations=team_service.pending_invitations(client_id),
         invite_link=invite_link,
         role_form=RoleForm(formdata=None),
-        role_labels=ROLE_LABELS,
         transfer=transfer,
         close=forms.get("close") or CloseAccountForm(formdata=None),
         invite_url=lambda token: public_url(url_for("auth.accept_invite", token=token)),
