@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import re
 
 from flask import current_app, jsonify, request
 
 from bulkapp.blueprints.webhooks.blueprint import bp
 from bulkapp.blueprints.webhooks.common import WebhookRejected, json_object, require_token
 from bulkapp.extensions import db
+from bulkapp.parsing import scrub_unstorable
 from bulkapp.services.billing import paybill, topups
 
 log = logging.getLogger(__name__)
 
 C2B_ACKNOWLEDGED = {"ResultCode": 0, "ResultDesc": "Success"}
-
-
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates: PostgreSQL text refuses them
 
 
 def _mpesa_payload() -> dict:
@@ -31,7 +28,7 @@ def _storable(value):
     """The payload with NUL characters and lone surrogates replaced by U+FFFD in every text, so a hostile or
     garbled callback is recorded (or refused as malformed) instead of failing in the database."""
     if isinstance(value, str):
-        return UNSTORABLE.sub("\ufffd", value)
+        return scrub_unstorable(value)
     if isinstance(value, dict):
         return {_storable(key): _storable(item) for key, item in value.items()}
     if isinstance(value, list):

@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Client, UnmatchedPayment, User, WalletTransaction
+from bulkapp.parsing import scrub_unstorable, storable_text
 from bulkapp.services.billing import wallet
 from bulkapp.services.billing.topups import MalformedPayload, Outcome, announce_topup, topup_limits
 
@@ -36,7 +37,6 @@ C2B_INVALID_AMOUNT = "C2B00013"
 LARGEST_STORABLE = Decimal(10) ** 12  # Money keeps ten-thousandths in a BIGINT: far above any real payment
 RAW_AMOUNT_MAX = 64
 ASSIGN_REASON_MAX = 500
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates: PostgreSQL text refuses them
 
 # Why a payment was kept instead of credited (unmatched_payments.reason), as the admin page says it.
 REASONS = {
@@ -196,7 +196,7 @@ def _keep(trans_id: str, amount: PaybillAmount, fields: dict, payload: dict, rea
 def find_client_by_account(account_number: str) -> Client | None:
     """The tenant whose paybill account number this is (case, spaces and padding ignored)."""
     wanted = re.sub(r"\s+", "", account_number or "").upper()
-    if not wanted or len(wanted) > 64 or UNSTORABLE.search(wanted):
+    if not wanted or len(wanted) > 64 or not storable_text(wanted):
         return None
     return db.session.scalar(sa.select(Client).where(sa.func.upper(Client.account_number) == wanted))
 
@@ -257,7 +257,7 @@ def assign_unmatched(payment_id: int, account_number: str, *, actor_id: int, rea
     one credits; the other raises :class:`AssignError`. The credit goes through the wallet ledger (reference
     ``unmatched:<id>``), the tenant is notified as for any top-up. Flushes; the caller commits.
     """
-    reason = UNSTORABLE.sub("\ufffd", reason or "").strip()
+    reason = scrub_unstorable(reason or "").strip()
     if not reason:
         raise AssignError(_l("Say why this payment belongs to this tenant."), "reason")
     if len(reason) > ASSIGN_REASON_MAX:
