@@ -362,9 +362,3 @@ def delivery_log(
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (rows[-1].id if more else None)
-
-
-def get_delivery(client_id: int, delivery_id: int) -> WebhookDelivery | None:
-    return db.session.scalar(
-        sa.select(WebhookDelivery).where(WebhookDelivery.id == delivery_id, WebhookDelivery.client_id == client_id)
-    )
