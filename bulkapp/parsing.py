@@ -1,5 +1,6 @@
-"""The one place that turns untrusted text (query strings, form fields, API bodies) into ids, cursors,
-numbers (page sizes too) and dates, each within bounds a database column and a date type can hold.
+"""The one place that turns untrusted text (query strings, form fields, API bodies) into ids, numbers (page
+sizes too) and dates, each within bounds a database column and a date type can hold (keyset cursors, in
+``services.messaging.cursors``, read their id with :func:`parse_id`).
 
 Only ASCII digits count as digits (``"²".isdigit()`` is true, ``int("²")`` fails), underscores are
 refused (``int("1_000")`` would accept them), and a value outside its bounds is treated like any other
@@ -23,8 +24,6 @@ SCHEDULE_HORIZON = timedelta(days=5 * 366)  # "at most 5 years ahead"
 _DIGITS = re.compile(r"[0-9]{1,19}", re.ASCII)
 _SIGNED = re.compile(r"-?[0-9]{1,19}", re.ASCII)
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})", re.ASCII)
-_CURSOR = re.compile(r"([0-9]{1,18})_([0-9]{1,19})", re.ASCII)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def parse_int(raw: object, low: int, high: int) -> int | None:
@@ -53,30 +52,6 @@ def parse_ids(values: Iterable[object], *, big: bool = False) -> list[int]:
         if parsed is not None:
             seen.setdefault(parsed)
     return list(seen)
-
-
-def encode_cursor(at: datetime, row_id: int) -> str:
-    """An opaque keyset cursor for ``(timestamp, id)``, exact to the microsecond."""
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
-    delta = at - EPOCH
-    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-    return f"{micros}_{row_id}"
-
-
-def parse_cursor(raw: object, *, big: bool = False) -> tuple[datetime, int] | None:
-    """The ``(timestamp, id)`` of a cursor made by :func:`encode_cursor`; None for anything else
-    (a timestamp before 1970 or after the year 2100, an id no column can hold)."""
-    if not isinstance(raw, str):
-        return None
-    match = _CURSOR.fullmatch(raw)
-    if not match:
-        return None
-    row_id = parse_id(match.group(2), big=big)
-    micros = int(match.group(1))
-    if row_id is None or micros > (datetime(MAX_YEAR + 1, 1, 1, tzinfo=UTC) - EPOCH) // timedelta(microseconds=1):
-        return None
-    return EPOCH + timedelta(microseconds=micros), row_id
 
 
 def parse_date(raw: object, *, min_year: int = MIN_YEAR, max_year: int = MAX_YEAR) -> date | None:

@@ -18,6 +18,7 @@ from bulkapp.parsing import parse_id
 from bulkapp.services.inbox import conversations as inbox
 from bulkapp.services.messaging import compose as messaging
 from bulkapp.services.messaging import message_list
+from bulkapp.services.messaging.cursors import InvalidCursor
 from bulkapp.tenancy import current_client_id, tenant_required
 
 PAGE = "inbox/page.html"
@@ -57,7 +58,7 @@ def _list_context(filters: inbox.Filters, active_id: int | None = None) -> dict:
     client_id = current_client_id()
     try:
         listing = inbox.list_conversations(client_id, filters, cursor=cursor)
-    except inbox.InvalidCursor:
+    except InvalidCursor:
         cursor = None
         listing = inbox.list_conversations(client_id, filters)
     return {

@@ -18,6 +18,7 @@ from bulkapp.models import Template
 from bulkapp.services.channels import routing as channels
 from bulkapp.services.messaging import compose as messaging
 from bulkapp.services.messaging import message_list
+from bulkapp.services.messaging.cursors import InvalidCursor
 from bulkapp.tenancy import current_client_id, tenant_required
 
 PAGE = "messages/page.html"
@@ -41,7 +42,7 @@ def _list_context() -> dict:
     cursor = request.args.get("before") or None
     try:
         listing = message_list.list_messages(current_client_id(), cursor=cursor, limit=PAGE_SIZE, direction="outbound")
-    except message_list.InvalidCursor:
+    except InvalidCursor:
         cursor = None
         listing = message_list.list_messages(current_client_id(), limit=PAGE_SIZE, direction="outbound")
     return {

@@ -13,7 +13,6 @@ from bulkapp.models import CHANNELS, CONVERSATION_STATUSES, Campaign, Client, Co
 from bulkapp.providers.whatsapp_cloud import CUSTOMER_SERVICE_WINDOW, customer_service_window_open
 from bulkapp.services.messaging import compose as messaging
 from bulkapp.services.messaging import cursors
-from bulkapp.services.messaging.cursors import InvalidCursor  # noqa: F401 - raised from here, caught by the views
 
 PAGE_SIZE = 25
 THREAD_SIZE = 50

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime, timedelta
 
-from bulkapp.parsing import encode_cursor, parse_cursor
+from bulkapp.parsing import MAX_YEAR, parse_id
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CURSOR = re.compile(r"([0-9]{1,18})_([0-9]{1,19})", re.ASCII)
+_LAST_MICROSECOND = (datetime(MAX_YEAR + 1, 1, 1, tzinfo=UTC) - EPOCH) // timedelta(microseconds=1)
 
 
 class InvalidCursor(ValueError):
@@ -12,11 +17,18 @@ class InvalidCursor(ValueError):
 
 
 def encode(at: datetime, row_id: int) -> str:
-    return encode_cursor(at, row_id)
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    delta = at - EPOCH
+    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return f"{micros}_{row_id}"
 
 
-def decode(cursor: str) -> tuple[datetime, int]:
-    parsed = parse_cursor(cursor)
-    if parsed is None:
+def decode(cursor: object) -> tuple[datetime, int]:
+    """The ``(timestamp, id)`` of a cursor made by :func:`encode`; :class:`InvalidCursor` for anything else (a
+    timestamp after the year 2100, an id no INTEGER column can hold)."""
+    match = _CURSOR.fullmatch(cursor) if isinstance(cursor, str) else None
+    row_id = parse_id(match.group(2)) if match else None
+    if row_id is None or int(match.group(1)) > _LAST_MICROSECOND:
         raise InvalidCursor(f"{cursor!r} is not a cursor")
-    return parsed
+    return EPOCH + timedelta(microseconds=int(match.group(1))), row_id

@@ -11,7 +11,6 @@ from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import Message
 from bulkapp.services.messaging import cursors
-from bulkapp.services.messaging.cursors import InvalidCursor  # noqa: F401 - raised from here, caught by the views
 
 # The recent-messages list keeps refreshing a sent message this long while its delivery report is due.
 AWAITING_REPORT = timedelta(minutes=10)

@@ -15,6 +15,7 @@ from bulkapp.services.inbox import conversations as inbox
 from bulkapp.services.inbox.inbound import record_inbound
 from bulkapp.services.messaging import compose as messaging
 from bulkapp.services.messaging.compose import SendError
+from bulkapp.services.messaging.cursors import InvalidCursor
 from tests.conftest import ledger_balance
 
 
@@ -108,7 +109,7 @@ def test_keyset_pages_cover_everything_once_even_with_equal_times(tenant):
         if cursor is None:
             break
     assert sorted(seen) == sorted(made) and len(seen) == len(set(seen)) == 7
-    with pytest.raises(inbox.InvalidCursor):
+    with pytest.raises(InvalidCursor):
         inbox.list_conversations(tenant.id, cursor="drop table")
 
 

@@ -26,6 +26,7 @@ from bulkapp.services.channels import routing as channels
 from bulkapp.services.messaging import compose as messaging
 from bulkapp.services.messaging import message_list, shortlinks
 from bulkapp.services.messaging.compose import SendError, send_message
+from bulkapp.services.messaging.cursors import InvalidCursor
 from tests.conftest import ledger_balance
 
 pytest_plugins = ["tests.simulators.onfon"]
@@ -507,7 +508,7 @@ def test_messages_with_the_same_timestamp_are_paged_by_id(tenant):
 
 @pytest.mark.parametrize("cursor", ["garbage", "1_", "_1", "1-2", "1_2_3", "9" * 30 + "_1", "9" * 18 + "_1"])
 def test_foreign_cursors_are_refused(tenant, cursor):
-    with pytest.raises(message_list.InvalidCursor):
+    with pytest.raises(InvalidCursor):
         message_list.list_messages(tenant.id, cursor=cursor)
 
 
