@@ -290,6 +290,30 @@ def test_the_owner_closes_the_account(app, login, user, tenant):
     assert api.status_code == 403  # it sends nothing
 
 
+def test_closing_the_account_withdraws_its_pending_invitations(app, login, user):
+    owner = login(user)
+    path = _invite(owner, "late@a.example").split("localhost", 1)[1]
+    owner.post("/settings/team/close", data={"password": PASSWORD, "confirm": "CLOSE"})
+    withdrawn = app.test_client().get(path)
+    assert withdrawn.status_code == 404 and "withdrawn" in withdrawn.get_data(as_text=True)
+    refused = app.test_client().post(path, data={"name": "Late", "password": "late-password"})
+    assert refused.status_code == 404 and _member("late@a.example") is None  # nobody joins a closed account
+
+
+def test_a_session_that_outlived_the_close_is_signed_out_at_its_next_page(app, login, user, tenant):
+    """Closing ends every session; a sign-in that was in flight meanwhile is caught by the permission check."""
+    from bulkapp.columns import utcnow
+    from bulkapp.models import Client
+
+    browser = login(user)
+    db.session.get(Client, tenant.id).closed_at = utcnow()  # closed without ending this browser's session
+    db.session.commit()
+    answer = browser.get("/contacts/")
+    assert answer.status_code == 302 and answer.location.endswith("/login")
+    assert "This account is closed." in browser.get("/login").get_data(as_text=True)
+    assert browser.get("/contacts/").status_code == 302  # and it stays signed out
+
+
 def test_a_removed_member_can_be_invited_back(app, login, user, caplog):
     owner = login(user)
     _join(app, _invite(owner, "juma@a.example"))

@@ -86,8 +86,9 @@ def transfer_ownership(owner: User, new_owner_id: int, password: str) -> User:
 
 
 def close_account(owner: User, password: str) -> Client:
-    """Close the owner's tenant: it stops sending (like a suspended one) and nobody signs in any more. Its data
-    and remaining balance are kept for a platform admin to settle."""
+    """Close the owner's tenant: it stops sending (like a suspended one) and nobody signs in any more (every
+    session ends, pending invitations are withdrawn). Its data and remaining balance are kept for a platform
+    admin to settle."""
     if owner.tenant_role != OWNER:
         raise AccountError(_l("Only the owner can close the account."))
     if not verify_password(owner.password, password or ""):
@@ -95,6 +96,12 @@ def close_account(owner: User, password: str) -> Client:
     client = db.session.get(Client, owner.client_id)
     client.closed_at = utcnow()
     client.status = False
+    db.session.execute(
+        sa.update(Invitation)
+        .where(Invitation.client_id == client.id, Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None))
+        .values(revoked_at=client.closed_at)
+        .execution_options(synchronize_session=False)
+    )
     db.session.flush()
     for user in client.users:
         end_all_sessions(user.id)
