@@ -369,6 +369,11 @@ class HttpProvider(Provider):
         self.session = session or new_session()
         self.timeout = timeout or self.default_timeout
 
+    @property
+    def base_url(self) -> str:
+        """The vendor's API base URL (``config["base_url"]``) without a trailing slash."""
+        return str(self.config["base_url"]).rstrip("/")
+
     def close(self) -> None:
         if self._owns_session:
             self.session.close()

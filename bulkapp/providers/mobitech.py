@@ -70,10 +70,6 @@ class MobitechProvider(HttpProvider):
     )
 
     @property
-    def _base(self) -> str:
-        return str(self.config["base_url"]).rstrip("/")
-
-    @property
     def _headers(self) -> dict[str, str]:
         return {"h_api_key": self.credentials["api_key"], "Accept": "application/json"}
 
@@ -101,7 +97,7 @@ class MobitechProvider(HttpProvider):
             "message": message.body,
         }
         response = self.request(
-            "POST", f"{self._base}/sms/sendsms", idempotent=False, json=payload, headers=self._headers
+            "POST", f"{self.base_url}/sms/sendsms", idempotent=False, json=payload, headers=self._headers
         )
         self._check_http(response, sending=True)
         record = _first_record(decode_json(response))
@@ -127,7 +123,7 @@ class MobitechProvider(HttpProvider):
         )
 
     def fetch_balance(self) -> Balance:
-        response = self.request("GET", f"{self._base}/sms/getbalance", idempotent=True, headers=self._headers)
+        response = self.request("GET", f"{self.base_url}/sms/getbalance", idempotent=True, headers=self._headers)
         self._check_http(response, sending=False)
         record = _first_record(decode_json(response))
         if record is None or record.get("credit_balance") in (None, ""):

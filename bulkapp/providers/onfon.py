@@ -179,10 +179,6 @@ class OnfonProvider(HttpProvider):
     )
 
     @property
-    def _base(self) -> str:
-        return str(self.config["base_url"]).rstrip("/")
-
-    @property
     def _headers(self) -> dict[str, str]:
         return {"AccessKey": self.credentials["access_key"], "Accept": "application/json"}
 
@@ -218,7 +214,7 @@ class OnfonProvider(HttpProvider):
             "ClientId": self.credentials["client_id"],
         }
         response = self.request(
-            "POST", f"{self._base}/SendBulkSMS", idempotent=False, json=payload, headers=self._headers
+            "POST", f"{self.base_url}/SendBulkSMS", idempotent=False, json=payload, headers=self._headers
         )
         self._check_http(response, sending=True)
         data = decode_json(response)
@@ -286,7 +282,8 @@ class OnfonProvider(HttpProvider):
 
     def fetch_balance(self) -> Balance:
         params = {"ApiKey": self.credentials["api_key"], "ClientId": self.credentials["client_id"]}
-        response = self.request("GET", f"{self._base}/Balance", idempotent=True, params=params, headers=self._headers)
+        url = f"{self.base_url}/Balance"
+        response = self.request("GET", url, idempotent=True, params=params, headers=self._headers)
         self._check_http(response, sending=False)
         data = decode_json(response)
         if not isinstance(data, dict) or "ErrorCode" not in data:

@@ -129,7 +129,7 @@ class TwilioProvider(HttpProvider):
                 fields=["from_number", "messaging_service_sid"],
             )
         sid = self.credentials["account_sid"]
-        self._account_url = f"{str(self.config['base_url']).rstrip('/')}/2010-04-01/Accounts/{sid}"
+        self._account_url = f"{self.base_url}/2010-04-01/Accounts/{sid}"
         self._auth = (sid, self.credentials["auth_token"])
 
     # -- sending

@@ -80,7 +80,7 @@ class UltraMsgProvider(HttpProvider):
 
     @property
     def _instance_url(self) -> str:
-        return f"{str(self.config['base_url']).rstrip('/')}/{self.credentials['instance_id']}"
+        return f"{self.base_url}/{self.credentials['instance_id']}"
 
     def send_batch(self, messages: Sequence[OutboundMessage]) -> list[SendResult]:
         presets: dict[int, SendResult] = {}

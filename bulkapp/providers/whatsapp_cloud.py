@@ -167,8 +167,7 @@ class WhatsAppCloudProvider(HttpProvider):
 
     @property
     def _number_url(self) -> str:
-        base = str(self.config["base_url"]).rstrip("/")
-        return f"{base}/{self.config['api_version']}/{self.credentials['phone_number_id']}"
+        return f"{self.base_url}/{self.config['api_version']}/{self.credentials['phone_number_id']}"
 
     @property
     def _headers(self) -> dict[str, str]:
