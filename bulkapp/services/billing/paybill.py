@@ -126,8 +126,9 @@ def confirm_c2b(payload: Any) -> Outcome:
     if client is not None:
         # Tenant row first (the lock order of every wallet path): concurrent copies of one payment queue here.
         db.session.execute(sa.select(Client.id).where(Client.id == client.id).with_for_update())
-    if _already_recorded(trans_id):
-        return Outcome("duplicate", _receipt_row(trans_id))
+    credited = _receipt_row(trans_id)
+    if credited is not None or _is_kept(trans_id):
+        return Outcome("duplicate", credited)
     reason = amount.problem
     if reason is None and client is None:
         reason = "unknown_account"
@@ -151,9 +152,8 @@ def confirm_c2b(payload: Any) -> Outcome:
     return Outcome("credited", row)
 
 
-def _already_recorded(trans_id: str) -> bool:
-    kept = db.session.scalar(sa.select(UnmatchedPayment.id).where(UnmatchedPayment.trans_id == trans_id))
-    return kept is not None or _receipt_row(trans_id) is not None
+def _is_kept(trans_id: str) -> bool:
+    return db.session.scalar(sa.select(UnmatchedPayment.id).where(UnmatchedPayment.trans_id == trans_id)) is not None
 
 
 def _receipt_row(trans_id: str) -> WalletTransaction | None:

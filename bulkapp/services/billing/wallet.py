@@ -25,7 +25,7 @@ DEFAULT_LOW_BALANCE_THRESHOLD = Decimal("100.00")
 # history and the admin ledger (i18n.stored_text). Each is the exact English its writer stores.
 (
     MPESA_TOPUP,  # services/billing/topups.py
-    PAYBILL_PAYMENT,  # services/billing/topups.py
+    PAYBILL_PAYMENT,  # services/billing/paybill.py
     UNUSED_PART_OF_HOLD,  # settle_hold
     REFUND_NOT_DELIVERED,  # services/messaging/delivery.py
     REFUND_NOT_SENT,  # services/messaging/dispatch.py
