@@ -114,3 +114,36 @@ def test_an_email_change_is_confirmed_from_the_new_address(client, login, user, 
     again = client.post(path)
     assert again.status_code == 404 and "already used" in again.get_data(as_text=True)
     assert client.post("/account/email/confirm/forged").status_code == 404
+
+
+def test_an_expired_email_change_link_says_so_and_changes_nothing(client, user, monkeypatch):
+    from bulkapp.services.accounts.email_change import CHANGE_MAX_AGE, email_change_token
+
+    token = email_change_token(db.session.get(User, user.id), "later@kibanda.co.ke")
+    db.session.rollback()  # the test's read ends before the request writes
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + CHANGE_MAX_AGE + 1)
+    late = client.post(f"/account/email/confirm/{token}")
+    assert late.status_code == 404 and "expired" in late.get_data(as_text=True)
+    db.session.rollback()
+    assert db.session.get(User, user.id).email == user.email
+
+
+def test_one_kind_of_link_opens_no_other(client, user):
+    """The three signed links share one mechanism but not their tokens: each purpose has its own salt."""
+    from bulkapp.services.accounts.email_change import email_change_token
+    from bulkapp.services.accounts.users import confirmation_token
+
+    account = db.session.get(User, user.id)
+    reset, change, confirm = (
+        reset_token(account),
+        email_change_token(account, "x@y.example"),
+        confirmation_token(account),
+    )
+    before, email = password_of(user.id), account.email
+    db.session.rollback()
+    assert client.get(f"/password/reset/{change}").status_code == 404
+    assert client.get(f"/password/reset/{confirm}").status_code == 404
+    assert client.post(f"/account/email/confirm/{reset}").status_code == 404
+    assert client.get(f"/signup/confirm/{reset}").status_code == 404
+    assert password_of(user.id) == before and db.session.get(User, user.id).email == email

@@ -6,12 +6,16 @@ Modules:
 - ``api_keys``
 - ``client_admin``
 - ``demo``
+- ``email_change``
+- ``errors``
 - ``invite_mail``
 - ``mail``
+- ``password_reset``
 - ``passwords``
 - ``profiles``
 - ``roles``
 - ``sessions``
+- ``signed_links``
 - ``team``
 - ``users``
 """

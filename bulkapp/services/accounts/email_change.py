@@ -1,38 +1,30 @@
 """Changing one's sign-in email: confirmed by a link sent to the new address; until it is opened the old one stays.
 
-The token (signed, valid ``CHANGE_MAX_AGE``) names the user, the new address and a fingerprint of the current
+The token (``signed_links``, valid ``CHANGE_MAX_AGE``) names the user, the new address and a fingerprint of the current
 one, so it works once: after the change (or any other change of address) the fingerprint no longer matches.
 """
 
 from __future__ import annotations
 
-import hashlib
-
 import sqlalchemy as sa
-from flask import current_app
 from flask_babel import lazy_gettext as _l
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.exc import IntegrityError
 
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import User
 from bulkapp.services.accounts.passwords import verify_password
+from bulkapp.services.accounts.signed_links import SignedLink
 from bulkapp.services.accounts.users import AccountError, normalise_email
 
 CHANGE_MAX_AGE = 24 * 3600  # the link to a new address works for a day
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="bulkapp-email-change")
-
-
-def _fingerprint(email: str) -> str:
-    return hashlib.sha256(("email:" + email).encode()).hexdigest()[:16]
+CHANGE_LINK = SignedLink("bulkapp-email-change", "email", CHANGE_MAX_AGE)
 
 
 def email_change_token(user: User, new_email: str) -> str:
-    return _serializer().dumps({"user": user.id, "email": new_email, "check": _fingerprint(user.email)})
+    return CHANGE_LINK.token(user, user.email, email=new_email)
 
 
 def _taken(email: str) -> bool:
@@ -55,17 +47,14 @@ def request_email_change(user: User, new_email: str, password: str) -> str | Non
 
 def confirm_email_change(token: str) -> User:
     """Move the token's user to its new address. AccountError for a forged, expired, used or taken one."""
-    try:
-        data = _serializer().loads(token, max_age=CHANGE_MAX_AGE)
-    except SignatureExpired:
-        raise AccountError(_l("This link has expired. Change your email on your profile again.")) from None
-    except BadSignature:
-        raise AccountError(_l("This link is not valid.")) from None
-    user = db.session.get(User, data.get("user")) if isinstance(data, dict) else None
-    new_email = normalise_email(data.get("email")) if user is not None else ""
-    if user is None or not user.is_active or "@" not in new_email:
-        raise AccountError(_l("This link is not valid."))
-    if data.get("check") != _fingerprint(user.email):
+    invalid = _l("This link is not valid.")
+    user, data = CHANGE_LINK.read(
+        token, expired=_l("This link has expired. Change your email on your profile again."), invalid=invalid
+    )
+    new_email = normalise_email(data.get("email"))
+    if not user.is_active or "@" not in new_email:
+        raise AccountError(invalid)
+    if not CHANGE_LINK.matches(data, user.email):
         raise AccountError(_l("This link was already used."))
     if _taken(new_email):
         raise AccountError(_l("Another account uses this email address now."))

@@ -1,6 +1,6 @@
 """Password reset by an emailed link.
 
-The link carries a signed token (``itsdangerous``, valid ``RESET_MAX_AGE``) holding the user id and a fingerprint
+The link carries a signed token (``signed_links``, valid ``RESET_MAX_AGE``) holding the user id and a fingerprint
 of the current password hash: once the password changes (this reset, or any other change) the fingerprint no
 longer matches, so a link works once and older links die with it, without a table of tokens. A reset ends every
 session of the user and, since opening the link proves the mailbox, confirms an unconfirmed address.
@@ -8,35 +8,27 @@ session of the user and, since opening the link proves the mailbox, confirms an 
 
 from __future__ import annotations
 
-import hashlib
-
 import sqlalchemy as sa
-from flask import current_app
 from flask_babel import lazy_gettext as _l
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from bulkapp.columns import utcnow
 from bulkapp.extensions import db
 from bulkapp.models import User
 from bulkapp.services.accounts.passwords import hash_password
 from bulkapp.services.accounts.sessions import end_all_sessions
+from bulkapp.services.accounts.signed_links import SignedLink
 from bulkapp.services.accounts.users import AccountError, normalise_email
 
 RESET_MAX_AGE = 3600  # a reset link works for 60 minutes
 MIN_LENGTH, MAX_LENGTH = 8, 128
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="bulkapp-password-reset")
-
-
-def _fingerprint(password_hash: str) -> str:
-    return hashlib.sha256(("reset:" + password_hash).encode()).hexdigest()[:16]
+RESET_LINK = SignedLink("bulkapp-password-reset", "reset", RESET_MAX_AGE)
 
 
 def reset_token(user: User) -> str:
     """The signed token of a reset link for this user's current password."""
-    return _serializer().dumps({"user": user.id, "check": _fingerprint(user.password)})
+    return RESET_LINK.token(user, user.password)
 
 
 def user_for_reset(email: str) -> User | None:
@@ -47,16 +39,13 @@ def user_for_reset(email: str) -> User | None:
 
 def read_reset(token: str) -> User:
     """The user of a reset link (nothing changes). AccountError when it is forged, expired or already used."""
-    try:
-        data = _serializer().loads(token, max_age=RESET_MAX_AGE)
-    except SignatureExpired:
-        raise AccountError(_l("This password reset link has expired. Ask for a new one.")) from None
-    except BadSignature:
-        raise AccountError(_l("This password reset link is not valid.")) from None
-    user = db.session.get(User, data.get("user")) if isinstance(data, dict) else None
-    if user is None or not user.is_active:
-        raise AccountError(_l("This password reset link is not valid."))
-    if data.get("check") != _fingerprint(user.password):
+    invalid = _l("This password reset link is not valid.")
+    user, data = RESET_LINK.read(
+        token, expired=_l("This password reset link has expired. Ask for a new one."), invalid=invalid
+    )
+    if not user.is_active:
+        raise AccountError(invalid)
+    if not RESET_LINK.matches(data, user.password):
         raise AccountError(_l("This password reset link was already used. Ask for a new one if you need it."))
     return user
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import unicodedata
 from decimal import Decimal
@@ -10,15 +9,16 @@ from decimal import Decimal
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from bulkapp.columns import to_decimal, utcnow
 from bulkapp.extensions import db
 from bulkapp.i18n import N_, stored_sentences
 from bulkapp.models import Channel, Client, User
 from bulkapp.services.accounts.api_keys import generate_api_key
+from bulkapp.services.accounts.errors import AccountError
 from bulkapp.services.accounts.passwords import hash_password, needs_rehash, verify_password
 from bulkapp.services.accounts.roles import MANAGER, OWNER, ROLES
+from bulkapp.services.accounts.signed_links import SignedLink
 from bulkapp.services.billing import wallet
 
 ACCOUNT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: read aloud over the phone
@@ -31,15 +31,6 @@ def normalise_email(email: str | None) -> str:
     """The one form of an address that accounts, sign-in and throttling key on: NFKC, no surrounding blanks,
     lower case (``'A1@X.COM '`` and ``'a1@x.com'`` are one account)."""
     return unicodedata.normalize("NFKC", email or "").strip().lower()
-
-
-class AccountError(ValueError):
-    """A domain error with a sentence for the user, attached to ``field`` when there is one. The sentence is lazy:
-    it reads in the viewer's language where it is shown (English in the CLI)."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 class EmailNotConfirmed(AccountError):
@@ -203,32 +194,24 @@ def sign_up(business_name: str, name: str, email: str, password: str, phone: str
     return existing, True
 
 
-def _confirm_serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="bulkapp-confirm-email")
-
-
-def _fingerprint(user: User) -> str:
-    # Changes when a newer sign-up replaces the pending account's password: its older links stop working.
-    return hashlib.sha256(("confirm:" + user.password).encode()).hexdigest()[:16]
+# Keyed on the password hash: a newer sign-up replacing the pending account's password kills its older links.
+CONFIRM_LINK = SignedLink("bulkapp-confirm-email", "confirm", CONFIRM_MAX_AGE)
 
 
 def confirmation_token(user: User) -> str:
     """A signed token for the user's confirmation link (valid ``CONFIRM_MAX_AGE`` seconds)."""
-    return _confirm_serializer().dumps({"user": user.id, "check": _fingerprint(user)})
+    return CONFIRM_LINK.token(user, user.password)
 
 
 def read_confirmation(token: str) -> User:
     """The user of a confirmation link (nothing changes). AccountError when the link is forged, expired or
     replaced by a newer sign-up."""
-    try:
-        data = _confirm_serializer().loads(token, max_age=CONFIRM_MAX_AGE)
-    except SignatureExpired:
-        raise AccountError(_l("This confirmation link has expired. Sign in to get a new one.")) from None
-    except BadSignature:
-        raise AccountError(_l("This confirmation link is not valid.")) from None
-    user = db.session.get(User, data.get("user")) if isinstance(data, dict) else None
-    if user is None or data.get("check") != _fingerprint(user):
-        raise AccountError(_l("This confirmation link is not valid."))
+    invalid = _l("This confirmation link is not valid.")
+    user, data = CONFIRM_LINK.read(
+        token, expired=_l("This confirmation link has expired. Sign in to get a new one."), invalid=invalid
+    )
+    if not CONFIRM_LINK.matches(data, user.password):
+        raise AccountError(invalid)
     return user
 
 
