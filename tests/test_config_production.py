@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bulkapp.config import Config, parse_networks
@@ -40,9 +42,10 @@ def test_one_error_lists_every_missing_setting(monkeypatch):
     environment(monkeypatch, BULKAPP_ENV="production", MPESA_ENV="simulated")
     with pytest.raises(RuntimeError) as error:
         Config()
-    message = str(error.value)
-    for name in ("SECRET_KEY", "FERNET_KEYS", "DATABASE_URL", "MPESA_CALLBACK_TOKEN", "MPESA_ENV=simulated"):
-        assert name in message
+    # Each problem as its own entry: "BASE_URL" alone, not just inside "DATABASE_URL".
+    named = re.findall(r"(?:: |; )([A-Z_]+(?:=simulated)?) \(", str(error.value))
+    expected = ["SECRET_KEY", "FERNET_KEYS", "DATABASE_URL", "BASE_URL", "MPESA_CALLBACK_TOKEN", "MPESA_ENV=simulated"]
+    assert named == expected
 
 
 def test_simulated_m_pesa_is_refused_in_production(monkeypatch):
