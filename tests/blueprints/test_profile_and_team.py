@@ -183,6 +183,18 @@ def test_team_page_shows_roles_and_the_last_sign_in_of_a_member_who_joined_by_in
     assert "Owner" in own_row and "—" not in own_row  # signed in through the form just now
 
 
+def test_the_last_sign_in_counts_only_a_completed_sign_in(app, user):
+    """With two-factor on, the right password alone signs nobody in: the team page must not say they did."""
+    from tests.blueprints.test_two_factor import code_at, enrol, password_step
+
+    secret, _codes = enrol(user)
+    browser = app.test_client()
+    assert password_step(browser, user).status_code == 302  # on to the code step
+    assert _member(user.email).last_login_at is None
+    assert browser.post("/login/code", data={"code": code_at(secret, 1)}).status_code == 302
+    assert _member(user.email).last_login_at is not None
+
+
 def test_change_a_role_and_the_owner_can_be_neither_demoted_nor_removed(app, login, user):
     from bulkapp.services.accounts.users import create_user
 

@@ -258,5 +258,4 @@ def authenticate(email: str, password: str) -> User | None:
         raise EmailNotConfirmed(user)
     if needs_rehash(user.password):
         user.password = hash_password(password)
-    user.last_login_at = utcnow()
     return user
