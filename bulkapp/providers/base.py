@@ -273,6 +273,24 @@ class Provider(ABC):
 
     # -- helpers for subclasses
 
+    def send_each(
+        self,
+        messages: Sequence[OutboundMessage],
+        local_problem: Callable[[OutboundMessage], SendResult | None],
+        send_one: Callable[[OutboundMessage], SendResult],
+    ) -> list[SendResult]:
+        """One request per message (:meth:`send_groups` with groups of one); a message ``local_problem`` finds
+        fault with (a bad number, an empty text ...) is rejected without a request."""
+        presets: dict[int, SendResult] = {}
+        groups: list[list[int]] = []
+        for i, message in enumerate(messages):
+            problem = local_problem(message)
+            if problem:
+                presets[i] = problem
+            else:
+                groups.append([i])
+        return self.send_groups(messages, groups, lambda batch: [send_one(batch[0])], presets)
+
     def send_groups(
         self,
         messages: Sequence[OutboundMessage],

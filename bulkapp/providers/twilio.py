@@ -135,15 +135,7 @@ class TwilioProvider(HttpProvider):
     # -- sending
 
     def send_batch(self, messages: Sequence[OutboundMessage]) -> list[SendResult]:
-        presets: dict[int, SendResult] = {}
-        groups: list[list[int]] = []
-        for i, message in enumerate(messages):
-            problem = self._local_problem(message)
-            if problem:
-                presets[i] = problem
-            else:
-                groups.append([i])
-        return self.send_groups(messages, groups, lambda batch: [self._send_one(batch[0])], presets)
+        return self.send_each(messages, self._local_problem, self._send_one)
 
     def _local_problem(self, message: OutboundMessage) -> SendResult | None:
         try:

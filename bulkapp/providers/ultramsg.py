@@ -83,23 +83,20 @@ class UltraMsgProvider(HttpProvider):
         return f"{self.base_url}/{self.credentials['instance_id']}"
 
     def send_batch(self, messages: Sequence[OutboundMessage]) -> list[SendResult]:
-        presets: dict[int, SendResult] = {}
-        groups: list[list[int]] = []
-        for i, message in enumerate(messages):
-            try:
-                normalise_msisdn(message.to)
-            except InvalidNumber as exc:
-                presets[i] = SendResult.rejected(message.id, exc.reason, code="invalid_number")
-                continue
-            if not message.body.strip():
-                presets[i] = SendResult.rejected(message.id, "The message text is empty.", code="empty_body")
-            elif len(message.body) > MAX_BODY:
-                presets[i] = SendResult.rejected(
-                    message.id, "WhatsApp messages are limited to 4096 characters.", code="body_too_long"
-                )
-            else:
-                groups.append([i])
-        return self.send_groups(messages, groups, lambda batch: [self._send_one(batch[0])], presets)
+        return self.send_each(messages, self._local_problem, self._send_one)
+
+    def _local_problem(self, message: OutboundMessage) -> SendResult | None:
+        try:
+            normalise_msisdn(message.to)
+        except InvalidNumber as exc:
+            return SendResult.rejected(message.id, exc.reason, code="invalid_number")
+        if not message.body.strip():
+            return SendResult.rejected(message.id, "The message text is empty.", code="empty_body")
+        if len(message.body) > MAX_BODY:
+            return SendResult.rejected(
+                message.id, "WhatsApp messages are limited to 4096 characters.", code="body_too_long"
+            )
+        return None
 
     def _send_one(self, message: OutboundMessage) -> SendResult:
         form = {
