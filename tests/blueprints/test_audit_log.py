@@ -315,6 +315,7 @@ def test_team_actions(login, user, tenant):
     assert sent.status_code == 200
     assert only("invitation.sent").details == {"email": "juma@a.example", "role": "agent"}
     invitation_id = int(re.search(r"/settings/team/invitations/(\d+)/revoke", sent.get_data(as_text=True)).group(1))
+    assert only("invitation.sent").target_id == str(invitation_id)
     client.post(f"/settings/team/invitations/{invitation_id}/resend")
     client.post(f"/settings/team/invitations/{invitation_id}/revoke")
     assert only("invitation.resent").target_id == only("invitation.revoked").target_id == str(invitation_id)
@@ -358,7 +359,7 @@ def test_password_reset_and_email_change(client, login, user, tenant):
     [mail] = mails_to("new@kibanda.co.ke")
     [confirm] = re.findall(r"http://localhost(/account/email/confirm/\S+)", mail.body)
     signed_in.post(confirm)
-    assert only("email.changed").details == {"after": "new@kibanda.co.ke"}
+    assert only("email.changed").details == {"before": "owner@a.example", "after": "new@kibanda.co.ke"}
 
 
 def test_admin_client_settings_record_going_live(login, admin_user, tenant):

@@ -63,7 +63,12 @@ def invite():
         except AccountError as exc:
             getattr(form, exc.field or "email").errors.append(str(exc))
         else:
-            audit("invitation.sent", details={"email": form.email.data.strip().lower(), "role": form.role.data})
+            invitation = team_service.invitation_for(token)
+            audit(
+                "invitation.sent",
+                target=invitation,
+                details={"email": invitation.email, "role": invitation.tenant_role},
+            )
             db.session.commit()
             if taken_by is not None:  # the page answers as for any address; the account's owner is told by email
                 rq.enqueue(
@@ -75,7 +80,6 @@ def invite():
                     queue="high",
                 )
             else:
-                invitation = team_service.invitation_for(token)
                 rq.enqueue(send_invitation_email, invitation.id, current_language(), queue="high")
             link = public_url(url_for("auth.accept_invite", token=token))
             return _page(InviteForm(formdata=None), invite_link=link)
