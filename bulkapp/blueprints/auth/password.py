@@ -107,11 +107,11 @@ def confirm_email_change(token: str):
     form = ConfirmChangeForm()
     if form.validate_on_submit():
         try:
-            user = email_change.confirm_email_change(token)
+            user, old = email_change.confirm_email_change(token)
         except AccountError as exc:
             db.session.rollback()
             return render_template("auth/email_change_error.html", error=str(exc)), 404
-        audit("email.changed", actor=user, target=("users", user.id), details={"after": user.email})
+        audit("email.changed", actor=user, target=("users", user.id), details={"before": old, "after": user.email})
         db.session.commit()
         flash(_("Your email address is now %(email)s.", email=user.email), "success")
         return redirect(url_for("auth.login"))

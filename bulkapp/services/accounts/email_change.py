@@ -45,8 +45,9 @@ def request_email_change(user: User, new_email: str, password: str) -> str | Non
     return None if _taken(new_email) else new_email
 
 
-def confirm_email_change(token: str) -> User:
-    """Move the token's user to its new address. AccountError for a forged, expired, used or taken one."""
+def confirm_email_change(token: str) -> tuple[User, str]:
+    """Move the token's user to its new address; returns the user and the address it had before (for the audit
+    log, where the team sees the change). AccountError for a forged, expired, used or taken one."""
     invalid = _l("This link is not valid.")
     user, data = CHANGE_LINK.read(
         token, expired=_l("This link has expired. Change your email on your profile again."), invalid=invalid
@@ -72,4 +73,4 @@ def confirm_email_change(token: str) -> User:
     if not changed:
         raise AccountError(_l("This link was already used."))
     db.session.refresh(user)
-    return user
+    return user, old
