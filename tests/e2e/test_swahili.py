@@ -105,3 +105,19 @@ def test_swahili_user_reads_notifications_in_swahili_in_the_bell(page, user):
     expect(page.locator("#notification-list")).to_contain_text(
         "Jumbe 1,200 kati ya 1,203 zimetumwa; 3 hazikutumwa. Gharama: KSh 962.40."
     )
+
+
+def test_contacts_bulk_delete_button_keeps_its_swahili_label(page, user):
+    from bulkapp.extensions import db
+    from bulkapp.models import User
+    from bulkapp.services.contacts import book as contacts
+
+    db.session.get(User, user.id).language = "sw"
+    contacts.create_contact(user.client_id, contact="0712345678", name="Wanjiru Kamau", department="Customers")
+    contacts.create_contact(user.client_id, contact="0722000111", name="Otieno Odhiambo", department="Customers")
+    db.session.commit()
+    sign_in(page, user)
+    page.goto("/contacts/")
+    expect(page.get_by_role("button", name="Futa waliochaguliwa", exact=True)).to_be_disabled()
+    page.locator("tr", has_text="Wanjiru").get_by_role("checkbox").check()  # the count is written by contacts.js
+    expect(page.get_by_role("button", name="Futa waliochaguliwa (1)")).to_be_enabled()

@@ -6,9 +6,10 @@
     var boxes = list.querySelectorAll('input[name="ids"]');
     var checked = list.querySelectorAll('input[name="ids"]:checked').length;
     var button = list.querySelector("[data-bulk-delete]");
-    if (button) {
+    if (button) {  // the label comes translated from the page (data-bulk-delete)
+      var label = button.getAttribute("data-bulk-delete") || "Delete selected";
       button.disabled = checked === 0;
-      button.textContent = checked ? "Delete selected (" + checked + ")" : "Delete selected";
+      button.textContent = checked ? label + " (" + checked + ")" : label;
     }
     var all = list.querySelector("[data-select-all]");
     if (all) {
