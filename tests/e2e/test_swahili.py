@@ -74,6 +74,10 @@ def test_campaign_composer_in_swahili(page, user):
     sign_in(page, user)
     page.goto("/campaigns/new")
     expect(page.get_by_role("heading", name="Kampeni mpya")).to_be_visible()
+    expect(page.locator("#campaign-quote")).to_contain_text("Andika ujumbe au chagua kiolezo uone gharama yake.")
+    expect(page.get_by_label("Bandika namba")).to_have_attribute(
+        "placeholder", "0712 345 678, namba moja kwa kila mstari au zitenganishwe kwa koma"
+    )
     page.get_by_label("Ujumbe", exact=True).fill("Habari {{name}}, ofa ya leo: unga KSh 150.")
     page.get_by_label("Bandika namba").fill("0712345678\n0722000111")
     expect(page.get_by_test_id("quote-recipients")).to_have_text("2")

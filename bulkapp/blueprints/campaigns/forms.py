@@ -51,7 +51,7 @@ class CampaignForm(FlaskForm):
     numbers = TextAreaField(
         _l("Paste numbers"),
         validators=[Length(max=200_000)],
-        render_kw={"rows": 3, "placeholder": "0712 345 678, one per line or comma-separated"},
+        render_kw={"rows": 3, "placeholder": _l("0712 345 678, one per line or comma-separated")},
     )
     csv_token = HiddenField(validators=[Optional(), Length(max=32)])
     csv_filename = HiddenField(validators=[Optional(), Length(max=120)])

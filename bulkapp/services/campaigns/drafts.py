@@ -244,7 +244,7 @@ def quote_campaign(client_id: int, data: DraftInput, *, now: datetime | None = N
         )
         content = template.content if template is not None else ""
     if not content.strip():
-        result.error = "Write a message or choose a template to see what it costs."
+        result.error = str(_l("Write a message or choose a template to see what it costs."))
         return result
     builder = TextBuilder(client, channel, data.kind, content)
     result.footer = builder.suffix.strip() or None
