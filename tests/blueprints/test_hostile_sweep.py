@@ -52,8 +52,16 @@ COMMON_NAMES = {
 }  # fmt: skip
 # Never swept with hostile values: the CSRF token (a wrong one is simply 400) and the HTMX marker.
 SKIP_NAMES = {"csrf_token"}
-# Run last, in this order: they end the session or the API key the rest of the sweep relies on.
-LAST = ("settings.api_rotate", "settings.api_revoke", "settings.change_password", "auth.login", "auth.logout")
+# Run last, in this order: they end the session or the API key the rest of the sweep relies on. A signed-in sweep
+# fails if any other route sends it to the sign-in page (a route that ends the session belongs here).
+LAST = (
+    "settings.api_rotate",
+    "settings.api_revoke",
+    "settings.change_password",
+    "settings.end_all_sessions",
+    "auth.login",
+    "auth.logout",
+)
 PUBLIC = ("auth.", "shortlinks.", "webhooks.", "static", "dashboard.healthz")
 ROOT = Path(__file__).resolve().parents[2] / "bulkapp" / "blueprints"
 # JSON values for the API: wrong types, impossible numbers, a lone surrogate, deep nesting.
@@ -115,11 +123,14 @@ def _order(rule) -> tuple:
 
 
 class Sweep:
-    def __init__(self, app, client, headers=None):
+    def __init__(self, app, client, headers=None, *, signed_in: bool = False):
         self.app = app
         self.client = client
         self.headers = dict(headers or {})
+        self.signed_in = signed_in
+        self.endpoint = ""
         self.failures: list[str] = []
+        self.signed_out: set[str] = set()  # routes a signed-in sweep reached only as a signed-out visitor
         self.count = 0
         self.statuses: Counter[int] = Counter()
         self.seconds: dict[str, float] = {}
@@ -133,6 +144,7 @@ class Sweep:
         else:
             data, content_type = body, "application/x-www-form-urlencoded"
         self.count += 1
+        limiter.reset()  # every request reaches the view, not a 429 from the ones before it
         label = f"{method} {target[:160]} {'HTMX ' if 'HX-Request' in headers else ''}{(data or '')[:120]!r}"
         try:
             response = self.client.open(
@@ -145,6 +157,9 @@ class Sweep:
         self.statuses[response.status_code] += 1
         if response.status_code >= 500:
             self.failures.append(f"{label} -> {response.status_code}")
+        sent_to = response.headers.get("Location") or response.headers.get("HX-Redirect") or ""
+        if self.signed_in and self.endpoint not in LAST and sent_to.split("?")[0].endswith("/login"):
+            self.signed_out.add(self.endpoint)
         return response
 
     def route(self, rule, ids):
@@ -152,7 +167,6 @@ class Sweep:
         api = rule.endpoint.startswith("api.")
         names = _names_of(rule, self.app, ids)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            limiter.reset()
             for headers, values in ((HTMX, HTMX_VALUES), ({}, HOSTILE)) if not api else (({}, HOSTILE),):
                 self.request(method, url, headers=headers)
                 for value in values:
@@ -182,10 +196,11 @@ class Sweep:
                 self.request(method, url)
 
 
-def _sweep(app, client, rules, ids, headers=None) -> Sweep:
-    sweep = Sweep(app, client, headers)
+def _sweep(app, client, rules, ids, headers=None, *, signed_in: bool = True) -> Sweep:
+    sweep = Sweep(app, client, headers, signed_in=signed_in)
     for rule in sorted(rules, key=_order):
         started = time.monotonic()
+        sweep.endpoint = rule.endpoint
         if rule.arguments:
             sweep.url_arguments(rule, ids)
         sweep.route(rule, ids)
@@ -195,6 +210,7 @@ def _sweep(app, client, rules, ids, headers=None) -> Sweep:
 
 def _check(sweep: Sweep) -> None:
     assert not sweep.failures, f"{len(sweep.failures)} requests failed:\n" + "\n".join(sweep.failures[:40])
+    assert not sweep.signed_out, f"swept signed out (the session ended before them): {sorted(sweep.signed_out)}"
 
 
 @pytest.fixture
@@ -227,5 +243,27 @@ def test_every_admin_route_survives_hostile_input(app, client, admin_user, tenan
 
 def test_every_public_route_survives_hostile_input(app, client, tenant, ids):
     rules = [r for r in app.url_map.iter_rules() if r.endpoint.startswith(PUBLIC)]
-    sweep = _sweep(app, client, rules, ids)
+    sweep = _sweep(app, client, rules, ids, signed_in=False)
     _check(sweep)
+
+
+def test_hostile_reply_form_text_reaches_the_reply(app, client, tenant, ids):
+    """The sweep's posts to ``/x/<code>`` stop at the form token (its ``t`` is hostile too): here each hostile
+    value is the reply itself, posted with a valid token, so it reaches the code that records it."""
+    from bulkapp.models import Message
+    from bulkapp.services.messaging import reply_form
+
+    statuses = Counter()
+    for value in HOSTILE:
+        limiter.reset()
+        token = quote(reply_form.issue_token(app.config["SECRET_KEY"], "Ab3k", time.time() - 60))
+        body = f"message={value}&t={token}&website="
+        response = client.post("/x/Ab3k", data=body, content_type="application/x-www-form-urlencoded", csrf=False)
+        statuses[response.status_code] += 1
+    recorded = _db.session.scalar(
+        _db.select(_db.func.count())
+        .select_from(Message)
+        .where(Message.client_id == tenant.id, Message.provider == "web")
+    )
+    # Recorded (303), refused as empty or too long (422), or refused before any view for its NUL (400).
+    assert set(statuses) == {303, 400, 422} and statuses[303] == recorded > 0, statuses
