@@ -12,7 +12,6 @@ from bulkapp.blueprints.settings.sessions import current_token, session_list
 from bulkapp.extensions import db
 from bulkapp.models import User
 from bulkapp.services.accounts import profiles
-from bulkapp.services.accounts.sessions import end_all_sessions
 from bulkapp.services.accounts.users import AccountError
 from bulkapp.services.notifications.email import mail_configured
 from bulkapp.tenancy import current_client_id, tenant_required
@@ -82,8 +81,9 @@ def update_profile():
 @tenant_required
 def change_password():
     def change(form):
-        profiles.change_password(current_user, form.current_password.data, form.new_password.data)
-        end_all_sessions(current_user.id, except_token=current_token())  # a copied cookie dies with the old password
+        profiles.change_password(
+            current_user, form.current_password.data, form.new_password.data, keep_token=current_token()
+        )
         audit("password.changed", target=("users", current_user.id))
 
     return _submit(PasswordForm(), "password_form", change, _l("Your password is changed."))

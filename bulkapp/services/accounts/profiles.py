@@ -15,6 +15,7 @@ from PIL import Image, UnidentifiedImageError
 from bulkapp.extensions import db
 from bulkapp.models import User
 from bulkapp.services.accounts.passwords import hash_password, verify_password
+from bulkapp.services.accounts.sessions import end_all_sessions
 from bulkapp.services.accounts.users import AccountError
 
 LANGUAGES = (("en", "English"), ("sw", "Kiswahili"))
@@ -63,13 +64,16 @@ def update_profile(
     return user
 
 
-def change_password(user: User, current: str, new: str) -> None:
+def change_password(user: User, current: str, new: str, *, keep_token: str | None) -> None:
+    """Replace the user's password and end every other session of theirs (a cookie copied earlier dies with the
+    old password); the session behind ``keep_token``, the browser that changed it, stays signed in."""
     if not verify_password(user.password, current):
         raise AccountError(_l("Your current password is not right."), "current_password")
     if len(new) < 8:
         raise AccountError(_l("The new password needs at least 8 characters."), "new_password")
     user.password = hash_password(new)
     db.session.flush()
+    end_all_sessions(user.id, except_token=keep_token)
 
 
 def avatar_dir() -> Path:
