@@ -555,3 +555,25 @@ def test_the_simulated_callback_is_never_produced_in_production(app, tenant, sim
     assert reload(tx).status == "pending" and balance(tenant.id) == Decimal("100.00")
     configure(app, monkeypatch, ENV_NAME="development")
     assert topup_reconcile.simulated_callback(tx.id) is not None  # the same row outside production: the guard decided
+
+
+def test_a_simulated_request_written_before_the_simulated_column_is_still_settled(tenant, simulated_mpesa):
+    """Rows from before the ``simulated`` column say so only in ``meta``: the simulation still completes them."""
+    tx = WalletTransaction(
+        client_id=tenant.id,
+        type="topup",
+        amount=Decimal("150"),
+        reference="topup:sim-legacy",
+        status="pending",
+        checkout_request_id="ws_CO_SIM_legacy",
+        meta={"simulated": True, "phone": "+254712345678", "merchant_request_id": "SIM-2"},
+    )
+    db.session.add(tx)
+    db.session.commit()
+    assert reload(tx).simulated is False
+    assert topup_reconcile.simulated_callback(tx.id) is not None
+    age(tx, minutes=5)
+    assert topup_reconcile.reconcile_topup(tx.id, tx.checkout_request_id).status == "credited"
+    db.session.commit()
+    assert reload(tx).status == "completed" and balance(tenant.id) == Decimal("250.00")
+    assert_ledger_invariant(tenant.id)
