@@ -55,10 +55,11 @@ def apply_delivery_report(provider: str, report: DeliveryReport, *, channel_id: 
     """
     client_id = None
     if channel_id is not None:
-        client_id = db.session.scalar(sa.select(Channel.client_id).where(Channel.id == channel_id))
-        if client_id is None:
+        channel = db.session.get(Channel, channel_id)  # the webhook's own channel: no query while it is loaded
+        if channel is None:
             log.warning("Delivery report for unknown channel %s ignored", channel_id)
             return None
+        client_id = channel.client_id
     message = _find_message(provider, report, client_id)
     if message is None:
         log.info("%s delivery report for unknown message id %r ignored", provider, report.provider_message_id)
