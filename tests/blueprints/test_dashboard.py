@@ -37,6 +37,11 @@ def test_dashboard_numbers(tenant, other_tenant, login):
     assert "KSh 100.00" in page and "125 SMS units" in page and tenant.account_number in page
 
 
+def test_an_empty_dashboard_says_how_to_start_a_campaign(login, user):
+    page = login(user).get("/dashboard").get_data(as_text=True)
+    assert re.search(r'No campaigns yet\. <a href="/campaigns/new">Create your first one</a>', page)
+
+
 def test_today_starts_at_midnight_in_the_users_timezone():
     nairobi = start_of_today("Africa/Nairobi")
     assert nairobi.utcoffset() == timedelta(hours=3) and (nairobi.hour, nairobi.minute) == (0, 0)
