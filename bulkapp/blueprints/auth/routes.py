@@ -160,7 +160,6 @@ def confirm_email_link(token: str):
             form.password.errors.append(str(exc))
         else:
             db.session.commit()
-            throttle.record_success(email, address)
             if not newly or not user.is_active:
                 return _already_confirmed()
             rq.enqueue(send_welcome, user.id, queue="low")
@@ -199,7 +198,6 @@ def login():
         else:
             if user is not None:
                 db.session.commit()
-                throttle.record_success(form.email.data, address)
                 if held := second_step.hold(user, request.args.get("next")):  # 2FA on: a code comes first
                     return held
                 _start_session(user)

@@ -62,9 +62,3 @@ def record_failure(email: str, address: str) -> int:
         storage.clear(wait_key)  # a fresh wait, not the remainder of an older, shorter one
         storage.incr(wait_key, delay)
     return delay
-
-
-def record_success(email: str, address: str) -> None:
-    """The owner got in from this address: it no longer waits (the account's count stays, for the guessers)."""
-    if limiter.enabled:
-        limiter.storage.clear(_keys(email, address)[1])
