@@ -99,6 +99,16 @@ def test_a_plain_form_post_works_without_javascript(client, admin, tenant):
     assert balance(tenant.id) == Decimal("350.00")
 
 
+def test_a_plain_form_post_with_an_error_shows_the_whole_page_with_it(client, admin, tenant):
+    """Without HTMX the list page comes back whole (200, as every plain form post), the error in place."""
+    payment_id = keep(client)
+    response = assign(admin, payment_id, "BKNOSUCH")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" in page and "Unmatched M-Pesa payments" in page
+    assert "No tenant has this account number." in page and "BK-TYPO" in page
+    assert balance(tenant.id) == Decimal("100.00")
+
+
 @pytest.mark.parametrize(
     ("account", "reason", "message"),
     [

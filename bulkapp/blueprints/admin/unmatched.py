@@ -76,19 +76,22 @@ def assign_unmatched_payment(payment_id: int):
             field = getattr(form, exc.field, None) if exc.field else None
             (field.errors if field is not None else form.form_errors).append(exc.message)
         else:
-            details = {"amount": str(tx.amount), "account": (form.account_number.data or "").strip().upper()[:40]}
+            account = (form.account_number.data or "").strip().upper()
+            details = {"amount": str(tx.amount), "account": account[:40]}
             target = ("unmatched_payments", payment_id)
             audit("payment.assigned", client_id=tx.client_id, target=target, details=details)
             db.session.commit()
             notice = _(
                 "Credited %(amount)s to %(account)s. Their balance is now %(balance)s.",
                 amount=ledger_views.ksh_exact(tx.amount),
-                account=(form.account_number.data or "").strip().upper(),
+                account=account,
                 balance=ledger_views.ksh_exact(tx.balance_after),
             )
             if not htmx.is_htmx():
                 flash(notice, "success")
                 return htmx.redirect(url_for("admin.unmatched_payments"))
+    if notice is None and not htmx.is_htmx():
+        return htmx.render_form_errors(PAGE, LIST_PARTIAL, **{**_list_context(), "forms": {payment_id: form}})
     context = {
         "row": paybill.unmatched_row(payment_id),
         "form": form,
@@ -96,10 +99,7 @@ def assign_unmatched_payment(payment_id: int):
         "reasons": paybill.REASONS,
         "assign_form": _blank_form,
     }
-    if notice is not None:  # the tab's count of waiting payments follows (out of band)
-        context.update(open_count=paybill.unmatched_count(), assigned_view=False)
     if notice is None:
-        if not htmx.is_htmx():
-            return htmx.render_form_errors(PAGE, LIST_PARTIAL, **{**_list_context(), "forms": {payment_id: form}})
         return htmx.render_form_errors(PAGE, PAYMENT_PARTIAL, **context)
-    return htmx.render(PAGE, PAYMENT_PARTIAL, **context)
+    # The tab's count of waiting payments follows (out of band).
+    return htmx.render(PAGE, PAYMENT_PARTIAL, **context, open_count=paybill.unmatched_count(), assigned_view=False)
