@@ -185,9 +185,8 @@ def edit_client(client_id: int):
     client = _client_or_404(client_id)
     form = ClientEditForm()
     if form.validate_on_submit():
-        before = _audited_settings(client)
         try:
-            update_client(
+            changed = update_client(
                 client.id,
                 name=form.name.data,
                 sender_id=form.sender_id.data,
@@ -201,28 +200,12 @@ def edit_client(client_id: int):
             db.session.rollback()
             _attach(form, exc)
         else:
-            after = _audited_settings(client)
-            if after != before:  # going live (test mode off) and back, suspension, price, tier...
-                changed = {
-                    key: {"before": before[key], "after": value} for key, value in after.items() if value != before[key]
-                }
+            if changed:  # going live (test mode off) and back, suspension, price, tier...
                 audit("client.updated", client_id=client.id, target=client, details=changed)
             db.session.commit()
             return _client_saved(client, ("success", _("Saved the account settings of %(name)s.", name=client.name)))
     client = _client_or_404(client_id)
     return htmx.render_form_errors(CLIENT_PAGE, CLIENT_PARTIAL, **_client_context(client, edit_form=form))
-
-
-def _audited_settings(client: Client) -> dict:
-    return {
-        "name": client.name,
-        "sender_id": client.sender_id,
-        "price_per_unit": str(client.price_per_unit),
-        "tier": client.tier,
-        "active": bool(client.status),
-        "test_mode": bool(client.is_test_mode),
-        "auto_sync_balance": bool(client.auto_sync_balance),
-    }
 
 
 @bp.post("/clients/<int:client_id>/adjust")

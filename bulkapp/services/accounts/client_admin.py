@@ -106,11 +106,13 @@ def update_client(
     active: bool,
     test_mode: bool,
     auto_sync_balance: bool,
-) -> Client:
-    """Change a tenant's account settings (never its balance: see :func:`adjust_balance`). Flushes."""
+) -> dict[str, dict]:
+    """Change a tenant's account settings (never its balance: see :func:`adjust_balance`). Flushes. Returns what
+    changed, ``{setting: {"before": ..., "after": ...}}`` (empty when nothing did), for the audit log."""
     client = db.session.get(Client, client_id)
     if client is None:
         raise ClientAdminError(_l("This client does not exist."))
+    before = _settings(client)
     name = (name or "").strip()
     if not name or len(name) > 120:
         raise ClientAdminError(_l("A name of 1 to 120 characters is required."), "name")
@@ -126,7 +128,21 @@ def update_client(
     client.is_test_mode = bool(test_mode)
     client.auto_sync_balance = bool(auto_sync_balance)
     db.session.flush()
-    return client
+    after = _settings(client)
+    return {key: {"before": before[key], "after": value} for key, value in after.items() if value != before[key]}
+
+
+def _settings(client: Client) -> dict:
+    """The settings :func:`update_client` changes, as the audit log keeps them."""
+    return {
+        "name": client.name,
+        "sender_id": client.sender_id,
+        "price_per_unit": str(client.price_per_unit),
+        "tier": client.tier,
+        "active": bool(client.status),
+        "test_mode": bool(client.is_test_mode),
+        "auto_sync_balance": bool(client.auto_sync_balance),
+    }
 
 
 def _owner_verified(client_id: int) -> bool:
