@@ -4,12 +4,15 @@ a single-use link valid 60 minutes that ends every session, and clear pages for 
 import re
 import time
 
+import pytest
 import sqlalchemy as sa
 
 from bulkapp.extensions import db
 from bulkapp.models import DevOutboxMail, User
+from bulkapp.services.accounts import password_reset
 from bulkapp.services.accounts.password_reset import reset_token
-from bulkapp.services.accounts.passwords import verify_password
+from bulkapp.services.accounts.passwords import hash_password, verify_password
+from bulkapp.services.accounts.users import AccountError
 from tests.conftest import PASSWORD
 
 NEW = "a-brand-new-password"
@@ -147,3 +150,26 @@ def test_one_kind_of_link_opens_no_other(client, user):
     assert client.post(f"/account/email/confirm/{reset}").status_code == 404
     assert client.get(f"/signup/confirm/{reset}").status_code == 404
     assert password_of(user.id) == before and db.session.get(User, user.id).email == email
+
+
+def test_of_two_concurrent_uses_of_one_link_the_second_gets_already_used(user, monkeypatch):
+    """Both read the link while it is fresh; the other one's new password lands first: this one changes nothing."""
+    token = reset_token(db.session.get(User, user.id))
+    winner = hash_password("the-other-tab-won")
+    real_read = password_reset.read_reset
+
+    def read_then_lose_the_race(link: str) -> User:
+        found = real_read(link)
+        db.session.execute(
+            sa.update(User)
+            .where(User.id == found.id)
+            .values(password=winner)
+            .execution_options(synchronize_session=False)
+        )
+        return found
+
+    monkeypatch.setattr(password_reset, "read_reset", read_then_lose_the_race)
+    with pytest.raises(AccountError, match="already used"):
+        password_reset.reset_password(token, NEW, NEW)
+    assert db.session.scalar(sa.select(User.password).where(User.id == user.id)) == winner
+    db.session.rollback()
