@@ -107,6 +107,14 @@ def test_add_page_swaps_in_the_chosen_providers_fields(login, user):
     assert "Access key" in client.get("/settings/channels/new?provider=onfon").get_data(as_text=True)
 
 
+@pytest.mark.filterwarnings("error::DeprecationWarning")  # wtforms deprecates tuple choices (gone in 3.4)
+def test_a_provider_setting_with_choices_is_a_select(login, user):
+    body = login(user).get("/settings/channels/new/fields?provider=smtp", headers=HX).get_data(as_text=True)
+    select = re.search(r'<select[^>]*name="security".*?</select>', body, re.S).group(0)
+    assert re.findall(r'<option[^>]*value="(\w+)"', select) == ["starttls", "ssl", "none"]
+    assert re.search(r'<option[^>]*selected[^>]*value="starttls"|<option[^>]*value="starttls"[^>]*selected', select)
+
+
 def test_add_an_onfon_channel_then_secrets_are_never_rendered(login, user, onfon, private_urls):
     client = login(user)
     response = client.post("/settings/channels", data=onfon_form(onfon), headers=HX)

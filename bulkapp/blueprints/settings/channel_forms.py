@@ -6,6 +6,7 @@ from flask import abort
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, Field, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
 from bulkapp.models import Channel
@@ -38,7 +39,7 @@ def form_class(provider: str | None, base: type[ChannelForm], saved_secrets: set
                 render_kw={"autocomplete": "new-password", "placeholder": placeholder},
             )
         elif spec.choices:
-            choices = [(choice, choice) for choice in spec.choices]
+            choices = [SelectChoice(choice, choice) for choice in spec.choices]
             attrs[spec.name] = SelectField(spec.label, choices=choices, default=spec.default, description=spec.help)
         else:
             placeholder = "" if spec.default is None else str(spec.default)
