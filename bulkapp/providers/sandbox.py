@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from flask_babel import lazy_gettext as _l
 
+from bulkapp.i18n import N_, stored_sentences
 from bulkapp.phones import InvalidNumber, normalise_msisdn
 from bulkapp.providers.base import (
     ConnectionCheck,
@@ -25,6 +26,11 @@ REJECT_SUFFIX = "01"
 FAIL_SUFFIX = "02"
 SENT_AFTER = timedelta(seconds=1)
 FINAL_AFTER = timedelta(seconds=3)
+# Stored on the message in English and shown in the reader's language (messages, inbox, campaign recipients).
+SANDBOX_REJECTED, SANDBOX_FAILED = stored_sentences(
+    N_("Sandbox: recipients ending in 01 are always rejected, to show what a refused message looks like."),
+    N_("Sandbox: recipients ending in 02 always fail delivery."),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +70,7 @@ class SandboxProvider(Provider):
             except InvalidNumber as exc:
                 return SendResult.rejected(message.id, exc.reason, code="invalid_number")
         if _recipient_key(message.to).endswith(REJECT_SUFFIX):
-            return SendResult.rejected(
-                message.id,
-                "Sandbox: recipients ending in 01 are always rejected, to show what a refused message looks like.",
-                code="sandbox_rejected",
-            )
+            return SendResult.rejected(message.id, SANDBOX_REJECTED, code="sandbox_rejected")
         return SendResult.accepted(message.id, f"sbx-{uuid.uuid4()}")
 
     def planned_reports(self, message: OutboundMessage, result: SendResult) -> list[PlannedReport]:
@@ -83,7 +85,7 @@ class SandboxProvider(Provider):
                 DeliveryStatus.FAILED,
                 "failed",
                 error_code="sandbox_failed",
-                error_reason="Sandbox: recipients ending in 02 always fail delivery.",
+                error_reason=SANDBOX_FAILED,
                 recipient=message.to,
                 reference=str(message.id),
             )

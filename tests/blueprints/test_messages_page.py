@@ -8,7 +8,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from bulkapp.extensions import db
-from bulkapp.models import Channel, Client, Message, Template, WalletTransaction
+from bulkapp.models import Channel, Client, Message, Template, User, WalletTransaction
 from bulkapp.services.billing import wallet
 from bulkapp.services.messaging.compose import send_message
 from tests.conftest import ledger_balance
@@ -291,3 +291,12 @@ def test_a_fixed_number_clears_its_old_error(login, user):
     assert 'id="to-error"' not in still_bad  # a number still being typed keeps its error until it is right
     fixed = client.post("/messages/quote", data=form(to="0712 345 678"), headers=HX).get_data(as_text=True)
     assert '<small id="to-error" class="error" hx-swap-oob="true" hidden></small>' in fixed
+
+
+def test_a_swahili_reader_sees_why_in_kiswahili(login, user):
+    send_message(user.client_id, to="0712345601", body="To a number the sandbox refuses")
+    db.session.get(User, user.id).language = "sw"
+    db.session.commit()
+    body = login(user).get("/messages/").get_data(as_text=True)
+    assert "Majaribio: namba zinazoishia 01 hukataliwa kila mara" in body
+    assert "recipients ending in 01" not in body
