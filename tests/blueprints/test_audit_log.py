@@ -84,6 +84,8 @@ def test_api_key_rotate_revoke_create_keep_only_the_prefix(login, user, tenant):
     row = only("api_key.rotated")
     assert row.details["old_prefix"] == prefix and len(row.details["prefix"]) == 12
     assert row.details["prefix"] in rotated
+    db.session.expire_all()
+    assert row.details["prefix"] == db.session.get(type(tenant), tenant.id).api_key_prefix  # the stored one
     new_prefix = row.details["prefix"]
     client.post("/settings/api/revoke", data={"prefix": new_prefix}, headers=HX)
     assert only("api_key.revoked").details == {"old_prefix": new_prefix}

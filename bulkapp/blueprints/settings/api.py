@@ -20,6 +20,7 @@ from bulkapp.services.accounts.api_key_settings import (
     revoke_api_key,
     rotate_api_key,
 )
+from bulkapp.services.accounts.api_keys import key_prefix
 from bulkapp.tenancy import current_client_id, tenant_required
 
 PAGE = "settings/api.html"
@@ -76,7 +77,7 @@ def api_create():
         key = create_api_key(current_client_id())
     except ApiKeyError as exc:
         return _respond(409, error=exc.message)
-    audit("api_key.created", details={"prefix": key[:12]})
+    audit("api_key.created", details={"prefix": key_prefix(key)})
     db.session.commit()
     return _respond(new_key=key)
 
@@ -89,7 +90,7 @@ def api_rotate():
         key = rotate_api_key(current_client_id(), form.prefix.data or None)
     except ApiKeyError as exc:
         return _respond(409, error=exc.message)
-    audit("api_key.rotated", details={"old_prefix": form.prefix.data or "", "prefix": key[:12]})
+    audit("api_key.rotated", details={"old_prefix": form.prefix.data or "", "prefix": key_prefix(key)})
     db.session.commit()
     return _respond(new_key=key)
 
