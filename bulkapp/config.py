@@ -105,6 +105,9 @@ class Config:
         # Accepted sign-ups and confirmation resends per client address; resends per email address.
         self.SIGNUP_RATE_LIMIT = os.environ.get("SIGNUP_RATE_LIMIT", "10 per hour")
         self.RESEND_RATE_LIMIT = os.environ.get("RESEND_RATE_LIMIT", "3 per hour")
+        # "Forgot password?" answers (and email change requests, bad reset links) per client address; resets per email.
+        self.PASSWORD_RESET_RATE_LIMIT = os.environ.get("PASSWORD_RESET_RATE_LIMIT", "10 per hour")
+        self.PASSWORD_RESET_EMAIL_RATE_LIMIT = os.environ.get("PASSWORD_RESET_EMAIL_RATE_LIMIT", "3 per hour")
         # API requests with a missing or unknown key, per client address (random keys are throttled too).
         self.API_AUTH_FAILURE_RATE_LIMIT = os.environ.get("API_AUTH_FAILURE_RATE_LIMIT", "20 per minute")
         # REST API requests per API key (per client IP when no key is sent).

@@ -19,11 +19,11 @@ FORGOT_SENT = "auth/forgot_sent.html"
 
 
 def _forgot_limit() -> str:
-    return current_app.config.get("PASSWORD_RESET_RATE_LIMIT") or "10 per hour"
+    return current_app.config["PASSWORD_RESET_RATE_LIMIT"]
 
 
 def _forgot_email_limit() -> str:
-    return current_app.config.get("PASSWORD_RESET_EMAIL_RATE_LIMIT") or "3 per hour"
+    return current_app.config["PASSWORD_RESET_EMAIL_RATE_LIMIT"]
 
 
 def _forgot_email_key() -> str:
