@@ -49,3 +49,12 @@ def test_with_a_mail_server_the_reset_email_goes_by_smtp_and_not_to_the_outbox(s
     assert "/password/reset/" in email.message_from_string(content, policy=email.policy.default).get_content()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(DevOutboxMail)) == 0
     assert client.get("/dev/outbox").status_code == 404
+
+
+def test_the_outbox_keeps_only_the_newest_mails(monkeypatch):
+    from bulkapp.services.accounts import outbox
+
+    monkeypatch.setattr(outbox, "KEEP", 3)
+    for number in range(5):
+        assert deliver(f"t:{number}", "a@b.co", f"Mail {number}", "Body") is True
+    assert [mail.subject for mail in outbox.recent()] == ["Mail 4", "Mail 3", "Mail 2"]
