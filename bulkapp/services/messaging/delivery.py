@@ -144,10 +144,12 @@ def _count_on_campaign(message: Message, status: DeliveryStatus) -> tuple[int, s
     return tuple(row) if row is not None else None
 
 
-def _event_data(message: Message, report: DeliveryReport) -> dict[str, Any]:
+def message_event_data(message: Any, status: str, occurred_at: datetime | None, **extra: Any) -> dict[str, Any]:
+    """The ``data`` of every ``message.*`` event (sent, delivered, failed), whoever records it: delivery reports
+    (a :class:`Message` row) or the send pipeline (its claimed copy of one); ``extra`` adds or overrides keys."""
     return {
         "message_id": message.id,
-        "status": message.status,
+        "status": status,
         "channel": message.channel,
         "recipient": message.recipient,
         "provider": message.provider,
@@ -155,15 +157,20 @@ def _event_data(message: Message, report: DeliveryReport) -> dict[str, Any]:
         "campaign_id": message.campaign_id,
         "segments": message.segments,
         "cost": f"{message.cost:.2f}",
-        "vendor_status": report.vendor_status,
-        "error_code": report.error_code,
-        "error_reason": message.error_message if message.status == "failed" else None,
-        "occurred_at": _iso(message.delivered_at or message.failed_at or message.sent_at),
+        "occurred_at": occurred_at.isoformat() if occurred_at else None,
+        **extra,
     }
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+def _event_data(message: Message, report: DeliveryReport) -> dict[str, Any]:
+    return message_event_data(
+        message,
+        message.status,
+        message.delivered_at or message.failed_at or message.sent_at,
+        vendor_status=report.vendor_status,
+        error_code=report.error_code,
+        error_reason=message.error_message if message.status == "failed" else None,
+    )
 
 
 def _notify_failure(message: Message, campaign: tuple[int, str, int] | None) -> None:

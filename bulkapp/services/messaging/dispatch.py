@@ -32,7 +32,7 @@ from bulkapp.public_url import public_base_url
 from bulkapp.services.billing import wallet
 from bulkapp.services.channels import routing as channels
 from bulkapp.services.compliance import optouts
-from bulkapp.services.messaging.delivery import refund_reference
+from bulkapp.services.messaging.delivery import message_event_data, refund_reference
 from bulkapp.services.notifications.events import record_events
 from bulkapp.services.notifications.notify import notify
 
@@ -394,20 +394,7 @@ def _notify_failures(client_id: int, failed: list[tuple[Claimed, str]]) -> None:
 
 
 def _event_data(message: Claimed, status: str, **extra: Any) -> dict[str, Any]:
-    data = {
-        "message_id": message.id,
-        "status": status,
-        "channel": message.channel,
-        "recipient": message.recipient,
-        "provider": message.provider,
-        "provider_message_id": message.provider_message_id,
-        "campaign_id": message.campaign_id,
-        "segments": message.segments,
-        "cost": f"{message.cost:.2f}",
-        "occurred_at": utcnow().isoformat(),
-    }
-    data.update(extra)
-    return data
+    return message_event_data(message, status, utcnow(), **extra)
 
 
 def _chunks(items: Sequence[int], size: int) -> Iterable[list[int]]:
