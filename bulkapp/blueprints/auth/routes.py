@@ -75,13 +75,11 @@ def _safe_next(target: str | None) -> str | None:
 
 def _start_session(user) -> None:
     from bulkapp.services.accounts import sessions
-    from bulkapp.services.accounts.team import record_sign_in
 
     session.clear()  # no session fixation: a fresh session at every sign-in
     login_user(user)
     session.permanent = True
     audit("auth.sign_in", actor=user)
-    record_sign_in(user)  # every way in (password, invitation, confirmation link) shows on the team page
     # the server-side record is what keeps this browser signed in (and what logout ends)
     session[sessions.TOKEN_KEY] = sessions.start_session(user, request.remote_addr, request.user_agent.string)
     db.session.commit()

@@ -45,9 +45,11 @@ def _limits() -> tuple[timedelta, timedelta]:
 
 
 def start_session(user: User, ip: str | None, user_agent: str | None) -> str:
-    """Record a sign-in of ``user`` and return the token for the cookie (shown nowhere else, never stored)."""
+    """Record a sign-in of ``user`` (also their ``last_login_at``, the team page's "last sign-in") and return the
+    token for the cookie (shown nowhere else, never stored)."""
     token = secrets.token_urlsafe(32)
     now = _now()
+    user.last_login_at = now
     db.session.add(
         UserSession(
             user_id=user.id,

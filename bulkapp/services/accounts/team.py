@@ -283,8 +283,3 @@ def _rejoin(token: str, user: User, data: dict, *, name: str, password: str) -> 
     db.session.flush()
     db.session.refresh(user)
     return user
-
-
-def record_sign_in(user: User) -> None:
-    """Note a sign-in (by password, invitation or confirmation link) for the team page's "last sign-in"."""
-    user.last_login_at = utcnow()
