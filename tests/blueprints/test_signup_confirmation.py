@@ -4,12 +4,15 @@ address (issue 12, item 9)."""
 import re
 import time
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 
 from bulkapp.blueprints.auth import throttle
 from bulkapp.extensions import db
 from bulkapp.models import User
+from bulkapp.services.accounts import users
+from bulkapp.services.accounts.passwords import hash_password
 from bulkapp.services.accounts.users import CONFIRM_MAX_AGE, confirmation_token, create_user
 from tests.blueprints.test_auth import SIGNUP, confirm, confirmation_path
 from tests.conftest import PASSWORD
@@ -188,3 +191,28 @@ def test_a_sign_up_in_someone_elses_name_cannot_be_confirmed_by_them(app, client
     assert stolen.status_code == 422 and "Wrong email or password." in stolen.get_data(as_text=True)
     assert attacker.get("/dashboard").status_code == 302
     assert db.session.scalar(sa.select(sa.func.count(User.id))) == 1
+
+
+def test_a_sign_up_that_replaces_the_password_meanwhile_wins_over_an_older_link(monkeypatch):
+    """The link was read and its password checked, then a newer sign-up of the same address set another password
+    before the confirmation was written: the older link confirms nothing."""
+    pending = create_user("race@x.example", PASSWORD, admin=True, verified=False)
+    db.session.commit()
+    token = confirmation_token(pending)
+    real_read = users.read_confirmation
+
+    def read_then_lose_the_race(link: str) -> User:
+        found = real_read(link)
+        db.session.execute(
+            sa.update(User)
+            .where(User.id == found.id)
+            .values(password=hash_password("the-newer-sign-up"))
+            .execution_options(synchronize_session=False)
+        )
+        return found
+
+    monkeypatch.setattr(users, "read_confirmation", read_then_lose_the_race)
+    with pytest.raises(users.AccountError, match="not valid"):
+        users.confirm_email(token, PASSWORD)
+    assert db.session.scalar(sa.select(User.email_verified_at).where(User.id == pending.id)) is None
+    db.session.rollback()
