@@ -151,17 +151,10 @@ def list_conversations(
     if filters.q:
         query = query.where(Conversation.id.in_(_search_ids(client_id, filters.q)))
     if cursor:
-        at, conversation_id = cursors.decode(cursor)
-        query = query.where(
-            sa.or_(
-                Conversation.last_message_at < at,
-                sa.and_(Conversation.last_message_at == at, Conversation.id < conversation_id),
-            )
-        )
+        query = query.where(cursors.older_than(cursor, Conversation.last_message_at, Conversation.id))
     order = (Conversation.last_message_at.desc(), Conversation.id.desc())
     rows = db.session.scalars(query.order_by(*order).limit(limit + 1)).all()
-    next_cursor = cursors.encode(rows[limit - 1].last_message_at, rows[limit - 1].id) if len(rows) > limit else None
-    return ConversationPage(list(rows[:limit]), next_cursor)
+    return ConversationPage(list(rows[:limit]), cursors.next_cursor(rows, limit, "last_message_at"))
 
 
 def latest_activity(client_id: int) -> datetime | None:

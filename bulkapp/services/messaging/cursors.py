@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
 
 from bulkapp.parsing import MAX_YEAR, parse_id
 
@@ -32,3 +35,18 @@ def decode(cursor: object) -> tuple[datetime, int]:
     if row_id is None or int(match.group(1)) > _LAST_MICROSECOND:
         raise InvalidCursor(f"{cursor!r} is not a cursor")
     return EPOCH + timedelta(microseconds=int(match.group(1))), row_id
+
+
+def older_than(cursor: str, at_column, id_column):
+    """The condition for the rows after ``cursor`` in ``(at_column, id_column)`` newest-first order.
+    Raises :class:`InvalidCursor`."""
+    at, row_id = decode(cursor)
+    return sa.or_(at_column < at, sa.and_(at_column == at, id_column < row_id))
+
+
+def next_cursor(rows: Sequence, limit: int, at_attribute: str) -> str | None:
+    """The cursor of the page after ``rows`` (fetched with ``limit + 1``), or None when this is the last."""
+    if len(rows) <= limit:
+        return None
+    last = rows[limit - 1]
+    return encode(getattr(last, at_attribute), last.id)

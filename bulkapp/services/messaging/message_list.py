@@ -42,16 +42,9 @@ def list_messages(
     if campaign_id is not None:
         query = query.where(Message.campaign_id == campaign_id)
     if cursor:
-        created_at, message_id = cursors.decode(cursor)
-        query = query.where(
-            sa.or_(
-                Message.created_at < created_at,
-                sa.and_(Message.created_at == created_at, Message.id < message_id),
-            )
-        )
+        query = query.where(cursors.older_than(cursor, Message.created_at, Message.id))
     rows = db.session.scalars(query.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit + 1)).all()
-    next_cursor = cursors.encode(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
-    return MessagePage(list(rows[:limit]), next_cursor)
+    return MessagePage(list(rows[:limit]), cursors.next_cursor(rows, limit, "created_at"))
 
 
 def is_awaiting(message: Message, now: datetime | None = None) -> bool:
