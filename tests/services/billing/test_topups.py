@@ -536,19 +536,26 @@ def test_without_credentials_and_without_simulation_top_ups_say_they_are_not_set
     assert counts() == (1, 0, 0) and balance(tenant.id) == Decimal("100.00")  # only the opening balance row
 
 
-def test_the_simulated_callback_is_never_produced_in_production(app, tenant, simulated_mpesa, monkeypatch):
+def pending_simulated_topup(client_id: int, amount: str, name: str, *, column: bool = True) -> WalletTransaction:
+    """A pending top-up the simulated M-Pesa accepted, committed; ``column=False``: one written before the
+    ``simulated`` column, which says so only in ``meta``."""
     tx = WalletTransaction(
-        client_id=tenant.id,
+        client_id=client_id,
         type="topup",
-        amount=Decimal("100"),
-        reference="topup:sim-guard",
+        amount=Decimal(amount),
+        reference=f"topup:sim-{name}",
         status="pending",
-        checkout_request_id="ws_CO_SIM_guard",
-        simulated=True,
-        meta={"simulated": True, "phone": "+254712345678", "merchant_request_id": "SIM-1"},
+        checkout_request_id=f"ws_CO_SIM_{name}",
+        simulated=column,
+        meta={"simulated": True, "phone": "+254712345678", "merchant_request_id": f"SIM-{name}"},
     )
     db.session.add(tx)
     db.session.commit()
+    return tx
+
+
+def test_the_simulated_callback_is_never_produced_in_production(app, tenant, simulated_mpesa, monkeypatch):
+    tx = pending_simulated_topup(tenant.id, "100", "guard")
     configure(app, monkeypatch, ENV_NAME="production")
     assert topup_reconcile.simulated_callback(tx.id) is None
     assert simulate_stk_callback(tx.id) is None
@@ -559,17 +566,7 @@ def test_the_simulated_callback_is_never_produced_in_production(app, tenant, sim
 
 def test_a_simulated_request_written_before_the_simulated_column_is_still_settled(tenant, simulated_mpesa):
     """Rows from before the ``simulated`` column say so only in ``meta``: the simulation still completes them."""
-    tx = WalletTransaction(
-        client_id=tenant.id,
-        type="topup",
-        amount=Decimal("150"),
-        reference="topup:sim-legacy",
-        status="pending",
-        checkout_request_id="ws_CO_SIM_legacy",
-        meta={"simulated": True, "phone": "+254712345678", "merchant_request_id": "SIM-2"},
-    )
-    db.session.add(tx)
-    db.session.commit()
+    tx = pending_simulated_topup(tenant.id, "150", "legacy", column=False)
     assert reload(tx).simulated is False
     assert topup_reconcile.simulated_callback(tx.id) is not None
     age(tx, minutes=5)
