@@ -300,3 +300,10 @@ def test_a_swahili_reader_sees_why_in_kiswahili(login, user):
     body = login(user).get("/messages/").get_data(as_text=True)
     assert "Majaribio: namba zinazoishia 01 hukataliwa kila mara" in body
     assert "recipients ending in 01" not in body
+
+
+def test_the_composer_offers_no_template_in_the_readers_language(login, user):
+    db.session.get(User, user.id).language = "sw"
+    db.session.commit()
+    body = login(user).get("/messages/").get_data(as_text=True)
+    assert re.search(r"<option[^>]*value=\"\"[^>]*>Bila kiolezo</option>", body)

@@ -32,4 +32,4 @@ class SendMessageForm(FlaskForm):
 
     def set_choices(self, kinds: list[str], templates: list[tuple[int, str]]) -> None:
         self.channel.choices = [(kind, KIND_LABELS[kind]) for kind in kinds]
-        self.template_id.choices = [("", "No template")] + [(str(tid), name) for tid, name in templates]
+        self.template_id.choices = [("", _l("No template"))] + [(str(tid), name) for tid, name in templates]
