@@ -168,6 +168,15 @@ def test_csv_upload_adds_recipients(signed_in):
     assert empty.status_code == 422 and "empty" in empty.get_data(as_text=True)
 
 
+def test_an_upload_without_a_file_says_so_in_the_readers_language(signed_in, tenant):
+    none = signed_in.post("/campaigns/upload", data={}, headers=HX, content_type="multipart/form-data")
+    assert none.status_code == 422 and "Choose a CSV file to upload." in none.get_data(as_text=True)
+    db.session.get(User, tenant.test_user.id).language = "sw"
+    db.session.commit()
+    none = signed_in.post("/campaigns/upload", data={}, headers=HX, content_type="multipart/form-data")
+    assert none.status_code == 422 and "Chagua faili la CSV la kupakia." in none.get_data(as_text=True)
+
+
 def test_foreign_csv_token_is_ignored(signed_in, other_tenant, app):
     from bulkapp.services.campaigns.recipients import upload_path
 

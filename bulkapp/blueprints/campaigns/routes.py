@@ -199,7 +199,7 @@ def upload():
     file = request.files.get("csv_file")
     error, record = None, None
     if file is None or not file.filename:
-        error = "Choose a CSV file."
+        error = _("Choose a CSV file to upload.")
     else:
         try:
             record = campaign_recipients.save_upload(current_client_id(), file.stream, file.filename)
