@@ -45,7 +45,7 @@ from tests.blueprints.test_reply_form import link  # noqa: F401 - the fixture
 from tests.blueprints.test_reply_form import token as reply_token
 from tests.services.billing.test_topups import c2b_payload
 from tests.services.messaging.test_delivery import make_message, report
-from tests.services.tenant_webhooks.test_webhooks_out import deliver_due, hook, private_ok, subscribe  # noqa: F401 - the fixtures
+from tests.services.tenant_webhooks.test_webhooks_out import deliver_due, hook, subscribe  # noqa: F401 - the fixtures
 from tests.simulators.webhook_receiver import Reply
 from tests.test_i18n import SW, set_language
 

@@ -19,12 +19,6 @@ HX = {"HX-Request": "true"}
 
 
 @pytest.fixture
-def private_ok(app, work_app, monkeypatch):
-    for flask_app in (app, work_app):
-        monkeypatch.setitem(flask_app.config, "WEBHOOK_ALLOW_PRIVATE_URLS", True)
-
-
-@pytest.fixture
 def strict_urls(app, work_app, monkeypatch):
     """Production rules (tests allow loopback targets by default, as development does)."""
     for flask_app in (app, work_app):
@@ -32,7 +26,7 @@ def strict_urls(app, work_app, monkeypatch):
 
 
 @pytest.fixture
-def hook(private_ok):
+def hook():
     with WebhookReceiver() as receiver:
         yield receiver
 

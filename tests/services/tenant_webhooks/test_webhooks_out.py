@@ -34,14 +34,8 @@ from tests.simulators.webhook_receiver import Reply, WebhookReceiver
 
 
 @pytest.fixture
-def private_ok(app, work_app, monkeypatch):
-    """Loopback targets allowed, as in development (WEBHOOK_ALLOW_PRIVATE_URLS=1)."""
-    for flask_app in (app, work_app):
-        monkeypatch.setitem(flask_app.config, "WEBHOOK_ALLOW_PRIVATE_URLS", True)
-
-
-@pytest.fixture
-def hook(private_ok):
+def hook():
+    """A tenant's endpoint on loopback (tests allow loopback targets, as development does)."""
     with WebhookReceiver() as receiver:
         yield receiver
 
