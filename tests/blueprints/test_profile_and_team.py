@@ -267,6 +267,8 @@ def test_transfer_the_ownership(app, login, user):
     mona = create_user("mona@a.example", PASSWORD, name="Mona", client_id=user.client_id)
     db.session.commit()
     owner = login(user)
+    to_self = owner.post("/settings/team/transfer", data={"new_owner": user.id, "password": PASSWORD})
+    assert to_self.status_code == 422 and _member(user.email).tenant_role == "owner"
     wrong = owner.post("/settings/team/transfer", data={"new_owner": mona.id, "password": "not-my-password"})
     assert wrong.status_code == 422 and _member(user.email).tenant_role == "owner"
     done = owner.post("/settings/team/transfer", data={"new_owner": mona.id, "password": PASSWORD})

@@ -21,13 +21,16 @@ from bulkapp.services.accounts.users import AccountError
 from bulkapp.tenancy import current_client_id, tenant_required
 
 
+def _with_new_owners(form: TransferForm, members) -> TransferForm:
+    """The transfer form's choices: every other active member (the page's list and the POST's check alike)."""
+    form.new_owner.choices = [SelectChoice(m.id, f"{m.name} <{m.email}>") for m in members if m.id != current_user.id]
+    return form
+
+
 def _page(form: InviteForm | None = None, invite_link: str | None = None, status: int = 200, **forms):
     client_id = current_client_id()
     members = team_service.members(client_id)
-    transfer = forms.get("transfer") or TransferForm()
-    transfer.new_owner.choices = [
-        SelectChoice(m.id, f"{m.name} <{m.email}>") for m in members if m.id != current_user.id
-    ]
+    transfer = _with_new_owners(forms.get("transfer") or TransferForm(), members)
     return render_template(
         "settings/team.html",
         form=form or InviteForm(),
@@ -160,8 +163,7 @@ def invitation_revoke(invitation_id: int):
 @bp.post("/team/transfer")
 @tenant_required
 def transfer_ownership():
-    form = TransferForm()
-    form.new_owner.choices = [SelectChoice(m.id, m.name) for m in team_service.members(current_client_id())]
+    form = _with_new_owners(TransferForm(), team_service.members(current_client_id()))
     if not form.validate_on_submit():
         return _page(transfer=form, status=422)
     try:
