@@ -68,6 +68,16 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
+def shoot(page, name: str) -> None:
+    """Screenshots ``name``-1366 and ``name``-390 (phone); at each width nothing scrolls sideways. The viewport is
+    1280 x 860 again afterwards."""
+    for width in (1366, 390):
+        page.set_viewport_size({"width": width, "height": 800})
+        screenshot(page, f"{name}-{width}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+    page.set_viewport_size({"width": 1280, "height": 860})
+
+
 def sign_in(page, user, lands_on: str = r"/dashboard$") -> None:
     """Sign ``user`` in through the real login form and wait for the page it lands on."""
     page.goto("/login")

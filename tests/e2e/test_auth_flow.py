@@ -5,7 +5,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import screenshot, shoot
 
 
 def test_sign_up_confirm_sign_out_sign_in_and_dashboard(page, caplog):
@@ -19,11 +19,7 @@ def test_sign_up_confirm_sign_out_sign_in_and_dashboard(page, caplog):
 
     expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
     expect(page.get_by_text("We sent a confirmation link to grace@duka.example")).to_be_visible()
-    for width in (1366, 390):
-        page.set_viewport_size({"width": width, "height": 800})
-        screenshot(page, f"signup-check-your-email-{width}")
-        assert page.evaluate("document.documentElement.scrollWidth") <= width
-    page.set_viewport_size({"width": 1280, "height": 860})
+    shoot(page, "signup-check-your-email")
 
     # The account waits for its link: signing in says so and offers a new one.
     page.goto("/login")
@@ -32,10 +28,7 @@ def test_sign_up_confirm_sign_out_sign_in_and_dashboard(page, caplog):
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert")).to_contain_text("Confirm your email address first")
     expect(page.get_by_role("button", name="Send me a new confirmation link")).to_be_visible()
-    for width in (1366, 390):
-        page.set_viewport_size({"width": width, "height": 800})
-        screenshot(page, f"login-unconfirmed-{width}")
-    page.set_viewport_size({"width": 1280, "height": 860})
+    shoot(page, "login-unconfirmed")
 
     # No mail server in the tests: the development log shows the link, as it does for `make run`.
     link = re.findall(r"https?://[^/\s]+(/signup/confirm/\S+)", caplog.text)[-1]
@@ -45,16 +38,9 @@ def test_sign_up_confirm_sign_out_sign_in_and_dashboard(page, caplog):
     page.get_by_label("The password you chose when you signed up").fill("not-my-password")
     page.get_by_role("button", name="Confirm my email").click()
     expect(page.get_by_text("This is not the password you chose when you signed up.")).to_be_visible()
-    for width in (1366, 390):
-        page.set_viewport_size({"width": width, "height": 800})
-        screenshot(page, f"signup-confirm-wrong-password-{width}")
-        assert page.evaluate("document.documentElement.scrollWidth") <= width
+    shoot(page, "signup-confirm-wrong-password")
     page.goto(link)
-    for width in (1366, 390):
-        page.set_viewport_size({"width": width, "height": 800})
-        screenshot(page, f"signup-confirm-form-{width}")
-        assert page.evaluate("document.documentElement.scrollWidth") <= width
-    page.set_viewport_size({"width": 1280, "height": 860})
+    shoot(page, "signup-confirm-form")
     page.get_by_label("The password you chose when you signed up").fill("a-strong-password")
     page.get_by_role("button", name="Confirm my email").click()
     expect(page).to_have_url(re.compile(r"/dashboard$"))
@@ -121,7 +107,4 @@ def test_a_bad_confirmation_link_explains_what_to_do(page):
     page.goto("/signup/confirm/not-a-real-token")
     expect(page.get_by_role("alert")).to_have_text("This confirmation link is not valid.")
     expect(page.get_by_role("link", name="Sign in").first).to_be_visible()
-    for width in (1366, 390):
-        page.set_viewport_size({"width": width, "height": 800})
-        screenshot(page, f"signup-confirm-invalid-{width}")
-        assert page.evaluate("document.documentElement.scrollWidth") <= width
+    shoot(page, "signup-confirm-invalid")

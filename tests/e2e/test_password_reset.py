@@ -6,17 +6,9 @@ from urllib.parse import urlsplit
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import shoot
 
 NEW = "a-fresh-password-42"
-
-
-def shoot(page, name: str) -> None:
-    for width in (1366, 390):
-        page.set_viewport_size({"width": width, "height": 800})
-        screenshot(page, f"{name}-{width}")
-        assert page.evaluate("document.documentElement.scrollWidth") <= width
-    page.set_viewport_size({"width": 1280, "height": 860})
 
 
 def test_forgot_password_from_the_outbox_to_a_new_sign_in(page, user):

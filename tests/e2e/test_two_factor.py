@@ -8,15 +8,7 @@ import pyotp
 from playwright.sync_api import expect
 
 from tests.conftest import PASSWORD
-from tests.e2e.conftest import screenshot, sign_in
-
-
-def shoot(page, name: str) -> None:
-    for width in (1366, 390):
-        page.set_viewport_size({"width": width, "height": 800})
-        screenshot(page, f"{name}-{width}")
-        assert page.evaluate("document.documentElement.scrollWidth") <= width
-    page.set_viewport_size({"width": 1280, "height": 860})
+from tests.e2e.conftest import shoot, sign_in
 
 
 def test_enrol_sign_out_and_sign_in_with_a_code(page, user):
