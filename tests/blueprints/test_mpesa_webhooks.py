@@ -14,7 +14,7 @@ from flask import current_app
 from bulkapp.extensions import db
 from bulkapp.models import Client, Event, Notification, UnmatchedPayment, WalletTransaction
 from bulkapp.providers import mpesa
-from bulkapp.services.billing import topups, wallet
+from bulkapp.services.billing import paybill, topups, wallet
 from tests.conftest import ledger_balance
 from tests.simulators.daraja import DarajaSimulator, c2b_payload, configure
 
@@ -239,6 +239,25 @@ def test_a_paybill_reference_conflict_is_kept_not_credited(client, tenant):
     assert state(tenant.id)[0] == Decimal("105.00")
     assert kept_payments() == [("RKT9XYZ123", Decimal("250.00"), "reference_conflict")]
     assert_ledger_invariant(tenant.id)
+
+
+def test_a_confirmation_whose_recording_fails_is_kept_for_an_admin(client, tenant, monkeypatch, caplog):
+    """An unexpected error while crediting: Daraja still gets Success (it was paid), nothing is credited, and
+    the payment waits for an admin instead of living only in the log."""
+
+    def broken_credit(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(paybill.wallet, "credit", broken_credit)
+    response = post(client, CONFIRMATION, c2b_payload(tenant.account_number, "250.00"))
+    assert (response.status_code, response.get_json()) == (200, {"ResultCode": 0, "ResultDesc": "Success"})
+    assert kept_payments() == [("RKT9XYZ123", Decimal("250.00"), "not_recorded")]
+    assert state(tenant.id)[0] == Decimal("100.00")
+    assert "RKT9XYZ123" in caplog.text and "250.00" in caplog.text  # the whole payload is in the log
+    monkeypatch.undo()
+    resent = post(client, CONFIRMATION, c2b_payload(tenant.account_number, "250.00"))  # Daraja resends: once
+    assert resent.get_json()["ResultCode"] == 0 and state(tenant.id)[0] == Decimal("100.00")
+    assert kept_payments() == [("RKT9XYZ123", Decimal("250.00"), "not_recorded")]
 
 
 @pytest.mark.parametrize("bad", ["\u0000", "\ud800"])

@@ -81,7 +81,8 @@ def mpesa_c2b_validation():
 @bp.post("/mpesa/c2b/confirmation")
 def mpesa_c2b_confirmation():
     """Always acknowledged once authenticated and readable: the payment happened at Safaricom, and an error
-    here would only make Daraja resend it. What could not be credited is kept for an admin."""
+    here would only make Daraja resend it. What could not be credited is kept for an admin, and so is a
+    payment whose recording failed unexpectedly (its whole payload is logged too, in case keeping it fails)."""
     payload = _mpesa_payload()
     try:
         outcome = paybill.confirm_c2b(payload)
@@ -91,7 +92,13 @@ def mpesa_c2b_confirmation():
         raise _malformed(exc) from None
     except Exception:
         db.session.rollback()
-        log.exception("paybill confirmation %r could not be recorded", str(payload.get("TransID"))[:40])
+        log.exception("paybill confirmation could not be recorded: %r", payload)
+        try:
+            paybill.keep_unrecorded(payload)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.exception("paybill confirmation %r could not be kept either", str(payload.get("TransID"))[:40])
         return jsonify(C2B_ACKNOWLEDGED)
     log.info("M-Pesa paybill confirmation: %s", outcome.status)
     return jsonify(C2B_ACKNOWLEDGED)

@@ -46,6 +46,7 @@ REASONS = {
     "below_minimum": _l("Below the smallest top-up"),
     "above_maximum": _l("Above the largest top-up"),
     "reference_conflict": _l("The ledger already used this M-Pesa reference for another change"),
+    "not_recorded": _l("Recording it failed: check it against the M-Pesa statement before crediting"),
 }
 
 
@@ -150,6 +151,14 @@ def confirm_c2b(payload: Any) -> Outcome:
         return _keep(trans_id, amount, fields, payload, "reference_conflict")
     announce_topup(row, channel="c2b")
     return Outcome("credited", row)
+
+
+def keep_unrecorded(payload: Any) -> Outcome:
+    """Keep a confirmation whose recording failed with an unexpected error (the caller rolled it back), so a
+    payment Daraja was told we have is never lost: an admin sees it with the reason ``not_recorded`` and may
+    credit it once. Flushes; the caller commits."""
+    fields = _c2b_fields(payload)
+    return _keep(fields["trans_id"], read_amount(fields["amount"]), fields, payload, "not_recorded")
 
 
 def _is_kept(trans_id: str) -> bool:
