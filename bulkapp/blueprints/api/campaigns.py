@@ -95,11 +95,9 @@ def create_campaign():
 
 @bp.get("/campaigns/<int:campaign_id>")
 def campaign(campaign_id: int):
-    found = None
-    if campaign_id <= params.MAX_ID:
-        found = db.session.scalar(
-            sa.select(Campaign).where(Campaign.client_id == current_api_client().id, Campaign.id == campaign_id)
-        )
+    found = db.session.scalar(
+        sa.select(Campaign).where(Campaign.client_id == current_api_client().id, Campaign.id == campaign_id)
+    )
     if found is None:
         raise ApiError(404, "not_found", "There is no campaign with this id.")
     return jsonify(campaign_json(found))

@@ -166,8 +166,6 @@ def send():
 
 
 def _owned_message(message_id: int) -> Message:
-    if message_id > params.MAX_ID:  # beyond INTEGER: nothing can have it
-        raise ApiError(404, "not_found", "There is no message with this id.")
     message = db.session.scalar(
         sa.select(Message).where(Message.client_id == current_api_client().id, Message.id == message_id)
     )

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bulkapp.blueprints.api.errors import ApiError
-from bulkapp.parsing import INT_MAX, parse_id, parse_int
-
-MAX_ID = INT_MAX  # ids are INTEGER columns: a larger id cannot exist
+from bulkapp.parsing import parse_id, parse_int
 
 
 def invalid(field: str, message: str, code: str | None = None) -> ApiError:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from bulkapp.models import CAMPAIGN_STATUSES, CHANNELS, MESSAGE_STATUSES
+from bulkapp.parsing import INT_MAX as MAX_ID  # ids are INTEGER columns: a larger id cannot exist
 from bulkapp.services.notifications.events import EVENT_TYPES
 
-MAX_ID = 2**31 - 1  # ids are INTEGER columns: a larger id cannot exist
 MONEY = {"type": "string", "pattern": r"^-?\d+\.\d{2}$", "examples": ["12.50"], "description": "KSH, 2 decimals."}
 TIME = {"type": ["string", "null"], "format": "date-time"}
 PHONE_EXAMPLES = ["0712345678", "+254712345678"]

@@ -34,7 +34,6 @@ from bulkapp.spreadsheet import safe_cell
 
 KINDS = ("promotional", "transactional")
 EDITABLE = ("draft", "scheduled")
-RUNNING = ("sending", "paused")
 MAX_NAME = 200
 MAX_SENDER = 11
 PREVIEW_RECIPIENTS = 3
