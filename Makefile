@@ -56,7 +56,7 @@ worker: $(VENV)/.runtime
 translations: $(VENV)/.runtime
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k _ln:1,2 --no-location --sort-output \
 		--project Bulkapp --copyright-holder Bulkapp -o bulkapp/translations/messages.pot .
-	$(BIN)/pybabel update -i bulkapp/translations/messages.pot -d bulkapp/translations --no-fuzzy-matching
+	$(BIN)/pybabel update -i bulkapp/translations/messages.pot -d bulkapp/translations --no-fuzzy-matching --ignore-obsolete
 	$(BIN)/pybabel compile -d bulkapp/translations
 
 clean:
