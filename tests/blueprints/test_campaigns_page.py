@@ -131,6 +131,17 @@ def test_schedule_in_the_users_timezone(signed_in):
     assert past.status_code == 422 and "in the future" in past.get_data(as_text=True)
 
 
+def test_the_schedule_note_names_the_month_in_the_readers_language(signed_in, tenant):
+    user = db.session.get(User, tenant.test_user.id)
+    user.language = "sw"
+    db.session.commit()
+    response = signed_in.post(
+        "/campaigns/", data=form_data(action="schedule", scheduled_at="2099-12-05T10:30"), headers=HX
+    )
+    page = signed_in.get(response.headers["HX-Redirect"]).get_data(as_text=True)
+    assert "Imepangwa kutumwa 05 Des 2099, 10:30 (Africa/Nairobi)." in page  # was "05 Dec" on a Swahili page
+
+
 def test_send_test_to_me_needs_a_phone_then_sends_one_message(signed_in, tenant):
     response = signed_in.post("/campaigns/", data=form_data(action="test"), headers=HX)
     assert response.status_code == 422 and "Add your phone number" in response.get_data(as_text=True)

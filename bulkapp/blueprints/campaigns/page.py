@@ -11,9 +11,9 @@ from flask_babel import ngettext
 
 from bulkapp import htmx, spreadsheet
 from bulkapp.blueprints.campaigns.blueprint import bp
-from bulkapp.blueprints.campaigns.routes import _launch, _owned, _user_zone
+from bulkapp.blueprints.campaigns.routes import _launch, _owned
 from bulkapp.extensions import db
-from bulkapp.formatting import format_ksh
+from bulkapp.formatting import format_ksh, local_time
 from bulkapp.i18n import stored_text
 from bulkapp.jobs.campaigns import enqueue_chunks
 from bulkapp.parsing import parse_id
@@ -150,8 +150,8 @@ def resume(campaign_id: int):
         db.session.commit()
         enqueue_chunks(client_id, campaign.id, launch.ranges)
         if launch.status == "paused":
-            when = launch.waiting_until.astimezone(_user_zone())
-            return _("Outside sending hours: it resumes by itself at %(when)s.", when=f"{when:%d %b, %H:%M}")
+            when = local_time(launch.waiting_until, "%d %b, %H:%M")
+            return _("Outside sending hours: it resumes by itself at %(when)s.", when=when)
         return _("Resumed.")
 
     return _control(campaign_id, act)
@@ -205,8 +205,8 @@ def retry(campaign_id: int):
         db.session.commit()
         enqueue_chunks(client_id, campaign.id, launch.ranges)
         if launch.status == "scheduled":
-            when = launch.waiting_until.astimezone(_user_zone())
-            return _("Outside sending hours: the retry starts at %(when)s.", when=f"{when:%d %b, %H:%M}")
+            when = local_time(launch.waiting_until, "%d %b, %H:%M")
+            return _("Outside sending hours: the retry starts at %(when)s.", when=when)
         return ngettext(
             "Retrying %(count)s recipient; %(cost)s is reserved.",
             "Retrying %(count)s recipients; %(cost)s is reserved.",

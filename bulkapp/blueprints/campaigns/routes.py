@@ -16,6 +16,7 @@ from bulkapp import htmx
 from bulkapp.blueprints.campaigns.blueprint import bp
 from bulkapp.blueprints.campaigns.forms import CampaignForm
 from bulkapp.extensions import db
+from bulkapp.formatting import local_time
 from bulkapp.i18n import stored_text
 from bulkapp.jobs.campaigns import enqueue_chunks
 from bulkapp.models import CAMPAIGN_STATUSES, Client, Contact, Template
@@ -289,7 +290,7 @@ def _act(client_id: int, campaign, action: str, form: CampaignForm) -> str:
         db.session.commit()
         return _(
             "Scheduled for %(when)s (%(zone)s).",
-            when=f"{form.scheduled_at.data:%d %b %Y, %H:%M}",
+            when=local_time(when, "%d %b %Y, %H:%M"),
             zone=_user_zone().key,
         )
     if campaign.status == "scheduled":
@@ -302,10 +303,9 @@ def _launch(client_id: int, campaign_id: int) -> str:
     db.session.commit()
     enqueue_chunks(client_id, campaign_id, launch.ranges)
     if launch.status == "scheduled":
-        when = launch.waiting_until.astimezone(_user_zone())
         return _(
             "Promotional messages go out only in sending hours, so this campaign starts at %(when)s.",
-            when=f"{when:%d %b, %H:%M}",
+            when=local_time(launch.waiting_until, "%d %b, %H:%M"),
         )
     # The amount reserved shows on the campaign's card while it sends, not in a note that outlives the run.
     return ngettext(
