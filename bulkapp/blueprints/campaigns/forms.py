@@ -6,6 +6,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.fields import DateTimeLocalField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
 from bulkapp.blueprints.fields import YearsWithin, optional_id, required_id
@@ -20,8 +21,8 @@ class CampaignForm(FlaskForm):
     kind = SelectField(
         _l("Type"),
         choices=[
-            ("promotional", _l("Promotional (offers, news)")),
-            ("transactional", _l("Transactional (alerts, receipts)")),
+            SelectChoice("promotional", _l("Promotional (offers, news)")),
+            SelectChoice("transactional", _l("Transactional (alerts, receipts)")),
         ],
         default="promotional",
     )
@@ -60,7 +61,9 @@ class CampaignForm(FlaskForm):
     scheduled_at = DateTimeLocalField(_l("Send at"), format="%Y-%m-%dT%H:%M", validators=[Optional(), YearsWithin()])
 
     def set_choices(self, kinds, templates, departments, contacts) -> None:
-        self.channel.choices = [(kind, KIND_LABELS[kind]) for kind in kinds]
-        self.template_id.choices = [("", _l("No template"))] + [(str(tid), name) for tid, name in templates]
-        self.departments.choices = [(d, d) for d in departments]
-        self.contact_ids.choices = [(cid, label) for cid, label in contacts]
+        self.channel.choices = [SelectChoice(kind, KIND_LABELS[kind]) for kind in kinds]
+        self.template_id.choices = [SelectChoice("", _l("No template"))] + [
+            SelectChoice(str(tid), name) for tid, name in templates
+        ]
+        self.departments.choices = [SelectChoice(d, d) for d in departments]
+        self.contact_ids.choices = [SelectChoice(cid, label) for cid, label in contacts]

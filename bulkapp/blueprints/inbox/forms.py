@@ -5,6 +5,7 @@ import uuid
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
 from bulkapp.blueprints.fields import any_id
@@ -19,4 +20,6 @@ class ReplyForm(FlaskForm):
     idempotency_key = HiddenField(default=lambda: uuid.uuid4().hex, validators=[Length(max=64)])
 
     def set_templates(self, templates) -> None:
-        self.template_id.choices = [("", _l("No template"))] + [(str(t.id), t.name) for t in templates]
+        self.template_id.choices = [SelectChoice("", _l("No template"))] + [
+            SelectChoice(str(t.id), t.name) for t in templates
+        ]

@@ -5,6 +5,7 @@ import uuid
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
 from bulkapp.blueprints.fields import optional_id
@@ -31,5 +32,7 @@ class SendMessageForm(FlaskForm):
     idempotency_key = HiddenField(default=lambda: uuid.uuid4().hex, validators=[Length(max=64)])
 
     def set_choices(self, kinds: list[str], templates: list[tuple[int, str]]) -> None:
-        self.channel.choices = [(kind, KIND_LABELS[kind]) for kind in kinds]
-        self.template_id.choices = [("", _l("No template"))] + [(str(tid), name) for tid, name in templates]
+        self.channel.choices = [SelectChoice(kind, KIND_LABELS[kind]) for kind in kinds]
+        self.template_id.choices = [SelectChoice("", _l("No template"))] + [
+            SelectChoice(str(tid), name) for tid, name in templates
+        ]
